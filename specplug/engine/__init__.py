@@ -1,0 +1,1 @@
+"""The PyTorch reference engine (API documented once the engine lands)."""
