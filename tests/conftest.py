@@ -1,0 +1,40 @@
+"""Shared fixtures for specplug's core tests."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from specplug.registry import reset_registry
+
+TESTS = Path(__file__).parent
+REPO = TESTS.parent
+
+
+@pytest.fixture(autouse=True)
+def _fresh_registry():
+    """Each test sees a registry built from the current environment, not one cached by another test."""
+    reset_registry()
+    yield
+    reset_registry()
+
+
+@pytest.fixture(scope="session")
+def third_party_site(tmp_path_factory) -> Path:
+    """The two test plugins under tests/plugins/, installed with pip into a separate target folder.
+
+    Installing into a folder of their own (put on PYTHONPATH by the tests that want them) exercises the
+    real packaging and entry-point discovery without changing the environment the other tests run in.
+    """
+    target = tmp_path_factory.mktemp("third_party_site")
+    for package in ("specplug-hello-ngram", "specplug-broken"):
+        subprocess.run(
+            [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation",
+             "--target", str(target), str(TESTS / "plugins" / package)],
+            check=True,
+            timeout=300,
+        )
+    return target

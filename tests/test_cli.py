@@ -1,0 +1,90 @@
+"""The catalogue commands of the ``specplug`` CLI, run as a user runs them (a real subprocess)."""
+
+from __future__ import annotations
+
+import json
+
+from cli_helpers import REPO, run_specplug
+from specplug.taxonomy import GenerationStrategy, MethodCard, RefinementStrategy
+
+
+def test_help_lists_commands():
+    result = run_specplug("--help", check=True)
+    for command in ("list", "show", "tree", "plugins", "validate", "schema", "generate", "bench", "vllm-config"):
+        assert command in result.stdout
+
+
+def test_list_json_has_cards_covering_every_category():
+    cards = json.loads(run_specplug("list", "--json", check=True).stdout)
+    assert len(cards) >= 60
+    for card in cards:
+        assert {"id", "generation", "refinement", "paper"} <= card.keys()
+        MethodCard.model_validate({k: v for k, v in card.items() if k != "runnable"})
+    assert {c["generation"] for c in cards} >= {g.value for g in GenerationStrategy}
+    assert {c["refinement"] for c in cards} >= {r.value for r in RefinementStrategy}
+
+
+def test_list_filters_on_facets():
+    retrieval = json.loads(run_specplug("list", "--generation", "retrieval", "--json", check=True).stdout)
+    assert retrieval and all(c["generation"] == "retrieval" for c in retrieval)
+    assert "rest" in {c["id"] for c in retrieval}
+    lossy = json.loads(run_specplug("list", "--lossy", "--json", check=True).stdout)
+    assert lossy and not any(c["lossless"] for c in lossy)
+    bad = run_specplug("list", "--generation", "telepathy")
+    assert bad.returncode != 0 and "telepathy" in bad.stderr
+
+
+def test_list_piped_is_plain_text():
+    result = run_specplug("list", "--refinement", "iterative", check=True)
+    lines = result.stdout.splitlines()
+    assert lines[0].split("\t")[0] == "id"
+    assert "jacobi" in {line.split("\t")[0] for line in lines[1:]}
+    assert "\x1b[" not in result.stdout and "┃" not in result.stdout
+
+
+def test_show_pld():
+    result = run_specplug("show", "pld", check=True)
+    assert "Prompt" in result.stdout and "ngram" in result.stdout
+    assert "implementations" in result.stdout and "how to run" in result.stdout
+
+
+def test_show_accepts_aliases_and_case():
+    assert run_specplug("show", "PLD", check=True).stdout == run_specplug("show", "pld", check=True).stdout
+
+
+def test_show_unknown_id_suggests_nearest():
+    result = run_specplug("show", "eaglle")
+    assert result.returncode != 0
+    assert "unknown method 'eaglle'" in result.stderr
+    assert "eagle" in result.stderr.split("Did you mean:")[1]
+
+
+def test_tree_shows_counts():
+    result = run_specplug("tree", check=True)
+    retrieval = next(line for line in result.stdout.splitlines() if "[" in line and "etrieval" in line)
+    count = int(retrieval.split("[")[1].split("]")[0])
+    listed = json.loads(run_specplug("list", "--generation", "retrieval", "--json", check=True).stdout)
+    assert count == len(listed)
+
+
+def test_validate_accepts_catalogue_and_rejects_bad_card(tmp_path):
+    good = REPO / "registry" / "methods" / "pld.yaml"
+    assert run_specplug("validate", str(good), check=True).stdout.strip().endswith("ok (pld)")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("id: Bad-Id\nname: x\nsummary: x\ngeneration: telepathy\n")
+    result = run_specplug("validate", str(bad))
+    assert result.returncode != 0
+    assert "generation" in result.stderr and "id" in result.stderr
+
+
+def test_schema_is_json_schema():
+    schema = json.loads(run_specplug("schema", check=True).stdout)
+    assert schema["title"] == "MethodCard"
+    assert "generation" in schema["properties"]
+    assert all("description" in prop or "$ref" in prop or "anyOf" in prop for prop in schema["properties"].values())
+
+
+def test_plugins_lists_builtin():
+    records = json.loads(run_specplug("plugins", "--json", check=True).stdout)
+    builtin = next(r for r in records if r["builtin"])
+    assert builtin["ok"] and builtin["version"]
