@@ -1,0 +1,132 @@
+"""Prompt lookup decoding: the kernel and the proposer.
+
+Saxena's prompt lookup decoding (2023, github.com/apoorvumang/prompt-lookup-decoding; no paper)
+drafts without any model: the last ``n`` committed tokens are looked up in the request's own
+history, and the tokens that followed the match are proposed. Inputs that quote their context
+(summaries, RAG answers, code edits) repeat long spans, so the drafts are often accepted.
+
+Contents:
+
+- :func:`find_ngram_continuation`: the engine-free numpy kernel.
+- :class:`PldOptions`: the method's options.
+- :class:`PldProposer`: the :class:`~specplug.protocols.Proposer` that specplug engines drive.
+
+Which match is used. The longest n-gram wins (n from ``max_ngram`` down to ``min_ngram``); among
+the matches of that length the *earliest* one in the history is used by default. That is vLLM's
+``ngram`` method (``_find_longest_matched_ngram_and_propose_tokens``, which keeps "the earliest
+position in the original tokens"), and Saxena's reference code takes the first match too, so MAT
+measured here compares one to one with vLLM's built-in. ``match="latest"`` takes the most recent
+match instead, which follows the local topic of a long generation more closely.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import numpy as np
+from pydantic import Field, model_validator
+
+from specplug.methods import MethodOptions
+from specplug.protocols import BaseProposer, Draft, ProposalRequest
+
+__all__ = ["PldOptions", "PldProposer", "find_ngram_continuation"]
+
+_EMPTY = np.zeros(0, dtype=np.int64)
+
+
+def find_ngram_continuation(
+    tokens: np.ndarray,
+    min_ngram: int,
+    max_ngram: int,
+    max_tokens: int,
+    match: Literal["earliest", "latest"] = "earliest",
+) -> np.ndarray:
+    """Up to ``max_tokens`` tokens that followed the longest earlier match of the history's suffix.
+
+    The suffix ``tokens[-n:]`` is matched against every earlier window ``tokens[s:s + n]`` whose
+    continuation starts inside the history (``s + n <= len(tokens) - 1``; windows may overlap the
+    suffix). The longest ``n`` in ``[min_ngram, max_ngram]`` with a match wins; ties go to the
+    earliest (or, with ``match="latest"``, the latest) window.
+
+    Cost: one vectorized comparison of the last token against the history, then at most
+    ``max_ngram - 1`` vectorized steps over the surviving candidates only; no Python loop over the
+    history.
+
+    Worked example, ``tokens = [5, 1, 2, 3, 9, 1, 2, 3, 7, 1, 2, 3]``, ``min_ngram=1``,
+    ``max_ngram=3``, ``max_tokens=3``:
+
+    - the last token ``3`` occurs earlier at indices 3 and 7, so the candidate continuations start
+      at 4 and 8;
+    - extending backwards, both windows ``[1, 2, 3]`` (indices 1-3 and 5-7) match the suffix with
+      length 3 = ``max_ngram``;
+    - earliest: continue after index 3: ``[9, 1, 2]``; latest: after index 7: ``[7, 1, 2]``.
+
+    >>> t = np.array([5, 1, 2, 3, 9, 1, 2, 3, 7, 1, 2, 3])
+    >>> find_ngram_continuation(t, 1, 3, 3).tolist()
+    [9, 1, 2]
+    >>> find_ngram_continuation(t, 1, 3, 3, match="latest").tolist()
+    [7, 1, 2]
+    >>> find_ngram_continuation(np.array([1, 2, 3, 4]), 1, 3, 5).tolist()  # no earlier 4
+    []
+
+    :param tokens: ``[num_tokens]`` committed token ids, prompt first; ``tokens[-1]`` is the root.
+    :param min_ngram: shortest suffix that may match (>= 1).
+    :param max_ngram: longest suffix tried (>= ``min_ngram``).
+    :param max_tokens: the most tokens to return.
+    :returns: ``[<= max_tokens]`` int64 token ids; empty when nothing matches.
+    """
+    tokens = np.asarray(tokens)
+    num_tokens = tokens.shape[0]
+    if max_tokens <= 0 or num_tokens < min_ngram + 1:
+        return _EMPTY
+    # starts[c]: where the continuation of candidate c begins (its window ends at starts[c] - 1).
+    starts = np.flatnonzero(tokens[:-1] == tokens[-1]) + 1  # [num_candidates]
+    if starts.size == 0:
+        return _EMPTY
+    lengths = np.ones(starts.size, dtype=np.int64)  # matched suffix length per candidate
+    alive = np.arange(starts.size)  # candidates still matching at the current offset
+    for offset in range(1, min(max_ngram, num_tokens - 1)):
+        pos = starts[alive] - 1 - offset
+        keep = pos >= 0
+        alive, pos = alive[keep], pos[keep]
+        alive = alive[tokens[pos] == tokens[num_tokens - 1 - offset]]
+        if alive.size == 0:
+            break
+        lengths[alive] += 1
+    best = int(lengths.max())
+    if best < min_ngram:
+        return _EMPTY
+    winners = np.flatnonzero(lengths == best)
+    start = int(starts[winners[0] if match == "earliest" else winners[-1]])
+    return tokens[start : start + max_tokens].astype(np.int64, copy=False)
+
+
+class PldOptions(MethodOptions):
+    """Options of ``pld``. Defaults follow Saxena's reference code (n-grams of 3 down to 1)."""
+
+    min_ngram: int = Field(1, ge=1, description="Shortest suffix n-gram that may match (vLLM: prompt_lookup_min).")
+    max_ngram: int = Field(3, ge=1, description="Longest suffix n-gram tried first (vLLM: prompt_lookup_max).")
+    num_pred_tokens: int | None = Field(
+        None, ge=1, description="Draft at most this many tokens per step; None: as many as the engine's k allows."
+    )
+    match: Literal["earliest", "latest"] = Field(
+        "earliest", description="Which of several equally long matches to continue: the earliest (as vLLM ngram) or the latest."
+    )
+
+    @model_validator(mode="after")
+    def _check_range(self) -> PldOptions:
+        if self.max_ngram < self.min_ngram:
+            raise ValueError(f"max_ngram ({self.max_ngram}) must be >= min_ngram ({self.min_ngram})")
+        return self
+
+
+class PldProposer(BaseProposer):
+    """Prompt lookup decoding: stateless, so the lifecycle hooks are the base class's no-ops."""
+
+    def __init__(self, options: PldOptions | None = None):
+        self.options = options or PldOptions()
+
+    def propose(self, request: ProposalRequest) -> Draft:
+        opts = self.options
+        limit = request.max_tokens if opts.num_pred_tokens is None else min(request.max_tokens, opts.num_pred_tokens)
+        return Draft(find_ngram_continuation(request.token_ids, opts.min_ngram, opts.max_ngram, limit, opts.match))
