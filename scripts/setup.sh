@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Sets up the environment specplug runs in and prints its path as the last line.
 #
-# The virtual environment lives outside the checkout, keyed on the dependency spec (this script and
-# every pyproject.toml), so a second run, or another clone with the same spec, reuses it; a fresh
+# The virtual environment lives outside the checkout, keyed on the dependency spec (this script,
+# the list it installs), so a second run, or another clone with the same spec, reuses it; a fresh
 # machine builds it from nothing. Override its parent folder with SPECPLUG_VENV_ROOT.
 # Idempotent: run it as often as you like.
 set -euo pipefail
@@ -10,7 +10,7 @@ repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$repo"
 
 python=${PYTHON:-python3}
-key=$(cat scripts/setup.sh pyproject.toml plugins/*/pyproject.toml tests/plugins/*/pyproject.toml 2>/dev/null | sha256sum | cut -c1-16)
+key=$(sha256sum scripts/setup.sh | cut -c1-16)
 root=${SPECPLUG_VENV_ROOT:-${XDG_CACHE_HOME:-$HOME/.cache}/specplug/venvs}
 venv="$root/$key"
 pip() { "$venv/bin/python" -m pip "$@"; }
@@ -33,11 +33,11 @@ if [ ! -f "$venv/.complete" ]; then
   touch "$venv/.complete"
 fi
 
-# The project and its plugin packages, installed from their folders (cheap; redone every run so the
-# environment always points at this checkout and picks up new plugins).
+# The project and its plugin packages, installed from their folders with pip (cheap when their
+# dependencies are already there; redone every run so the environment points at this checkout).
 plugin_args=()
 for dir in plugins/specplug-*/; do
   [ -f "$dir/pyproject.toml" ] && plugin_args+=(-e "$dir")
 done
-pip install --quiet --no-deps --no-build-isolation -e . "${plugin_args[@]}"
+pip install --quiet --no-build-isolation -e . "${plugin_args[@]}"
 echo "$venv"
