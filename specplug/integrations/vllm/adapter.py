@@ -1,0 +1,219 @@
+"""Level 1: any registered specplug method as a vLLM ``custom_class`` proposer (no patching).
+
+vLLM (0.32) builds the drafter with ``Class(vllm_config)`` and calls, after every step::
+
+    propose(sampled_token_ids,   # list[list[int]]: per row, tokens emitted this step (empty: skip row)
+            num_tokens_no_spec,  # [max_num_seqs] int32: committed tokens per row, emitted ones included
+            token_ids_cpu,       # [max_num_seqs, max_model_len] int32: every row's tokens
+            slot_mappings=None) -> list[list[int]]   # per row, the draft (empty: none)
+
+and ``load_model(target_model)`` once (on CPU without a hasattr check). It passes no request ids
+and not the number of tokens to draft; K is ``speculative_config.num_speculative_tokens``.
+
+:func:`adapter_class` makes one class per method spec. Everything is validated in ``__init__``,
+that is when the engine starts: the options (``--additional-config '{"specplug": {"options":
+{...}}}'``), K against the method's ``max_k``, and the method's needs against level 2.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+
+from specplug.methods import MethodSpec, OptionsError
+from specplug.protocols import Draft, ProposalRequest
+from specplug.integrations.vllm import level2_state
+from specplug.integrations.vllm.rows import RowTracker
+
+__all__ = ["SpecplugConfigError", "adapter_class", "first_chain", "options_from_config"]
+
+logger = logging.getLogger("specplug.vllm")
+
+LEVEL2_ENV = "SPECPLUG_VLLM_LEVEL2"
+
+
+class SpecplugConfigError(ValueError):
+    """The speculative config cannot run the method as asked; the message says what to change."""
+
+
+def options_from_config(vllm_config: Any) -> dict[str, Any]:
+    """The method options from ``VllmConfig.additional_config["specplug"]["options"]``."""
+    extra = getattr(vllm_config, "additional_config", None) or {}
+    if not isinstance(extra, Mapping):
+        return {}
+    section = extra.get("specplug") or {}
+    if not isinstance(section, Mapping):
+        raise SpecplugConfigError(
+            'additional_config["specplug"] must be a JSON object such as {"options": {"min_n": 2}}, '
+            f"got {type(section).__name__}"
+        )
+    unknown = set(section) - {"options"}
+    if unknown:
+        raise SpecplugConfigError(
+            f'unknown keys in additional_config["specplug"]: {sorted(unknown)}; the only key is "options"'
+        )
+    options = section.get("options") or {}
+    if not isinstance(options, Mapping):
+        raise SpecplugConfigError('additional_config["specplug"]["options"] must be a JSON object')
+    return dict(options)
+
+
+def first_chain(draft: Draft) -> np.ndarray:
+    """The draft's first root-to-leaf chain: node 0, then each node's lowest-index child.
+
+    vLLM verifies chains only. Example: parents ``[-1, 0, -1, 1]`` (root -> 0 -> 1 -> 3, root -> 2)
+    gives nodes ``[0, 1, 3]``.
+    """
+    if not draft.is_tree or len(draft) == 0:
+        return draft.token_ids
+    parents = draft.parents
+    nodes = [0]
+    while True:
+        children = np.flatnonzero(parents == nodes[-1])
+        if children.size == 0:
+            return draft.token_ids[nodes]
+        nodes.append(int(children[0]))
+
+
+class SpecplugProposerBase:
+    """Drives one specplug :class:`~specplug.protocols.Proposer` from vLLM's custom_class calls."""
+
+    spec: MethodSpec  # set by adapter_class
+
+    def __init__(self, vllm_config: Any) -> None:
+        spec = self.spec
+        spec_config = vllm_config.speculative_config
+        self.k = int(spec_config.num_speculative_tokens)
+        if self.k < 1:
+            raise SpecplugConfigError(f"num_speculative_tokens must be >= 1, got {self.k}")
+        if spec.max_k is not None and self.k > spec.max_k:
+            raise SpecplugConfigError(
+                f"method {spec.id!r} drafts at most {spec.max_k} tokens per step but num_speculative_tokens "
+                f"is {self.k}; set num_speculative_tokens <= {spec.max_k}"
+            )
+        missing = set(spec.needs) - level2_state.provided_needs()
+        if missing:
+            names = ", ".join(sorted(str(n) for n in missing))
+            if not level2_state.active():
+                raise SpecplugConfigError(
+                    f"method {spec.id!r} needs {names} from the engine, which level 1 (custom_class) cannot "
+                    f"give. Enable specplug's vLLM level 2 plugin: set {LEVEL2_ENV}=1 in the environment of "
+                    f"the vLLM process (and do not exclude 'specplug' in VLLM_PLUGINS)."
+                )
+            raise SpecplugConfigError(
+                f"method {spec.id!r} needs {names}, which specplug's vLLM level 2 does not provide yet "
+                f"(it provides: {', '.join(sorted(level2_state.provided_needs())) or 'nothing'})"
+            )
+        try:
+            self.options = spec.validate_options(options_from_config(vllm_config))
+        except OptionsError as err:
+            raise OptionsError(
+                f"{err} Pass options as --additional-config '{{\"specplug\": {{\"options\": {{...}}}}}}'."
+            ) from None
+        self.proposer = spec.factory(self.options)
+        self.max_model_len = int(vllm_config.model_config.max_model_len)
+        vocab = getattr(vllm_config.model_config, "get_vocab_size", None)
+        self.vocab_size = int(vocab()) if callable(vocab) else None
+        self.tracker = RowTracker()
+        self.request_ids: list[str | None] | None = None  # level 2: the batch's request ids, by row
+        self.num_prompt_tokens: np.ndarray | None = None  # level 2: [max_num_seqs] prompt lengths
+        self.live_requests: set[str] = set()  # level 2: ids started on the proposer
+        self._warned = False
+        level2_state.register_drafter(self)
+
+    def load_model(self, *args: Any, **kwargs: Any) -> None:
+        # No model to load: specplug proposers run on token ids.
+        return None
+
+    # -- lifecycle ------------------------------------------------------------------------------
+    def _safe(self, what: str, fn, *args) -> bool:
+        try:
+            fn(*args)
+            return True
+        except Exception as exc:  # a broken proposer must not kill the engine
+            self._warn(what, exc)
+            return False
+
+    def _warn(self, what: str, exc: BaseException) -> None:
+        if not self._warned:
+            self._warned = True
+            logger.warning(
+                "specplug method %r raised in %s (%s: %s); that row gets no draft. "
+                "Further errors of this method are not logged.",
+                self.spec.id, what, type(exc).__name__, exc,
+            )
+
+    def finish_request(self, request_id: str) -> None:
+        """Level 2 calls this with real ids when vLLM finishes or aborts a request."""
+        if request_id not in self.live_requests:
+            return
+        self.live_requests.discard(request_id)
+        self._safe("finish_request", self.proposer.finish_request, request_id)
+
+    # -- the step -------------------------------------------------------------------------------
+    def propose(
+        self,
+        sampled_token_ids: list[list[int]],
+        num_tokens_no_spec: np.ndarray,  # [max_num_seqs]
+        token_ids_cpu: np.ndarray,  # [max_num_seqs, max_model_len]
+        slot_mappings: Any = None,
+        *args: Any,
+        **kwargs: Any,
+    ) -> list[list[int]]:
+        batch = len(sampled_token_ids)
+        drafts: list[list[int]] = [[] for _ in range(batch)]
+        rows = [i for i, s in enumerate(sampled_token_ids) if s]
+        if not rows:
+            return drafts
+        ids = self._request_ids(rows, sampled_token_ids, num_tokens_no_spec, token_ids_cpu, batch)
+        for row in rows:
+            n = int(num_tokens_no_spec[row])
+            budget = min(self.k, self.max_model_len - n - 1)
+            if budget <= 0:
+                continue
+            request_id, num_prompt = ids[row]
+            request = ProposalRequest(
+                request_id=request_id,
+                token_ids=token_ids_cpu[row, :n],  # a view, no copy
+                num_prompt_tokens=num_prompt,
+                max_tokens=budget,
+            )
+            try:
+                draft = self.proposer.propose(request)
+                tokens = first_chain(draft)[:budget]
+                if tokens.size and self.vocab_size is not None and (tokens.min() < 0 or tokens.max() >= self.vocab_size):
+                    raise ValueError(f"draft token ids outside the vocabulary [0, {self.vocab_size})")
+            except Exception as exc:
+                self._warn("propose", exc)
+                continue
+            drafts[row] = tokens.tolist()
+        return drafts
+
+    def _request_ids(self, rows, sampled, num_tokens, token_ids, batch) -> dict[int, tuple[str, int]]:
+        """``row -> (request id, prompt length)``; starts and finishes requests on the proposer."""
+        if self.request_ids is not None:  # level 2: real ids, lifecycle handled by the plugin
+            return level2_state.ids_for_rows(self, rows, num_tokens, token_ids)
+        tracks, started, finished = self.tracker.update(rows, [len(sampled[r]) for r in rows], num_tokens, token_ids, batch)
+        for track in finished:
+            self._safe("finish_request", self.proposer.finish_request, track.request_id)
+        for row, track in tracks.items():
+            if any(track is s for s in started):
+                prompt = token_ids[row, : track.num_prompt_tokens]
+                self._safe("start_request", self.proposer.start_request, track.request_id, prompt)
+        return {row: (t.request_id, t.num_prompt_tokens) for row, t in tracks.items()}
+
+
+_classes: dict[tuple[str, int], type[SpecplugProposerBase]] = {}
+
+
+def adapter_class(spec: MethodSpec) -> type[SpecplugProposerBase]:
+    """The custom_class proposer for one method (one class per spec object, cached)."""
+    key = (spec.id, id(spec))
+    if key not in _classes:
+        name = "".join(part.capitalize() for part in spec.id.split("_")) + "VllmProposer"
+        doc = f"specplug method {spec.id!r} as a vLLM custom_class proposer."
+        _classes[key] = type(name, (SpecplugProposerBase,), {"spec": spec, "__doc__": doc, "__module__": "specplug.vllm"})
+    return _classes[key]
