@@ -1,0 +1,158 @@
+"""The results document a bench run writes, and its markdown rendering.
+
+A run writes ``results.json`` (schema :data:`SCHEMA`)::
+
+    {"schema": "specplug-bench/1",
+     "meta": {"model", "engine", "prompts", "num_prompts", "k", "max_new_tokens", "temperature",
+              "dtype", "device", "hardware", "date", "specplug_version", "command", ...},
+     "methods": ["plain", "pld", ...],
+     "summary": {method: {"overall": {...}, "categories": {category: {...}}}},
+     "records": [one PromptRecord per prompt and method, without output ids]}
+
+The aggregates carry the sums (prompts, new_tokens, steps, drafted, accepted, seconds, ...) and the
+ratios (mat, acceptance_rate, tokens_per_s, speedup, identical). The docs site reads these files from
+``docs/results/`` (see :mod:`specplug.docs_gen`); this module imports nothing heavy.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from specplug.bench.metrics import BASELINE, PromptRecord, summarize
+
+__all__ = ["SCHEMA", "BenchResults", "load_results", "render_markdown"]
+
+SCHEMA = "specplug-bench/1"
+
+
+@dataclass
+class BenchResults:
+    """A parsed results document."""
+
+    meta: dict[str, Any]
+    methods: list[str]
+    summary: dict[str, dict[str, Any]]  # method -> {"overall": {...}, "categories": {cat: {...}}}
+    records: list[dict[str, Any]]
+
+    @classmethod
+    def build(cls, meta: dict[str, Any], methods: list[str], records: list[PromptRecord]) -> BenchResults:
+        summary = summarize(records, methods)
+        as_json = {
+            m: {"overall": s["overall"].to_json(), "categories": {c: a.to_json() for c, a in s["categories"].items()}}
+            for m, s in summary.items()
+        }
+        return cls(meta, methods, as_json, [r.to_json(with_output=False) for r in records])
+
+    def to_json(self) -> dict[str, Any]:
+        return {"schema": SCHEMA, "meta": self.meta, "methods": self.methods, "summary": self.summary, "records": self.records}
+
+    def dumps(self) -> str:
+        return json.dumps(self.to_json(), indent=2, sort_keys=False) + "\n"
+
+    @property
+    def categories(self) -> list[str]:
+        seen: list[str] = []
+        for method in self.methods:
+            for cat in self.summary.get(method, {}).get("categories", {}):
+                if cat not in seen:
+                    seen.append(cat)
+        return seen
+
+
+def load_results(path: Path) -> BenchResults | None:
+    """The results in ``path``, or ``None`` when the file is JSON of another kind."""
+    data = json.loads(Path(path).read_text(encoding="utf-8"))
+    if not isinstance(data, dict) or data.get("schema") != SCHEMA:
+        return None
+    try:
+        return BenchResults(data["meta"], list(data["methods"]), data["summary"], list(data.get("records", [])))
+    except KeyError as err:
+        raise ValueError(f"{path}: a {SCHEMA} document lacks the key {err}") from None
+
+
+def fmt(value: Any, kind: str = "") -> str:
+    """A table cell: '-' for missing, 2 decimals for ratios, 1 for rates, percent for acceptance."""
+    if value is None:
+        return "-"
+    if kind == "pct":
+        return f"{100 * value:.1f}%"
+    if kind == "x":
+        return f"{value:.2f}x"
+    if isinstance(value, float):
+        return f"{value:.2f}"
+    return str(value)
+
+
+def describe(meta: dict[str, Any]) -> str:
+    """One sentence naming the model, prompts, engine, hardware and date of a run."""
+    parts = [
+        f"model **{meta.get('model', '?')}** ({meta.get('dtype', '?')} on {meta.get('device', '?')})",
+        f"prompts **{meta.get('prompts', '?')}** ({meta.get('num_prompts', '?')} prompts)",
+        f"engine **{meta.get('engine', '?')}**",
+        f"k = {meta.get('k', '?')}, at most {meta.get('max_new_tokens', '?')} new tokens, "
+        f"temperature {meta.get('temperature', 0.0)}",
+        f"hardware: {meta.get('hardware', '?')}",
+        f"date: {meta.get('date', '?')}",
+    ]
+    return "; ".join(parts) + "."
+
+
+def category_table(results: BenchResults, method: str) -> str:
+    """The per-category markdown table of one method (with an 'all' row)."""
+    summary = results.summary[method]
+    lines = [
+        "| category | prompts | MAT | acceptance | tokens/s | speedup | same output as plain |",
+        "|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    rows = list(summary["categories"].items()) + [("**all**", summary["overall"])]
+    for name, agg in rows:
+        same = "-" if agg.get("identical") is None else f"{agg['identical']}/{agg['prompts']}"
+        lines.append(
+            f"| {name} | {agg['prompts']} | {fmt(agg['mat'])} | {fmt(agg['acceptance_rate'], 'pct')} | "
+            f"{fmt(agg['tokens_per_s'])} | {fmt(agg['speedup'], 'x')} | {same} |"
+        )
+    return "\n".join(lines)
+
+
+def overview_table(results: BenchResults) -> str:
+    """One row per method, one column group per category: speedup (MAT)."""
+    cats = results.categories
+    header = "| method | " + " | ".join(cats) + " | all |"
+    lines = [header, "|---|" + "---:|" * (len(cats) + 1)]
+    for method in results.methods:
+        s = results.summary[method]
+        cells = []
+        for agg in [s["categories"].get(c) for c in cats] + [s["overall"]]:
+            cells.append("-" if agg is None else f"{fmt(agg['speedup'], 'x')} ({fmt(agg['mat'])})")
+        lines.append(f"| {method} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def render_markdown(results: BenchResults, title: str | None = None, heading: str = "#") -> str:
+    """The markdown report of a run: what was measured, an overview, one table per method.
+
+    Deterministic in its input, so ``specplug docs check`` can re-render a committed report from its
+    JSON and find drift.
+    """
+    title = title or results.meta.get("title") or "specplug bench"
+    out = [f"{heading} {title}", "", describe(results.meta), ""]
+    if results.meta.get("command"):
+        out += ["Command:", "", "```bash", results.meta["command"], "```", ""]
+    out += [
+        "Speedup over plain decoding (MAT in brackets), per category. MAT = tokens emitted per target "
+        "forward; speedup = tokens/s over plain decoding's in the same run.",
+        "",
+        overview_table(results),
+        "",
+    ]
+    for method in results.methods:
+        if method == BASELINE:
+            continue
+        out += [f"{heading}# {method}", "", category_table(results, method), ""]
+    if BASELINE in results.summary:
+        base = results.summary[BASELINE]["overall"]
+        out += [f"Plain decoding: {fmt(base['tokens_per_s'])} tokens/s over {base['prompts']} prompts.", ""]
+    return "\n".join(out)
