@@ -91,8 +91,14 @@ def _anchor(node: TaxonomyNode) -> str:
 
 
 def _node_matches(node: TaxonomyNode, card: MethodCard) -> bool:
-    """Whether a card falls under a node by the node's own facet (children not included)."""
-    if not node.facet or node.value is None:
+    """Whether a card falls under a node by the node's own facet (children not included).
+
+    A node without a facet (the system-level children in ``registry/taxonomy.yaml``) holds the cards
+    that list the node's id in their ``deployment`` notes.
+    """
+    if not node.facet:
+        return node.id in card.deployment
+    if node.value is None:
         return False
     facet = {"modality": "modalities", "engine": "engines"}.get(node.facet, node.facet)
     actual = getattr(card, facet, None)

@@ -57,7 +57,15 @@ TAXONOMY = {
                 {"id": "ngram", "title": "N-gram", "facet": "generation", "value": "ngram", "description": "n"},
                 {"id": "retrieval", "title": "Retrieval", "facet": "generation", "value": "retrieval", "description": "r"},
             ],
-        }
+        },
+        {
+            "id": "system",
+            "title": "System",
+            "facet": "scope",
+            "value": "system",
+            "description": "Deployment.",
+            "children": [{"id": "edge", "title": "Edge", "description": "Cards list 'edge' in deployment."}],
+        },
     ],
 }
 
@@ -94,6 +102,7 @@ def small_registry() -> Registry:
     )
     registry.add_card(card("beta"), "test")
     registry.add_card(card("gamma", generation="retrieval"), "test")
+    registry.add_card(card("delta", scope="system", deployment=["edge"]), "test")
     return registry
 
 
@@ -131,8 +140,9 @@ def test_card_page_has_facets_paper_and_how_to_run(small_registry, tmp_path):
 
 def test_taxonomy_counts_cards_under_each_node(small_registry, tmp_path):
     page = docs_gen.render_pages(small_registry, tmp_path)["taxonomy.md"]
-    assert 'n_generation["Generation (3)"]' in page
-    assert 'n_ngram["N-gram (2)"]' in page
+    assert 'n_generation["Generation (4)"]' in page
+    assert 'n_ngram["N-gram (3)"]' in page
+    assert 'n_system["System (1)"]' in page and 'n_edge["Edge (1)"]' in page
     assert 'n_retrieval["Retrieval (1)"]' in page
     assert "n_generation --> n_ngram" in page
 
