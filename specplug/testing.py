@@ -17,9 +17,17 @@ from pathlib import Path
 from typing import Any
 
 __all__ = [
+    "LOSSLESS_VERIFIERS",
+    "NoisyOracleProposer",
+    "RandomProposer",
+    "assert_greedy_lossless",
+    "greedy_reference",
     "tiny_llama",
     "tiny_model_dir",
 ]
+
+#: The built-in verifiers whose greedy output must equal plain greedy decoding.
+LOSSLESS_VERIFIERS = ("greedy_match", "speculative_sampling", "tree_verification")
 
 
 def tiny_llama(
@@ -97,3 +105,149 @@ def tiny_model_dir(path: str | Path, seed: int = 0, num_layers: int = 2, hidden:
     cfg.pop("attn_implementation", None)
     cfg_path.write_text(json.dumps(cfg, indent=2, sort_keys=True) + "\n")
     return path
+
+
+# -- conformance helpers --------------------------------------------------------------------------
+
+
+class NoisyOracleProposer:
+    """A test proposer that drafts the true greedy continuation, corrupted at random.
+
+    ``references`` maps a prompt (tuple of ids) to its plain greedy continuation (see
+    :func:`greedy_reference`). Each drafted token is replaced by a random id with probability
+    ``corrupt``, so accept lengths vary from 0 to the whole draft. With ``tree=True`` the draft is a
+    tree: the oracle chain plus, at random depths, sibling branches of random tokens (and the chain
+    itself is sometimes not the first child), which exercises tree masks and cache gathering.
+    Drafts never exceed ``request.max_tokens``.
+    """
+
+    needs = frozenset()
+
+    def __init__(self, references: dict, vocab_size: int, corrupt: float = 0.3, tree: bool = False, seed: int = 0):
+        import numpy as np
+
+        self.references = {tuple(int(t) for t in k): list(v) for k, v in references.items()}
+        self.vocab_size = vocab_size
+        self.corrupt = corrupt
+        self.tree = tree
+        self.rng = np.random.default_rng(seed)
+        self.live: dict[str, list[int]] = {}
+        self.calls: list[str] = []  # lifecycle events, for contract checks
+
+    def start_request(self, request_id, prompt_ids):
+        self.live[request_id] = self.references[tuple(int(t) for t in prompt_ids)]
+        self.calls.append(f"start:{request_id}")
+
+    def _token(self, true_token: int) -> int:
+        if self.rng.random() < self.corrupt:
+            return int(self.rng.integers(self.vocab_size))
+        return int(true_token)
+
+    def propose(self, request):
+        from specplug.protocols import Draft
+
+        ref = self.live[request.request_id]
+        pos = len(request.token_ids) - request.num_prompt_tokens
+        budget = request.max_tokens
+        truth = ref[pos : pos + budget]
+        if not self.tree:
+            return Draft.chain([self._token(t) for t in truth])
+        tokens: list[int] = []
+        parents: list[int] = []
+        parent = -1
+        for t in truth:
+            if len(tokens) >= budget:
+                break
+            if self.rng.random() < 0.4 and len(tokens) + 2 <= budget:  # a decoy sibling before the chain node
+                tokens.append(int(self.rng.integers(self.vocab_size)))
+                parents.append(parent)
+            tokens.append(self._token(t))
+            parents.append(parent)
+            parent = len(tokens) - 1
+        return Draft(tokens, parents)
+
+    def observe(self, feedback):
+        assert feedback.request_id in self.live, "observe for a request that was not started"
+        self.calls.append(f"observe:{feedback.request_id}")
+
+    def finish_request(self, request_id):
+        self.live.pop(request_id, None)
+        self.calls.append(f"finish:{request_id}")
+
+
+class RandomProposer:
+    """Drafts random chains or trees (almost always rejected): checks the rejection paths."""
+
+    needs = frozenset()
+
+    def __init__(self, vocab_size: int, tree: bool = False, seed: int = 0):
+        import numpy as np
+
+        self.vocab_size, self.tree = vocab_size, tree
+        self.rng = np.random.default_rng(seed)
+
+    def start_request(self, request_id, prompt_ids):
+        return None
+
+    def propose(self, request):
+        from specplug.protocols import Draft
+
+        n = int(self.rng.integers(0, request.max_tokens + 1))
+        tokens = self.rng.integers(self.vocab_size, size=n)
+        if not self.tree:
+            return Draft.chain(tokens)
+        parents = [int(self.rng.integers(-1, i)) for i in range(n)]
+        return Draft(tokens, parents)
+
+    def observe(self, feedback):
+        return None
+
+    def finish_request(self, request_id):
+        return None
+
+
+def greedy_reference(model, prompts, max_new_tokens: int, eos_token_id=None, tokenizer=None) -> dict:
+    """``{tuple(prompt): plain greedy continuation}`` from the reference engine (no proposer)."""
+    from specplug.engine import ReferenceEngine
+
+    engine = ReferenceEngine(model, tokenizer, eos_token_id=eos_token_id)
+    results = engine.generate(prompts, max_new_tokens=max_new_tokens)
+    return {tuple(int(t) for t in p): r.token_ids for p, r in zip(prompts, results)}
+
+
+def assert_greedy_lossless(
+    proposer_factory,
+    model,
+    prompts,
+    k: int = 4,
+    max_new_tokens: int = 24,
+    verifiers=LOSSLESS_VERIFIERS,
+    tokenizer=None,
+    eos_token_id=None,
+):
+    """Check that greedy decoding with ``proposer_factory()``'s drafts emits exactly plain greedy
+    decoding's tokens under every verifier in ``verifiers``; returns ``{verifier: results}``.
+
+    Plugin packages call this from their tests with their own proposer and a tiny model::
+
+        assert_greedy_lossless(lambda: MyProposer(MyOptions()), tiny_llama(), [[1, 2, 3, 1, 2]], k=4)
+    """
+    from specplug.engine import ReferenceEngine
+
+    engine = ReferenceEngine(model, tokenizer, eos_token_id=eos_token_id)
+    plain = engine.generate(prompts, max_new_tokens=max_new_tokens)
+    out = {}
+    for verifier in verifiers:
+        results = engine.generate(prompts, proposer_factory(), verifier, k=k, max_new_tokens=max_new_tokens)
+        for i, (a, b) in enumerate(zip(plain, results)):
+            if a.token_ids != b.token_ids:
+                diverge = next((j for j, (x, y) in enumerate(zip(a.token_ids, b.token_ids)) if x != y), None)
+                raise AssertionError(
+                    f"verifier {verifier!r}, prompt {i}: speculative output differs from plain greedy decoding "
+                    f"(first difference at new token {diverge}; lengths {len(a.token_ids)} vs {len(b.token_ids)})\n"
+                    f"plain:       {a.token_ids}\nspeculative: {b.token_ids}"
+                )
+            if a.finish_reason != b.finish_reason:
+                raise AssertionError(f"verifier {verifier!r}, prompt {i}: finish {a.finish_reason} vs {b.finish_reason}")
+        out[verifier] = results
+    return out

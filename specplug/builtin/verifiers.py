@@ -43,9 +43,19 @@ def _tree(options: MethodOptions):
     return TreeVerifier()
 
 
+#: The built-in verifiers by id (engines build these directly, without the catalogue).
+BUILTIN_VERIFIERS: dict[str, VerifierSpec] = {
+    spec.id: spec
+    for spec in (
+        VerifierSpec(id="greedy_match", factory=_greedy),
+        VerifierSpec(id="speculative_sampling", factory=_speculative),
+        VerifierSpec(id="typical_acceptance", factory=_typical, options=TypicalAcceptanceOptions),
+        VerifierSpec(id="tree_verification", factory=_tree),
+    )
+}
+
+
 @hookimpl
 def specplug_register_verifiers(register):
-    register(VerifierSpec(id="greedy_match", factory=_greedy))
-    register(VerifierSpec(id="speculative_sampling", factory=_speculative))
-    register(VerifierSpec(id="typical_acceptance", factory=_typical, options=TypicalAcceptanceOptions))
-    register(VerifierSpec(id="tree_verification", factory=_tree))
+    for spec in BUILTIN_VERIFIERS.values():
+        register(spec)
