@@ -42,3 +42,143 @@ def models_fetch(name: str) -> None:
     except ModelLoadError as err:
         raise click.ClickException(str(err)) from None
     click.echo(path)
+
+
+def _parse_options(pairs: tuple[str, ...]) -> dict:
+    """``key=value`` pairs; values read as YAML scalars (``3`` -> int, ``true`` -> bool)."""
+    import yaml
+
+    options: dict = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise click.UsageError(f"--option expects key=value, got {pair!r}")
+        try:
+            options[key.strip()] = yaml.safe_load(value) if value.strip() else value
+        except yaml.YAMLError:
+            options[key.strip()] = value
+    return options
+
+
+def _encode(tokenizer, prompt: str, raw: bool) -> list[int]:
+    if not raw and getattr(tokenizer, "chat_template", None):
+        ids = tokenizer.apply_chat_template([{"role": "user", "content": prompt}], add_generation_prompt=True, tokenize=True)
+        if hasattr(ids, "keys"):  # BatchEncoding in recent transformers
+            ids = ids["input_ids"]
+        return [int(t) for t in ids]
+    if not raw:
+        click.echo("note: the tokenizer has no chat template; using the raw prompt", err=True)
+    return [int(t) for t in tokenizer(prompt)["input_ids"]]
+
+
+def _stats_line(label: str, stats, finish: str) -> str:
+    return (
+        f"{label}: {stats.new_tokens} tokens ({finish}), {stats.steps} target forwards, MAT {stats.mat:.2f}, "
+        f"acceptance {stats.acceptance_rate:.1%} ({stats.accepted}/{stats.drafted}), {stats.tokens_per_s:.1f} tok/s "
+        f"(draft {stats.draft_s:.3f}s, verify {stats.verify_s:.3f}s)"
+    )
+
+
+@click.command()
+@click.argument("prompt")
+@click.option("--method", "method_id", default=None, help="Drafting method id (see 'specplug list'); omit for plain decoding.")
+@click.option("--model", default="smollm2-135m", show_default=True, help="smollm2-135m, a local HF folder, or a hub id.")
+@click.option("--max-new-tokens", default=128, show_default=True, type=int)
+@click.option("--k", default=5, show_default=True, type=int, help="Most draft tokens per step.")
+@click.option("--temperature", default=0.0, show_default=True, type=float, help="0 = greedy.")
+@click.option("--top-p", default=1.0, show_default=True, type=float)
+@click.option("--top-k", default=0, show_default=True, type=int, help="0 = off.")
+@click.option("--verifier", default=None, help="Verifier id (default tree_verification: lossless, chains and trees).")
+@click.option("--option", "-o", "options", multiple=True, metavar="KEY=VALUE", help="Method option (repeatable).")
+@click.option("--compare", is_flag=True, help="Also run plain decoding in this call and report the speedup.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@click.option("--raw", is_flag=True, help="Do not apply the model's chat template.")
+@click.option("--seed", default=0, show_default=True, type=int)
+def generate(prompt, method_id, model, max_new_tokens, k, temperature, top_p, top_k, verifier, options, compare, as_json, raw, seed):
+    """Generate a reply to PROMPT with the reference engine, with or without a drafting method."""
+    import json
+
+    from specplug.methods import OptionsError
+    from specplug.protocols import SamplingParams
+    from specplug.registry import NotRunnableError, RegistryError, UnknownIdError
+
+    # cheap checks first, before loading a model
+    if not prompt.strip():
+        raise click.UsageError("the prompt is empty: give the text to continue, e.g. specplug generate \"Hello\"")
+    if k < 1:
+        raise click.UsageError(f"--k must be >= 1 (draft tokens per step), got {k}")
+    if max_new_tokens < 1:
+        raise click.UsageError(f"--max-new-tokens must be >= 1, got {max_new_tokens}")
+    try:
+        sampling = SamplingParams(temperature=temperature, top_p=top_p, top_k=top_k)
+    except ValueError as err:
+        raise click.UsageError(str(err)) from None
+    option_values = _parse_options(options)
+    if option_values and not method_id:
+        raise click.UsageError("--option needs --method (plain decoding has no options)")
+    spec = None
+    if method_id:
+        from specplug.registry import get_registry
+
+        try:
+            spec = get_registry().method(method_id)
+            spec.validate_options(option_values)
+        except (UnknownIdError, NotRunnableError, OptionsError, RegistryError) as err:
+            raise click.UsageError(str(err)) from None
+        if spec.max_k is not None and k > spec.max_k:
+            raise click.UsageError(f"{spec.id!r} drafts at most {spec.max_k} tokens per step; use --k {spec.max_k} or less")
+    from specplug.engine.engine import ReferenceEngine, resolve_verifier
+    from specplug.models import ModelLoadError, load_model
+
+    try:
+        rule = resolve_verifier(verifier)
+    except (UnknownIdError, RegistryError) as err:
+        raise click.UsageError(str(err)) from None
+    try:
+        target, tokenizer = load_model(model)
+    except ModelLoadError as err:
+        raise click.ClickException(str(err)) from None
+    ids = _encode(tokenizer, prompt, raw)
+    engine = ReferenceEngine(target, tokenizer)
+    engine.generate([ids], max_new_tokens=2)  # warm-up, so the first timed run pays no one-off costs
+
+    result = baseline = None
+    if spec is not None:
+        proposer = spec.build(option_values)
+        result = engine.generate([ids], proposer, rule, k=k, max_new_tokens=max_new_tokens, sampling=sampling, seed=seed)[0]
+    if compare or spec is None:
+        baseline = engine.generate([ids], None, rule, k=k, max_new_tokens=max_new_tokens, sampling=sampling, seed=seed)[0]
+    main = result or baseline
+    speedup = None
+    if result is not None and baseline is not None and baseline.stats.tokens_per_s > 0:
+        speedup = result.stats.tokens_per_s / baseline.stats.tokens_per_s
+
+    if as_json:
+        data = {
+            "method": spec.id if spec else None,
+            "model": model,
+            "k": k,
+            "temperature": temperature,
+            "text": main.text,
+            "token_ids": main.token_ids,
+            "finish_reason": main.finish_reason,
+            **main.stats.to_dict(),
+            "speedup": speedup,
+        }
+        if compare and result is not None:
+            data.update(
+                baseline_text=baseline.text,
+                baseline_tokens_per_s=baseline.stats.tokens_per_s,
+                identical=baseline.token_ids == result.token_ids,
+            )
+        click.echo(json.dumps(data))
+        return
+    click.echo(main.text)
+    click.echo("")
+    if result is not None:
+        click.echo(_stats_line(spec.id, result.stats, result.finish_reason))
+    if baseline is not None:
+        click.echo(_stats_line("plain decoding", baseline.stats, baseline.finish_reason))
+    if speedup is not None:
+        same = "identical" if baseline.token_ids == result.token_ids else "different (expected only when sampling or with a lossy verifier)"
+        click.echo(f"speedup {speedup:.2f}x over plain decoding; outputs {same}")
