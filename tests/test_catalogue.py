@@ -1,0 +1,315 @@
+"""The survey catalogue as data: ``registry/taxonomy.yaml`` and one card per ``registry/methods/<id>.yaml``.
+
+The checks are written as small functions that return the problems they find, so each one is also run
+on a deliberately broken input to show it can fail.
+"""
+
+from __future__ import annotations
+
+import re
+import typing
+from collections import Counter
+from pathlib import Path
+
+import pytest
+import yaml
+
+from specplug.registry import RegistryError, build_registry, load_card_file
+from specplug.taxonomy import (
+    FACETS,
+    AcceptanceRule,
+    Engine,
+    GenerationStrategy,
+    MethodCard,
+    Modality,
+    RefinementStrategy,
+    Scope,
+    Status,
+    Taxonomy,
+)
+
+REPO = Path(__file__).resolve().parent.parent
+METHODS = REPO / "registry" / "methods"
+CARD_FILES = sorted(METHODS.glob("*.yaml"))
+#: Section labels as the survey numbers them (v3, Fig. 4): "IV.D.1" is its §IV-D1.
+SECTION_RE = re.compile(r"^(IV|V|VI|VII)(\.[A-E](\.[1-2])?)?$")
+
+
+@pytest.fixture(scope="module")
+def cards() -> dict[str, MethodCard]:
+    return {path.stem: load_card_file(path) for path in CARD_FILES}
+
+
+@pytest.fixture(scope="module")
+def taxonomy() -> Taxonomy:
+    return Taxonomy.model_validate(yaml.safe_load((REPO / "registry" / "taxonomy.yaml").read_text(encoding="utf-8")))
+
+
+# -- checks (each returns a list of problems) -------------------------------------------------------
+
+
+def stem_problems(path: Path, card: MethodCard) -> list[str]:
+    return [] if card.id == path.stem else [f"{path.name}: id {card.id!r} differs from the file name"]
+
+
+def alias_problems(cards: list[MethodCard]) -> list[str]:
+    """Aliases must not shadow another card's id, nor be claimed twice, nor repeat the card's own id."""
+    problems = []
+    ids = {c.id for c in cards}
+    owners = Counter(a.lower().replace("-", "_") for c in cards for a in set(c.aliases))
+    for card in cards:
+        for alias in card.aliases:
+            key = alias.lower().replace("-", "_")
+            if key in ids:
+                problems.append(f"{card.id}: alias {alias!r} is a card id")
+            if owners[key] > 1:
+                problems.append(f"{card.id}: alias {alias!r} is claimed by {owners[key]} cards")
+            if not re.match(r"^[a-z][a-z0-9_]*$", alias):
+                problems.append(f"{card.id}: alias {alias!r} is not lower-case snake_case")
+    return problems
+
+
+def related_problems(cards: list[MethodCard]) -> list[str]:
+    ids = {c.id for c in cards}
+    return [
+        f"{c.id}: related id {r!r} does not exist" if r not in ids else f"{c.id}: relates to itself"
+        for c in cards
+        for r in c.related
+        if r not in ids or r == c.id
+    ]
+
+
+def arxiv_year_problems(cards: list[MethodCard]) -> list[str]:
+    """An arXiv id YYMM.NNNNN was posted in 20YY; the paper's year may be that year or the next."""
+    problems = []
+    for card in cards:
+        if card.paper is None or card.paper.arxiv is None:
+            continue
+        posted = 2000 + int(card.paper.arxiv[:2])
+        if card.paper.year not in (posted, posted + 1):
+            problems.append(f"{card.id}: year {card.paper.year} does not fit arXiv {card.paper.arxiv} ({posted})")
+        if card.paper.arxiv[2:4] > "12" or card.paper.arxiv[2:4] == "00":
+            problems.append(f"{card.id}: arXiv {card.paper.arxiv} has no valid month")
+    return problems
+
+
+def coverage_problems(cards: list[MethodCard]) -> list[str]:
+    problems = []
+    for field, enum in (("generation", GenerationStrategy), ("refinement", RefinementStrategy), ("acceptance", AcceptanceRule)):
+        used = {getattr(c, field) for c in cards}
+        problems += [f"no card has {field} {v.value!r}" for v in enum if v not in used]
+    used_modalities = {m for c in cards for m in c.modalities}
+    problems += [f"no card has modality {m.value!r}" for m in Modality if m not in used_modalities]
+    return problems
+
+
+def taxonomy_problems(taxonomy: Taxonomy, cards: list[MethodCard]) -> list[str]:
+    problems = []
+    nodes = [node for _, node in taxonomy.walk()]
+    counts = Counter(node.id for node in nodes)
+    problems += [f"node id {i!r} appears {n} times" for i, n in counts.items() if n > 1]
+    for node in nodes:
+        if (node.facet is None) != (node.value is None):
+            problems.append(f"node {node.id!r}: facet and value must be given together")
+        if node.facet is not None:
+            enum = FACETS.get(node.facet)
+            if enum is None:
+                problems.append(f"node {node.id!r}: unknown facet {node.facet!r}")
+            elif node.value not in {v.value for v in enum}:
+                problems.append(f"node {node.id!r}: {node.value!r} is not a {node.facet} value")
+        if node.survey_section is not None and not SECTION_RE.match(node.survey_section):
+            problems.append(f"node {node.id!r}: survey_section {node.survey_section!r} is not like 'IV.D.1'")
+        if not node.description.strip():
+            problems.append(f"node {node.id!r}: empty description")
+    for facet, enum in (("generation", GenerationStrategy), ("refinement", RefinementStrategy), ("acceptance", AcceptanceRule)):
+        present = {n.value for n in nodes if n.facet == facet}
+        problems += [f"no taxonomy node for {facet} {v.value!r}" for v in enum if v.value not in present]
+    # The system children are matched by the deployment tags cards carry.
+    system = next((r for r in taxonomy.roots if r.id == "system"), None)
+    if system is None:
+        return problems + ["no 'system' root"]
+    tags = {t for c in cards for t in c.deployment}
+    child_ids = {child.id for child in system.children}
+    problems += [f"no card is deployed as {i!r}" for i in sorted(child_ids - tags)]
+    for card in cards:
+        if card.scope is Scope.system and not child_ids & set(card.deployment):
+            problems.append(f"{card.id}: a system card needs one of {sorted(child_ids)} in its deployment")
+    return problems
+
+
+def implementation_problems(cards: list[MethodCard]) -> list[str]:
+    """specplug packages follow the naming rule, and status tells whether specplug runs the method."""
+    problems = []
+    ours = {Engine.specplug_reference, Engine.vllm_specplug}
+    for card in cards:
+        runs_here = bool(card.engines & ours)
+        if runs_here and card.status is Status.catalogued:
+            problems.append(f"{card.id}: specplug runs it, so status cannot be 'catalogued'")
+        if not runs_here and card.status is not Status.catalogued:
+            problems.append(f"{card.id}: status {card.status.value!r} but no specplug implementation")
+        for impl in card.implementations:
+            if impl.engine in ours and impl.package not in (None, "specplug-" + card.id.replace("_", "-")):
+                problems.append(f"{card.id}: package {impl.package!r} should be 'specplug-{card.id.replace('_', '-')}'")
+            if impl.engine is Engine.vllm_specplug and impl.config.get("model") != f"specplug.vllm.{card.id}":
+                problems.append(f"{card.id}: the vllm_specplug config must name specplug.vllm.{card.id}")
+    return problems
+
+
+# -- the catalogue itself ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("path", CARD_FILES, ids=lambda p: p.stem)
+def test_every_card_file_validates_and_is_named_by_its_id(path):
+    card = load_card_file(path)
+    assert stem_problems(path, card) == []
+    assert card.summary.strip() and len(card.summary) < 400, "summary: one or two sentences"
+    if card.survey_section is not None:
+        assert SECTION_RE.match(card.survey_section), card.survey_section
+    if card.scope is not Scope.verification:
+        assert card.generation is not None, "only verification cards may leave generation empty"
+
+
+def test_catalogue_size_and_unique_ids(cards):
+    assert len(cards) >= 60, f"only {len(cards)} cards"
+    assert len({c.id for c in cards.values()}) == len(cards)
+
+
+def test_registry_loads_the_catalogue_without_problems(cards):
+    registry = build_registry(load_entry_points=False)
+    assert set(cards) <= set(registry.cards)
+    assert [p for p in registry.problems if "registry/methods" in p] == []
+    # The built-in verifiers find their cards.
+    for verifier in ("greedy_match", "speculative_sampling", "typical_acceptance", "tree_verification"):
+        assert verifier in registry.verifiers, registry.problems
+        assert registry.cards[verifier].scope is Scope.verification
+
+
+def test_aliases_do_not_clash(cards):
+    assert alias_problems(list(cards.values())) == []
+
+
+def test_related_ids_exist(cards):
+    assert related_problems(list(cards.values())) == []
+
+
+def test_arxiv_ids_fit_the_paper_year(cards):
+    assert arxiv_year_problems(list(cards.values())) == []
+
+
+def test_every_facet_value_has_a_card(cards):
+    assert coverage_problems(list(cards.values())) == []
+
+
+def test_taxonomy_is_consistent(taxonomy, cards):
+    assert taxonomy.source.arxiv == "2502.19732"
+    assert [r.id for r in taxonomy.roots] == ["generation", "refinement", "acceptance", "system", "applications"]
+    assert taxonomy_problems(taxonomy, list(cards.values())) == []
+
+
+def test_card_sections_exist_in_the_taxonomy(taxonomy, cards):
+    sections = {n.survey_section for _, n in taxonomy.walk() if n.survey_section}
+    unknown = {c.id: c.survey_section for c in cards.values() if c.survey_section and c.survey_section not in sections}
+    assert unknown == {}
+
+
+def test_implementations_and_status_agree(cards):
+    assert implementation_problems(list(cards.values())) == []
+
+
+def test_lossy_cards_say_so(cards):
+    for card in cards.values():
+        if card.acceptance in (AcceptanceRule.typical, AcceptanceRule.relaxed):
+            assert not card.lossless, card.id
+
+
+@pytest.mark.vllm
+def test_native_vllm_methods_exist_in_installed_vllm(cards):
+    speculative = pytest.importorskip("vllm.config.speculative")
+
+    def names(tp) -> set[str]:
+        out: set[str] = set()
+        for arg in typing.get_args(tp):
+            out |= names(arg) if typing.get_origin(arg) is typing.Literal else {arg}
+        return out
+
+    known = names(speculative.SpeculativeMethod)
+    assert {"ngram", "suffix", "draft_model"} <= known, "could not read vLLM's method names"
+    natives = {c.id: impl.vllm_method for c in cards.values() for impl in c.implementations if impl.engine is Engine.vllm_native}
+    assert {cid: m for cid, m in natives.items() if m not in known} == {}
+
+
+# -- the checks can fail --------------------------------------------------------------------------
+
+
+def _card(**changes) -> MethodCard:
+    data = {
+        "id": "demo", "name": "Demo", "summary": "A demo.", "generation": "ngram", "refinement": "single_pass_linear",
+        "acceptance": "exact_greedy", "lossless": True, "training": "none",
+    }
+    data.update(changes)
+    return MethodCard.model_validate(data)
+
+
+def test_broken_card_file_is_rejected_naming_the_field(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("id: bad\nname: Bad\nsummary: s\ngeneration: telepathy\nrefinement: single_pass_linear\n"
+                   "acceptance: exact_greedy\nlossless: true\ntraining: none\n", encoding="utf-8")
+    with pytest.raises(RegistryError, match=r"bad\.yaml.*\n.*generation"):
+        load_card_file(bad)
+
+    lossy = tmp_path / "lossy.yaml"
+    lossy.write_text(bad.read_text().replace("telepathy", "ngram").replace("exact_greedy", "typical"), encoding="utf-8")
+    with pytest.raises(RegistryError, match="lossless"):
+        load_card_file(lossy)
+
+    wrong_arxiv = tmp_path / "arxiv.yaml"
+    wrong_arxiv.write_text(lossy.read_text().replace("typical", "exact_greedy")
+                           + "paper: {title: T, authors: [A], year: 2024, arxiv: '2404.08698v2'}\n", encoding="utf-8")
+    with pytest.raises(RegistryError, match=r"paper\.arxiv"):
+        load_card_file(wrong_arxiv)
+
+
+def test_stem_check_catches_a_misnamed_file(tmp_path):
+    path = tmp_path / "other.yaml"
+    assert stem_problems(path, _card()) == ["other.yaml: id 'demo' differs from the file name"]
+
+
+def test_alias_and_related_checks_catch_problems():
+    a = _card(id="eagle", aliases=["eagle_2"], related=["nowhere"])
+    b = _card(id="eagle2", aliases=["eagle_2", "Bad Alias"], related=["eagle2"])
+    problems = alias_problems([a, b])
+    assert "eagle: alias 'eagle_2' is claimed by 2 cards" in problems
+    assert "eagle2: alias 'Bad Alias' is not lower-case snake_case" in problems
+    assert alias_problems([a, _card(id="eagle_2")]) == ["eagle: alias 'eagle_2' is a card id"]
+    assert related_problems([a, b]) == ["eagle: related id 'nowhere' does not exist", "eagle2: relates to itself"]
+
+
+def test_year_and_coverage_checks_catch_problems():
+    wrong = _card(paper={"title": "T", "authors": ["A"], "year": 2021, "arxiv": "2211.17192"})
+    assert arxiv_year_problems([wrong]) == ["demo: year 2021 does not fit arXiv 2211.17192 (2022)"]
+    assert arxiv_year_problems([_card(paper={"title": "T", "authors": ["A"], "year": 2023, "arxiv": "2211.17192"})]) == []
+    missing = coverage_problems([_card()])
+    assert "no card has generation 'retrieval'" in missing
+    assert "no card has acceptance 'block'" in missing
+
+
+def test_taxonomy_check_catches_problems(taxonomy, cards):
+    broken = taxonomy.model_copy(deep=True)
+    broken.roots[0].children[0].value = "telepathy"
+    broken.roots[1].children.pop()  # drops the 'iterative' node
+    problems = taxonomy_problems(broken, list(cards.values()))
+    assert "node 'predefined_fill': 'telepathy' is not a generation value" in problems
+    assert "no taxonomy node for refinement 'iterative'" in problems
+    assert any("a system card needs one of" in p for p in taxonomy_problems(taxonomy, [_card(scope="system")]))
+
+
+def test_implementation_check_catches_problems():
+    card = _card(id="pld", status="catalogued", implementations=[
+        {"engine": "specplug_reference", "package": "specplug-prompt-lookup"},
+        {"engine": "vllm_specplug", "package": "specplug-pld", "config": {"model": "specplug.vllm.other"}},
+    ])
+    problems = implementation_problems([card])
+    assert "pld: specplug runs it, so status cannot be 'catalogued'" in problems
+    assert "pld: package 'specplug-prompt-lookup' should be 'specplug-pld'" in problems
+    assert "pld: the vllm_specplug config must name specplug.vllm.pld" in problems
+    assert implementation_problems([_card(status="preview")]) == ["demo: status 'preview' but no specplug implementation"]
