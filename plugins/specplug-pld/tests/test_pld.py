@@ -163,3 +163,12 @@ def test_kernel_equals_vllm_ngram(history, min_ngram, extra, k):
     max_ngram = min_ngram + extra
     expected = ngram._find_longest_matched_ngram_and_propose_tokens(tokens, min_ngram, max_ngram, 1 << 20, k)
     assert find_ngram_continuation(tokens, min_ngram, max_ngram, k).tolist() == expected.tolist()
+
+
+def test_docstring_examples():
+    import doctest
+
+    import specplug_pld.proposer
+
+    result = doctest.testmod(specplug_pld.proposer)
+    assert result.attempted >= 3 and result.failed == 0

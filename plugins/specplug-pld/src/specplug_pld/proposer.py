@@ -7,7 +7,7 @@ history, and the tokens that followed the match are proposed. Inputs that quote 
 
 Contents:
 
-- :func:`find_ngram_continuation`: the engine-free numpy kernel.
+- :func:`find_ngram_continuation`: the engine-free kernel (numpy in, numpy out; one numba-compiled pass).
 - :class:`PldOptions`: the method's options.
 - :class:`PldProposer`: the :class:`~specplug.protocols.Proposer` that specplug engines drive.
 
@@ -24,6 +24,7 @@ from __future__ import annotations
 from typing import Literal
 
 import numpy as np
+from numba import njit
 from pydantic import Field, model_validator
 
 from specplug.methods import MethodOptions
@@ -32,6 +33,25 @@ from specplug.protocols import BaseProposer, Draft, ProposalRequest
 __all__ = ["PldOptions", "PldProposer", "find_ngram_continuation"]
 
 _EMPTY = np.zeros(0, dtype=np.int64)
+
+
+@njit(cache=True, nogil=True)
+def _longest_match(tokens, min_ngram: int, max_ngram: int, latest: bool):  # pragma: no cover - compiled
+    """(continuation start, match length) of the chosen match, or (-1, 0). Compiled: no Python loop."""
+    num_tokens = tokens.shape[0]
+    last = tokens[num_tokens - 1]
+    best_len, best_start = 0, -1
+    for start in range(1, num_tokens):  # the window ends at start - 1 <= num_tokens - 2
+        if tokens[start - 1] != last:
+            continue
+        length = 1
+        while length < max_ngram and start - 1 - length >= 0 and tokens[start - 1 - length] == tokens[num_tokens - 1 - length]:
+            length += 1
+        if length > best_len or (latest and length == best_len):
+            best_len, best_start = length, start
+    if best_len < min_ngram:
+        return -1, 0
+    return best_start, best_len
 
 
 def find_ngram_continuation(
@@ -48,9 +68,10 @@ def find_ngram_continuation(
     suffix). The longest ``n`` in ``[min_ngram, max_ngram]`` with a match wins; ties go to the
     earliest (or, with ``match="latest"``, the latest) window.
 
-    Cost: one vectorized comparison of the last token against the history, then at most
-    ``max_ngram - 1`` vectorized steps over the surviving candidates only; no Python loop over the
-    history.
+    Cost: one compiled pass over the history (numba), extending each occurrence of the last token
+    backwards by at most ``max_ngram - 1`` comparisons; a few microseconds for thousands of tokens.
+    A vectorized numpy version measured 40-60 us per call here, two to three times vLLM's numba
+    kernel, so the pass is compiled like vLLM's.
 
     Worked example, ``tokens = [5, 1, 2, 3, 9, 1, 2, 3, 7, 1, 2, 3]``, ``min_ngram=1``,
     ``max_ngram=3``, ``max_tokens=3``:
@@ -76,28 +97,11 @@ def find_ngram_continuation(
     :returns: ``[<= max_tokens]`` int64 token ids; empty when nothing matches.
     """
     tokens = np.asarray(tokens)
-    num_tokens = tokens.shape[0]
-    if max_tokens <= 0 or num_tokens < min_ngram + 1:
+    if max_tokens <= 0 or tokens.shape[0] < min_ngram + 1:
         return _EMPTY
-    # starts[c]: where the continuation of candidate c begins (its window ends at starts[c] - 1).
-    starts = np.flatnonzero(tokens[:-1] == tokens[-1]) + 1  # [num_candidates]
-    if starts.size == 0:
+    start, _ = _longest_match(tokens, min_ngram, max_ngram, match == "latest")
+    if start < 0:
         return _EMPTY
-    lengths = np.ones(starts.size, dtype=np.int64)  # matched suffix length per candidate
-    alive = np.arange(starts.size)  # candidates still matching at the current offset
-    for offset in range(1, min(max_ngram, num_tokens - 1)):
-        pos = starts[alive] - 1 - offset
-        keep = pos >= 0
-        alive, pos = alive[keep], pos[keep]
-        alive = alive[tokens[pos] == tokens[num_tokens - 1 - offset]]
-        if alive.size == 0:
-            break
-        lengths[alive] += 1
-    best = int(lengths.max())
-    if best < min_ngram:
-        return _EMPTY
-    winners = np.flatnonzero(lengths == best)
-    start = int(starts[winners[0] if match == "earliest" else winners[-1]])
     return tokens[start : start + max_tokens].astype(np.int64, copy=False)
 
 
