@@ -1,0 +1,114 @@
+"""Prompt sets: Spec-Bench (``spec-bench`` or ``spec-bench:N``) and any jsonl file.
+
+Spec-Bench's ``question.jsonl`` (480 prompts in 13 categories, Apache-2.0) is read where it lies,
+never copied: ``$SPECPLUG_SPEC_BENCH`` if set, else ``../shared/data/spec_bench/question.jsonl``
+beside the checkout or the working directory. ``spec-bench:N`` takes the first N prompts of each
+category in file order; only the first turn of each question is used.
+
+A jsonl file has one JSON object per line with the prompt in ``prompt``, ``text`` or ``turns`` (the
+first turn), or already tokenized in ``token_ids``; optional ``category`` (default ``default``) and
+``id`` or ``question_id`` (default: the line number).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+__all__ = ["Prompt", "PromptError", "load_prompts", "spec_bench_path"]
+
+SPEC_BENCH_ENV = "SPECPLUG_SPEC_BENCH"
+_REL = Path("shared/data/spec_bench/question.jsonl")
+
+
+class PromptError(ValueError):
+    """A prompt set that cannot be read; the message names the file and the fix."""
+
+
+@dataclass(frozen=True)
+class Prompt:
+    id: str
+    category: str
+    text: str | None = None
+    token_ids: tuple[int, ...] | None = None
+
+    @property
+    def fingerprint(self) -> str:
+        """A short hash of the prompt's content: a cached result is reused only for the same prompt."""
+        payload = json.dumps([self.text, list(self.token_ids) if self.token_ids else None])
+        return hashlib.sha256(payload.encode()).hexdigest()[:16]
+
+
+def spec_bench_path() -> Path:
+    """Where Spec-Bench's question.jsonl is; raises :class:`PromptError` naming where it looked."""
+    env = os.environ.get(SPEC_BENCH_ENV)
+    if env:
+        path = Path(env).expanduser()
+        if path.exists():
+            return path
+        raise PromptError(f"{SPEC_BENCH_ENV}={env} does not exist: point it at Spec-Bench's question.jsonl")
+    repo = Path(__file__).resolve().parents[2]
+    candidates = [repo.parent / _REL, Path.cwd().parent / _REL, Path.cwd() / _REL]
+    for path in candidates:
+        if path.exists():
+            return path
+    looked = ", ".join(str(p) for p in candidates)
+    raise PromptError(f"Spec-Bench prompts not found (looked in {looked}); set {SPEC_BENCH_ENV} to question.jsonl")
+
+
+def _read_jsonl(path: Path) -> list[Prompt]:
+    prompts = []
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except OSError as err:
+        raise PromptError(f"cannot read prompts from {path}: {err.strerror}") from None
+    for number, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as err:
+            raise PromptError(f"{path}:{number}: not JSON: {err.msg}") from None
+        text = row.get("prompt") or row.get("text") or (row.get("turns") or [None])[0]
+        token_ids = row.get("token_ids")
+        if not text and not token_ids:
+            raise PromptError(f"{path}:{number}: a prompt needs 'prompt', 'text', 'turns' or 'token_ids'")
+        prompt_id = str(row.get("id", row.get("question_id", number)))
+        prompts.append(
+            Prompt(prompt_id, str(row.get("category", "default")), text, tuple(int(t) for t in token_ids) if token_ids else None)
+        )
+    ids = [p.id for p in prompts]
+    if len(set(ids)) != len(ids):
+        raise PromptError(f"{path}: prompt ids repeat; give each line a unique 'id'")
+    if not prompts:
+        raise PromptError(f"{path}: no prompts")
+    return prompts
+
+
+def load_prompts(spec: str) -> tuple[list[Prompt], str]:
+    """Prompts for a ``--prompts`` value, and a label for reports (``spec-bench:1``, a file name)."""
+    name, _, count = spec.partition(":")
+    if name == "spec-bench":
+        prompts = _read_jsonl(spec_bench_path())
+        if count:
+            try:
+                per_category = int(count)
+            except ValueError:
+                raise PromptError(f"'{spec}': the count after 'spec-bench:' must be an integer") from None
+            if per_category < 1:
+                raise PromptError(f"'{spec}': the count per category must be at least 1")
+            taken: dict[str, int] = {}
+            chosen = []
+            for prompt in prompts:
+                if taken.get(prompt.category, 0) < per_category:
+                    taken[prompt.category] = taken.get(prompt.category, 0) + 1
+                    chosen.append(prompt)
+            prompts = chosen
+        return prompts, spec
+    path = Path(spec).expanduser()
+    if not path.exists():
+        raise PromptError(f"--prompts {spec!r}: no such file; use spec-bench, spec-bench:N or a jsonl file")
+    return _read_jsonl(path), path.name

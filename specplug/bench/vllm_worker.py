@@ -1,0 +1,76 @@
+"""One vLLM engine configuration over a list of prompts, in its own process (``specplug bench --engine vllm``).
+
+Usage: ``python -m specplug.bench.vllm_worker JOB.json OUT.jsonl``. The job names the model folder,
+the speculative config (``null`` for plain decoding), sampling settings and tokenized prompts. Each
+prompt is generated alone (batch 1). Its draft and acceptance counts are the differences of vLLM's
+spec-decode counters (``LLM.get_metrics()``) around the call. One JSON line per prompt goes to
+stdout (the parent reads progress from it) and to OUT.jsonl.
+
+The parent sets ``VLLM_ENABLE_V1_MULTIPROCESSING=0``, ``VLLM_CPU_KVCACHE_SPACE`` and a private
+``VLLM_CACHE_ROOT``. This is the only bench module that imports vllm.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+
+
+def _counters(llm) -> dict[str, int]:
+    wanted = {"vllm:spec_decode_num_drafts", "vllm:spec_decode_num_draft_tokens", "vllm:spec_decode_num_accepted_tokens"}
+    totals = dict.fromkeys(wanted, 0)
+    for metric in llm.get_metrics():
+        if metric.name in wanted:
+            totals[metric.name] += int(getattr(metric, "value", 0))
+    return totals
+
+
+def main(job_path: str, out_path: str) -> int:
+    import vllm
+    from vllm import LLM, SamplingParams
+    from vllm.inputs import TokensPrompt
+
+    job = json.loads(open(job_path, encoding="utf-8").read())
+    kwargs = dict(model=job["model"], dtype="float32", enforce_eager=True, disable_log_stats=False, seed=job["seed"],
+                  max_model_len=4096)
+    if job.get("speculative_config"):
+        kwargs["speculative_config"] = job["speculative_config"]
+    if job.get("additional_config"):
+        kwargs["additional_config"] = job["additional_config"]
+    llm = LLM(**kwargs)
+    params = SamplingParams(temperature=job["temperature"], max_tokens=job["max_new_tokens"], seed=job["seed"])
+    print(json.dumps({"versions": {"vllm_version": vllm.__version__}}), flush=True)
+    # warm-up outside the figures
+    llm.generate([TokensPrompt(prompt_token_ids=job["prompts"][0]["token_ids"])], SamplingParams(max_tokens=2), use_tqdm=False)
+    with open(out_path, "a", encoding="utf-8") as out:
+        for prompt in job["prompts"]:
+            before = _counters(llm)
+            start = time.perf_counter()
+            output = llm.generate([TokensPrompt(prompt_token_ids=prompt["token_ids"])], params, use_tqdm=False)[0]
+            seconds = time.perf_counter() - start
+            after = _counters(llm)
+            tokens = list(output.outputs[0].token_ids)
+            accepted = after["vllm:spec_decode_num_accepted_tokens"] - before["vllm:spec_decode_num_accepted_tokens"]
+            row = {
+                "prompt_id": prompt["id"],
+                "category": prompt["category"],
+                "new_tokens": len(tokens),
+                # every target forward emits its accepted draft tokens plus one token of its own
+                "steps": len(tokens) - accepted,
+                "drafted": after["vllm:spec_decode_num_draft_tokens"] - before["vllm:spec_decode_num_draft_tokens"],
+                "accepted": accepted,
+                "seconds": seconds,
+                "output_ids": tokens,
+            }
+            line = json.dumps(row)
+            out.write(line + "\n")
+            out.flush()
+            print(line, flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    if len(sys.argv) != 3:
+        sys.exit("usage: python -m specplug.bench.vllm_worker JOB.json OUT.jsonl")
+    sys.exit(main(sys.argv[1], sys.argv[2]))
