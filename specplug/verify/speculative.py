@@ -16,31 +16,47 @@ from __future__ import annotations
 
 from typing import ClassVar
 
+import numpy as np
 import torch
 
 from specplug.protocols import Draft, SamplingParams, VerifyResult
-from specplug.verify.sampling import check_shapes, draft_probs, process_logits, sample_token, tree_children, uniform
+from specplug.verify.sampling import check_shapes, draft_probs, process_logits, tree_children
 
 __all__ = ["SpeculativeSamplingVerifier", "residual"]
 
 _EPS = 1e-12
 
 
-def residual(p: torch.Tensor, q_row: torch.Tensor | None, token: int) -> torch.Tensor:
+def residual(p: np.ndarray, q_row: np.ndarray | None, token: int) -> np.ndarray:
     """``norm(max(0, p - q))`` for a rejected proposal; ``q_row=None`` means one-hot at ``token``."""
     if q_row is None:
-        r = p.clone()
+        r = p.copy()
         r[token] = 0.0
     else:
-        r = torch.clamp(p - q_row, min=0.0)
+        r = np.maximum(p - q_row, 0.0)
     total = float(r.sum())
     if total <= _EPS:  # p == q up to rounding: the proposal is never rejected in exact arithmetic
         return p
     return r / total
 
 
+def _inverse_cdf(p: np.ndarray, u: float) -> int:
+    """The token whose CDF interval holds ``u`` (in [0, 1)); never a zero-probability token."""
+    cdf = np.cumsum(p)
+    idx = int(np.searchsorted(cdf, u * cdf[-1], side="right"))
+    idx = min(idx, p.size - 1)
+    while p[idx] <= 0.0:  # only reachable by rounding at the top end
+        idx -= 1
+    return idx
+
+
 class SpeculativeSamplingVerifier:
-    """Lossless rejection sampling for chains and (multi-branch) trees."""
+    """Lossless rejection sampling for chains and (multi-branch) trees.
+
+    Randomness: one ``torch.rand`` call per verify from ``generator`` (a uniform per draft node, plus
+    one for the bonus token), so results are reproducible for a seeded generator. The arithmetic runs
+    in float64 numpy: the per-node loop is short, and it keeps tiny residuals exact enough.
+    """
 
     lossless: ClassVar[bool] = True
 
@@ -52,9 +68,11 @@ class SpeculativeSamplingVerifier:
         generator: torch.Generator | None = None,
     ) -> VerifyResult:
         check_shapes(target_logits, draft)
-        device = generator.device if generator is not None else torch.device("cpu")
-        probs = process_logits(target_logits, sampling).to(device)  # [num_nodes + 1, V]
-        q = draft_probs(draft, device)  # [num_nodes, V] or None
+        probs = process_logits(target_logits, sampling).double().cpu().numpy()  # [num_nodes + 1, V]
+        q_t = draft_probs(draft, torch.device("cpu"))
+        q = None if q_t is None else q_t.double().numpy()  # [num_nodes, V] or None
+        device = generator.device if generator is not None else "cpu"
+        u = torch.rand(len(draft) + 1, generator=generator, device=device, dtype=torch.float64).cpu().numpy()
         children = tree_children(draft)
         tokens = draft.token_ids.tolist()
         accepted: list[int] = []
@@ -69,7 +87,7 @@ class SpeculativeSamplingVerifier:
                 if qx <= 0.0:  # inconsistent draft probs: treat this proposal as deterministic
                     q_row, qx = None, 1.0
                 px = float(p[x])
-                if px > 0.0 and uniform(generator) * qx < px:  # u < p(x) / q(x)
+                if px > 0.0 and u[child] * qx < px:  # u < p(x) / q(x)
                     accepted.append(child)
                     row = child + 1
                     p = probs[row]
@@ -77,5 +95,5 @@ class SpeculativeSamplingVerifier:
                     break
                 p = residual(p, q_row, x)
             if not moved:
-                bonus = sample_token(p, generator)
+                bonus = _inverse_cdf(p, float(u[-1]))
                 return VerifyResult(accepted, [tokens[n] for n in accepted] + [bonus])
