@@ -17,7 +17,6 @@ that is when the engine starts: the options (``--additional-config '{"specplug":
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Mapping
 from typing import Any
 
@@ -28,9 +27,11 @@ from specplug.protocols import Draft, ProposalRequest
 from specplug.integrations.vllm import level2_state
 from specplug.integrations.vllm.rows import RowTracker
 
-__all__ = ["SpecplugConfigError", "adapter_class", "first_chain", "options_from_config"]
+__all__ = ["SpecplugConfigError", "adapter_class", "first_chain", "options_from_config", "specplug_section"]
 
-logger = logging.getLogger("specplug.vllm")
+from specplug.integrations.vllm.level2_state import get_logger
+
+logger = get_logger()
 
 LEVEL2_ENV = "SPECPLUG_VLLM_LEVEL2"
 
@@ -39,23 +40,35 @@ class SpecplugConfigError(ValueError):
     """The speculative config cannot run the method as asked; the message says what to change."""
 
 
-def options_from_config(vllm_config: Any) -> dict[str, Any]:
-    """The method options from ``VllmConfig.additional_config["specplug"]["options"]``."""
+SECTION_KEYS = {
+    "options": "the method's options (validated against its options model)",
+    "verifier": "level 2: a registered verifier id that replaces vLLM's rejection sampler",
+    "verifier_options": "level 2: the verifier's options",
+    "topk": "level 2: how many target top-k ids methods that need target_topk get (default 8)",
+}
+
+
+def specplug_section(vllm_config: Any) -> dict[str, Any]:
+    """``VllmConfig.additional_config["specplug"]``, checked for unknown keys (empty when absent)."""
     extra = getattr(vllm_config, "additional_config", None) or {}
     if not isinstance(extra, Mapping):
         return {}
     section = extra.get("specplug") or {}
     if not isinstance(section, Mapping):
         raise SpecplugConfigError(
-            'additional_config["specplug"] must be a JSON object such as {"options": {"min_n": 2}}, '
+            'additional_config["specplug"] must be a JSON object such as {"options": {"min_ngram": 2}}, '
             f"got {type(section).__name__}"
         )
-    unknown = set(section) - {"options"}
+    unknown = set(section) - set(SECTION_KEYS)
     if unknown:
-        raise SpecplugConfigError(
-            f'unknown keys in additional_config["specplug"]: {sorted(unknown)}; the only key is "options"'
-        )
-    options = section.get("options") or {}
+        known = "; ".join(f"{k}: {v}" for k, v in SECTION_KEYS.items())
+        raise SpecplugConfigError(f'unknown keys in additional_config["specplug"]: {sorted(unknown)}. Known keys: {known}')
+    return dict(section)
+
+
+def options_from_config(vllm_config: Any) -> dict[str, Any]:
+    """The method options from ``VllmConfig.additional_config["specplug"]["options"]``."""
+    options = specplug_section(vllm_config).get("options") or {}
     if not isinstance(options, Mapping):
         raise SpecplugConfigError('additional_config["specplug"]["options"] must be a JSON object')
     return dict(options)
@@ -106,6 +119,11 @@ class SpecplugProposerBase:
             raise SpecplugConfigError(
                 f"method {spec.id!r} needs {names}, which specplug's vLLM level 2 does not provide yet "
                 f"(it provides: {', '.join(sorted(level2_state.provided_needs())) or 'nothing'})"
+            )
+        if specplug_section(vllm_config).get("verifier") and not level2_state.active():
+            raise SpecplugConfigError(
+                f'additional_config["specplug"]["verifier"] replaces vLLM\'s rejection sampler, which needs level 2: '
+                f"set {LEVEL2_ENV}=1 in the environment of the vLLM process"
             )
         try:
             self.options = spec.validate_options(options_from_config(vllm_config))

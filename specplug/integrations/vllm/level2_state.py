@@ -9,6 +9,7 @@ aborts a request.
 
 from __future__ import annotations
 
+import logging
 import weakref
 from typing import Any
 
@@ -17,6 +18,20 @@ import numpy as np
 from specplug.protocols import Need
 
 __all__ = ["activate", "active", "drafters", "ids_for_rows", "provided_needs"]
+
+LOGGER = "specplug.vllm"
+
+
+def get_logger() -> logging.Logger:
+    """specplug's logger inside vLLM, made visible at INFO when nobody configured logging."""
+    logger = logging.getLogger(LOGGER)
+    if not logger.handlers and not logging.getLogger().handlers:
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("specplug %(levelname)s %(asctime)s: %(message)s", "%H:%M:%S"))
+        logger.addHandler(handler)
+        logger.setLevel(logging.INFO)
+    return logger
+
 
 _provided: frozenset[Need] = frozenset()
 _drafters: "weakref.WeakSet[Any]" = weakref.WeakSet()

