@@ -1,0 +1,210 @@
+"""SuffixDecoding: speculation from the request's own history and from earlier outputs.
+
+Oliaro, Jia, Campos, Qiao, "SuffixDecoding: Extreme Speculative Decoding for Emerging AI
+Applications" (first titled "A Model-Free Approach to Speeding Up Large Language Model
+Inference"), arXiv 2411.04975. The method keeps two sources of candidate continuations:
+
+- a per-request suffix tree over the prompt (and what the request has emitted so far);
+- a global suffix tree over the outputs of earlier requests, shared across requests.
+
+Each step it matches the longest suffix of the committed tokens (the *pattern*, up to
+``max_depth`` tokens, match length ``p``) in each source, and grows a speculation tree from the
+matched node: every child is scored by its empirical probability ``count(child) / count(node)``
+times its parent's, nodes are taken best-first while that probability is at least
+``min_token_prob``, and at most ``MAX_SPEC = max_spec_factor * p + max_spec_offset`` nodes are
+taken, so long matches speculate more. The source whose tree has the larger score (the sum of its
+node probabilities, the expected number of accepted tokens) wins.
+
+Data structures (see :mod:`specplug_suffix.kernels`): the per-request "tree" is answered by one
+compiled pass over the history, which finds the same matched occurrences a suffix tree would; the
+global cache is a fixed-size ring buffer of finished outputs with a bigram index. Memory is fixed
+by ``max_cached_tokens``, and eviction is first-in, first-out by whole outputs (also capped by
+``max_cached_requests``). Differences from the paper, deliberately: only the longest match length
+is scored (the reference code scores every match length); global matches are at least 2 tokens;
+frequencies come from the ``max_occurrences`` most recent occurrences.
+
+Contents: :class:`SuffixOptions`, :class:`GlobalCache`, :class:`SuffixProposer`.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict, deque
+
+import numpy as np
+from pydantic import Field
+
+from specplug.methods import MethodOptions
+from specplug.protocols import BaseProposer, Draft, ProposalRequest
+from specplug_suffix import kernels
+
+__all__ = ["GlobalCache", "SuffixOptions", "SuffixProposer"]
+
+
+class SuffixOptions(MethodOptions):
+    """Options of ``suffix``. Defaults follow the reference implementation (vLLM's ``suffix`` method)."""
+
+    max_depth: int = Field(24, ge=2, le=1024, description="Longest pattern (suffix of the history) matched, in tokens.")
+    max_spec_factor: float = Field(1.0, ge=0, description="MAX_SPEC = max_spec_factor * match length + max_spec_offset.")
+    max_spec_offset: float = Field(0.0, description="Added to MAX_SPEC (may be negative).")
+    min_token_prob: float = Field(0.1, ge=0, le=1, description="Drop draft nodes whose estimated probability is lower.")
+    tree: bool = Field(True, description="Draft a token tree; false: only the most probable chain.")
+    max_occurrences: int = Field(32, ge=1, le=4096, description="Most recent pattern occurrences counted per source.")
+    max_candidates: int = Field(256, ge=1, le=1 << 20, description="Global cache: most indexed positions examined per step.")
+    max_cached_requests: int = Field(
+        10000, ge=0, description="Global cache: most earlier outputs kept (oldest evicted first); 0 disables the cache."
+    )
+    max_cached_tokens: int = Field(
+        1 << 18, ge=64, le=1 << 28, description="Global cache capacity in tokens (fixed memory: about 20 bytes per token)."
+    )
+    max_active_requests: int = Field(
+        4096, ge=1, description="Most live requests tracked; beyond it the least recently used one's state is dropped."
+    )
+
+
+class GlobalCache:
+    """Earlier requests' outputs in a ring buffer of ``capacity`` tokens with a bigram index.
+
+    ``add(tokens)`` appends one output (plus a separator). Positions older than ``write - capacity``
+    are overwritten; ``max_requests`` also evicts whole outputs, oldest first, by raising the lower
+    bound of valid positions. Memory never grows after construction.
+    """
+
+    def __init__(self, capacity: int, max_requests: int):
+        self.capacity = capacity
+        self.max_requests = max_requests
+        buckets = 1 << max(4, int(2 * capacity - 1).bit_length())  # load factor <= 0.5
+        self.ring = np.full(capacity, kernels.SEP, dtype=np.int32)  # [capacity]
+        self.prev = np.full(capacity, -1, dtype=np.int64)  # [capacity]
+        self.head = np.full(buckets, -1, dtype=np.int64)  # [buckets]
+        self.write = 0  # absolute position of the next token
+        self.valid_from = 0  # absolute position of the oldest output still cached
+        self.outputs: deque[tuple[int, int]] = deque()  # (start, end) absolute positions, oldest first
+
+    @property
+    def lower(self) -> int:
+        return max(self.valid_from, self.write - self.capacity)
+
+    def add(self, tokens: np.ndarray) -> None:
+        if self.max_requests == 0 or tokens.size == 0:
+            return
+        tokens = np.ascontiguousarray(tokens[-(self.capacity - 1) :], dtype=np.int32)
+        start = self.write
+        self.write = kernels.ring_insert(self.ring, self.prev, self.head, self.write, tokens)
+        self.outputs.append((start, self.write))
+        lower = self.write - self.capacity
+        while self.outputs and (len(self.outputs) > self.max_requests or self.outputs[0][0] < lower):
+            self.outputs.popleft()
+        self.valid_from = self.outputs[0][0] if self.outputs else self.write
+
+    def __len__(self) -> int:
+        """Outputs currently cached."""
+        return len(self.outputs)
+
+    @property
+    def num_tokens(self) -> int:
+        return self.write - self.lower
+
+    def nbytes(self) -> int:
+        return self.ring.nbytes + self.prev.nbytes + self.head.nbytes
+
+
+class _Request:
+    __slots__ = ("num_prompt", "response", "seen", "first", "last")
+
+    def __init__(self, num_prompt: int):
+        self.num_prompt = num_prompt
+        self.response: list[int] = []
+        self.seen = 0
+        self.first = -1
+        self.last = -1
+
+
+class SuffixProposer(BaseProposer):
+    """SuffixDecoding over each request's history plus a global cache of earlier outputs.
+
+    Lifecycle: ``start_request`` opens a request; ``propose`` follows its committed tokens; on
+    ``finish_request`` its output (the tokens after the prompt) enters the global cache and its
+    state is dropped. Requests never started are opened on first sight; at most
+    ``max_active_requests`` are tracked (least recently used dropped without caching).
+    """
+
+    def __init__(self, options: SuffixOptions | None = None):
+        self.options = options or SuffixOptions()
+        o = self.options
+        self.cache = GlobalCache(o.max_cached_tokens, o.max_cached_requests) if o.max_cached_requests else None
+        self.requests: OrderedDict[str, _Request] = OrderedDict()
+        self.last_source: str | None = None  # "local" or "global": where the latest draft came from
+
+    # -- lifecycle ------------------------------------------------------------------------------
+    def start_request(self, request_id: str, prompt_ids: np.ndarray) -> None:
+        self.requests.pop(request_id, None)
+        self._open(request_id, int(np.asarray(prompt_ids).shape[0]))
+
+    def finish_request(self, request_id: str) -> None:
+        state = self.requests.pop(request_id, None)
+        if state is not None and self.cache is not None and state.response:
+            self.cache.add(np.asarray(state.response, dtype=np.int32))
+
+    def _open(self, request_id: str, num_prompt: int) -> _Request:
+        state = _Request(num_prompt)
+        self.requests[request_id] = state
+        while len(self.requests) > self.options.max_active_requests:
+            self.requests.popitem(last=False)
+        return state
+
+    def _follow(self, request: ProposalRequest) -> None:
+        """Record the tokens committed since the last step as this request's output."""
+        tokens = request.token_ids
+        n = int(tokens.shape[0])
+        state = self.requests.get(request.request_id)
+        if state is not None and (
+            n < state.seen or (state.seen and (int(tokens[0]) != state.first or int(tokens[state.seen - 1]) != state.last))
+        ):
+            state = None  # another history under this id: start over, cache nothing of it
+        if state is None:
+            state = self._open(request.request_id, request.num_prompt_tokens)
+            state.seen = min(n, request.num_prompt_tokens)
+        else:
+            self.requests.move_to_end(request.request_id)
+        if n > state.seen:
+            state.response.extend(tokens[max(state.seen, state.num_prompt) :].tolist())
+            state.seen = n
+        if n:
+            state.first, state.last = int(tokens[0]), int(tokens[n - 1])
+
+    # -- the step -------------------------------------------------------------------------------
+    def propose(self, request: ProposalRequest) -> Draft:
+        self._follow(request)
+        o = self.options
+        hist = request.token_ids
+        best = None  # (score, tokens, parents, probs, source)
+        p, starts = kernels.local_matches(hist, o.max_depth, o.max_occurrences)
+        if starts.size:
+            best = self._grow(kernels.local_rows(hist, starts, self._depth(p, request)), p, request, "local")
+        if self.cache is not None and len(self.cache):
+            c = self.cache
+            p, starts = kernels.ring_matches(
+                c.ring, c.prev, c.head, c.write, c.lower, hist, o.max_depth, o.max_candidates, o.max_occurrences
+            )
+            if starts.size:
+                grown = self._grow(kernels.ring_rows(c.ring, c.write, starts, self._depth(p, request)), p, request, "global")
+                if grown is not None and (best is None or grown[0] > best[0]):
+                    best = grown
+        if best is None:
+            self.last_source = None
+            return Draft.empty()
+        _, tokens, parents, probs, self.last_source = best
+        return Draft(tokens, parents if o.tree else None)
+
+    def _depth(self, match_len: int, request: ProposalRequest) -> int:
+        o = self.options
+        return max(0, min(request.max_tokens, int(o.max_spec_factor * match_len + o.max_spec_offset)))
+
+    def _grow(self, rows: np.ndarray, match_len: int, request: ProposalRequest, source: str):
+        max_spec = rows.shape[1]
+        if max_spec == 0:
+            return None
+        tokens, parents, probs = kernels.build_tree(rows, max_spec, self.options.min_token_prob, self.options.tree)
+        if tokens.size == 0:
+            return None
+        return float(probs.sum()), tokens, parents, probs, source
