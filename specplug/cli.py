@@ -59,16 +59,31 @@ class SpecplugGroup(click.Group):
             try:
                 command = getattr(importlib.import_module(module_name), attr)
             except ImportError as exc:
-                raise click.ClickException(
-                    f"'specplug {name}' needs an optional dependency that is missing ({exc}). "
-                    "Install it with: pip install 'specplug[engine,bench,vllm]'"
-                ) from None
+                command = _unavailable_command(name, exc)
             self.add_command(command, name)
         command = super().get_command(ctx, name)
         if command is None:
             self._load_plugin_commands(ctx)
             command = super().get_command(ctx, name)
         return command
+
+
+def _unavailable_command(name: str, exc: ImportError) -> click.Command:
+    """Stands in for a command whose optional dependencies are missing, so ``--help`` still works."""
+    message = (
+        f"'specplug {name}' needs an optional dependency that is missing ({exc}). "
+        "Install it with: pip install 'specplug[engine,bench]' (and vllm for the vLLM engine)"
+    )
+
+    def fail(**_ignored: object) -> None:
+        raise click.ClickException(message)
+
+    return click.Command(
+        name,
+        callback=fail,
+        help=f"(unavailable: {exc})",
+        context_settings={"ignore_unknown_options": True, "allow_extra_args": True},
+    )
 
 
 @click.group(cls=SpecplugGroup)
@@ -124,6 +139,7 @@ def _card_json(card: MethodCard, runnable: bool) -> dict:
 
 @cli.command("list")
 @_facet_options
+@click.option("--deployment", help="Only system cards with this deployment tag (parallel, distributed, hardware).")
 @click.option("--lossless/--lossy", default=None, help="Only lossless (or only lossy) methods.")
 @click.option("--runnable", is_flag=True, help="Only methods an installed plugin implements.")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON list of cards.")

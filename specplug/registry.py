@@ -204,6 +204,8 @@ def _matches(card: MethodCard, facet: str, value: str | bool) -> bool:
         return value in {m.value for m in card.modalities}
     if facet == "engine":
         return value in {e.value for e in card.engines}
+    if facet == "deployment":
+        return value in card.deployment
     if facet == "lossless":
         return card.lossless is value
     if facet == "runnable":

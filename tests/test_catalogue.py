@@ -111,7 +111,9 @@ def taxonomy_problems(taxonomy: Taxonomy, cards: list[MethodCard]) -> list[str]:
     for node in nodes:
         if (node.facet is None) != (node.value is None):
             problems.append(f"node {node.id!r}: facet and value must be given together")
-        if node.facet is not None:
+        if node.facet == "deployment":
+            pass  # free-form tags on system cards; checked against the cards below
+        elif node.facet is not None:
             enum = FACETS.get(node.facet)
             if enum is None:
                 problems.append(f"node {node.id!r}: unknown facet {node.facet!r}")
@@ -130,6 +132,11 @@ def taxonomy_problems(taxonomy: Taxonomy, cards: list[MethodCard]) -> list[str]:
         return problems + ["no 'system' root"]
     tags = {t for c in cards for t in c.deployment}
     child_ids = {child.id for child in system.children}
+    problems += [
+        f"node {child.id!r}: must filter on facet 'deployment' with value {child.id!r}"
+        for child in system.children
+        if (child.facet, child.value) != ("deployment", child.id)
+    ]
     problems += [f"no card is deployed as {i!r}" for i in sorted(child_ids - tags)]
     for card in cards:
         if card.scope is Scope.system and not child_ids & set(card.deployment):
