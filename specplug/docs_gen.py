@@ -288,13 +288,15 @@ def _card_page(card: MethodCard, registry: Registry, results: dict[str, BenchRes
 
     out += _run_block(card, registry)
 
-    measured = [(stem, r) for stem, r in results.items() if card.id in r.methods]
+    # a run's method names are card ids, or '<id>@native' for vLLM's own implementation
+    measured = [(stem, r, m) for stem, r in results.items() for m in r.methods if m.split("@")[0] == card.id]
     out += ["## Measured results", ""]
     if not measured:
         out += ["No committed benchmark run includes this method yet.", ""]
-    for stem, r in measured:
+    for stem, r, method in measured:
         title = r.meta.get("title") or stem
-        out += [f"### {title}", "", describe(r.meta), "", category_table(r, card.id), ""]
+        label = f" (`{method}`)" if method != card.id else ""
+        out += [f"### {title}{label}", "", describe(r.meta), "", category_table(r, method), ""]
         out += [f"All methods of this run: [results](../results.md#{_results_anchor(stem)}).", ""]
 
     related = [rid for rid in card.related if rid in registry.cards]
@@ -467,7 +469,7 @@ def check(out_dir: Path = GENERATED_DIR, results_dir: Path = RESULTS_DIR, regist
                     f"docs/results/{md.name} does not match {path.name}: rerun the benchmark that wrote it, or "
                     f"'python -m specplug.bench.report {path}' to re-render the table from its JSON"
                 )
-            unknown = [m for m in results.methods if m != "plain" and m not in registry.cards]
+            unknown = [m for m in results.methods if m != "plain" and m.split("@")[0] not in registry.cards]
             if unknown:
                 problems.append(f"{path.name}: methods without a catalogue card: {', '.join(unknown)}")
     return problems

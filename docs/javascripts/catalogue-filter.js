@@ -1,6 +1,7 @@
 // Filter box for the generated catalogue table (docs/generated/catalogue/index.md).
 // A text box (every word must occur in the row) and one select per facet column named in the
-// container's data-facets attribute. Works with and without material's instant navigation.
+// container's data-facets attribute. The text filter is kept in the page address as ?q=..., so a
+// filtered view can be shared. Works with and without material's instant navigation.
 (function () {
   function setup(container) {
     if (container.dataset.ready) return;
@@ -71,7 +72,15 @@
       });
       count.textContent = shown + " of " + rows.length + " methods";
     }
-    input.addEventListener("input", apply);
+    var params = new URLSearchParams(window.location.search);
+    if (params.get("q")) input.value = params.get("q");
+    input.addEventListener("input", function () {
+      apply();
+      var url = new URL(window.location.href);
+      if (input.value) url.searchParams.set("q", input.value);
+      else url.searchParams.delete("q");
+      window.history.replaceState(null, "", url.toString());
+    });
     selects.forEach(function (s) { s.addEventListener("change", apply); });
     apply();
   }
