@@ -209,7 +209,7 @@ def load_model(spec: str | os.PathLike, dtype: Any = None, device: Any = None) -
         tokenizer = AutoTokenizer.from_pretrained(location)
         model = AutoModelForCausalLM.from_pretrained(location, dtype=dtype)
     except Exception as err:  # hub ids fail here when there is no network
-        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        first = str(err).strip().splitlines()[0].rstrip(".") if str(err).strip() else type(err).__name__
         raise ModelLoadError(
             f"cannot load model {str(spec)!r}: {first}. Use smollm2-135m or a local Hugging Face folder."
         ) from None

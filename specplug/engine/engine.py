@@ -10,6 +10,9 @@ One step of one request:
 4. the KV cache drops the rejected nodes (a crop for chains, a gather for trees), the emitted tokens
    are appended (cut after EOS), and the proposer observes the outcome.
 
+The proposer is not asked for a draft when only one token is left (nothing could be accepted), and
+``observe`` follows exactly the steps where ``propose`` was called.
+
 Plain decoding is the same loop with an empty draft, so baseline and speculative runs share every
 line but the proposer call.
 
@@ -193,12 +196,14 @@ class ReferenceEngine:
                     emitted = emitted[: hit_eos + 1]
                 committed += emitted
                 new += emitted
+                if target.cache_len > len(committed) - 1:  # emitted was cut at EOS inside the accepted path
+                    target.rollback(len(committed) - 1)
                 stats.steps += 1
                 stats.drafted += len(draft)
                 kept = min(len(accepted), len(emitted))
                 stats.accepted += kept
                 stats.accept_lengths.append(kept)
-                if proposer is not None:
+                if proposer is not None and budget > 0:  # observe follows every propose call
                     feedback = StepFeedback(request_id, draft, accepted[:kept], emitted)
                     if Need.target_predictions in needs:
                         feedback.target_predictions = logits.argmax(-1).cpu().numpy()

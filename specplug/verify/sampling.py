@@ -42,11 +42,6 @@ def sample_token(probs: torch.Tensor, generator: torch.Generator | None = None) 
     return int(torch.multinomial(probs, 1, generator=generator).item())
 
 
-def uniform(generator: torch.Generator | None) -> float:
-    device = generator.device if generator is not None else "cpu"
-    return float(torch.rand((), generator=generator, device=device).item())
-
-
 def draft_probs(draft: Draft, device: torch.device) -> torch.Tensor | None:
     """The draft's q as a float32 tensor [num_nodes, V], or None for a deterministic draft."""
     if draft.probs is None:
