@@ -200,3 +200,54 @@ def test_text_prompts_need_a_tokenizer(tmp_path, tiny_model, registry):
     with pytest.raises(BenchError, match="no tokenizer"):
         run_bench(BenchConfig(methods=["bench_repeat"], prompts=str(path), use_cache=False), model=tiny_model,
                   registry=registry, show_progress=False)
+
+
+# -- the command line, with a real tokenizer (SmolLM2's, on a tiny random model) -------------------------
+
+
+@pytest.fixture(scope="module")
+def tiny_dir(tmp_path_factory):
+    from specplug.testing import tiny_model_dir
+
+    # hidden 128 with 4 heads: head_dim 32, the smallest that vLLM's CPU attention supports
+    return tiny_model_dir(tmp_path_factory.mktemp("tiny-model"), hidden=128)
+
+
+@pytest.mark.slow
+def test_bench_command_prints_json_and_writes_reports(tmp_path, tiny_dir):
+    from click.testing import CliRunner
+
+    from specplug.bench.commands import bench
+
+    prompts = tmp_path / "p.jsonl"
+    prompts.write_text('{"id": "x", "category": "chat", "prompt": "Say one two three one two three."}\n')
+    args = ["--methods", "pld", "--model", str(tiny_dir), "--prompts", str(prompts), "--k", "3",
+            "--max-new-tokens", "8", "--out", str(tmp_path / "out"), "--cache-dir", str(tmp_path / "cache"), "--json"]
+    result = CliRunner().invoke(bench, args)
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert data["schema"] == "specplug-bench/1" and data["methods"] == ["plain", "pld"]
+    assert data["summary"]["pld"]["overall"]["identical"] == 1
+    assert data["meta"]["chat_template"] is True
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["bench.json", "bench.md", "bench.png"]
+
+    bad = CliRunner().invoke(bench, args[:-1] + ["--option", "nosuch.key=1"])
+    assert bad.exit_code != 0 and "not in --methods" in bad.output
+
+
+@pytest.mark.vllm
+def test_vllm_engine_counts_drafts_and_matches_plain(tmp_path, tiny_dir):
+    """Each configuration in its own vLLM process; counters from LLM.get_metrics() differences."""
+    pytest.importorskip("vllm")
+    prompts = tmp_path / "p.jsonl"
+    prompts.write_text('{"id": "r", "category": "rep", "prompt": "Repeat: one two three one two three one two three"}\n')
+    cfg = BenchConfig(methods=["pld", "pld@native"], engine="vllm", model=str(tiny_dir), prompts=str(prompts), k=4,
+                      max_new_tokens=16, cache_dir=tmp_path / "cache")
+    results = run_bench(cfg, show_progress=False)
+    for method in ("pld", "pld@native"):
+        overall = results.summary[method]["overall"]
+        assert overall["identical"] == 1, method  # greedy speculation is lossless in vLLM too
+        assert overall["new_tokens"] == results.summary["plain"]["overall"]["new_tokens"]
+    assert results.meta["vllm_version"]
+    again = run_bench(cfg, show_progress=False)  # everything cached: no engine starts
+    assert again.meta["resumed_from_cache"] == 3

@@ -32,8 +32,12 @@ def main(job_path: str, out_path: str) -> int:
     from vllm.inputs import TokensPrompt
 
     job = json.loads(open(job_path, encoding="utf-8").read())
-    kwargs = dict(model=job["model"], dtype="float32", enforce_eager=True, disable_log_stats=False, seed=job["seed"],
-                  max_model_len=4096)
+    kwargs = dict(model=job["model"], dtype="float32", enforce_eager=True, disable_log_stats=False, seed=job["seed"])
+    try:  # a KV cache for the model's whole context would not fit VLLM_CPU_KVCACHE_SPACE; 4096 holds any Spec-Bench prompt
+        config = json.loads(open(f"{job['model']}/config.json", encoding="utf-8").read())
+        kwargs["max_model_len"] = min(4096, int(config.get("max_position_embeddings") or 4096))
+    except (OSError, ValueError):
+        pass
     if job.get("speculative_config"):
         kwargs["speculative_config"] = job["speculative_config"]
     if job.get("additional_config"):
