@@ -3,6 +3,7 @@
 Usage: ``python engine_runner.py JOB.json OUT.json``. The job is a JSON object:
 
 - ``mode``: ``"generate"`` (default) or ``"errors"``.
+- ``then_prompts``: prompts generated one at a time after the first round (their outputs are not returned).
 - ``extra_plugins``: test plugin modules to register; ``level2``: apply specplug's level 2 first.
 - ``model``, ``max_model_len``, ``max_num_seqs``.
 - generate: ``prompts`` (list of str or of token id lists), ``max_tokens``, ``speculative_config``
@@ -61,7 +62,10 @@ def generate(job: dict) -> dict:
     params = SamplingParams(temperature=0.0, max_tokens=job.get("max_tokens", 32), ignore_eos=job.get("ignore_eos", True))
     prompts = [{"prompt_token_ids": p} if isinstance(p, list) else p for p in job["prompts"]]
     results = llm.generate(prompts, params, use_tqdm=False)
-    return {"outputs": [list(r.outputs[0].token_ids) for r in results], "metrics": counters(llm)}
+    outputs = [list(r.outputs[0].token_ids) for r in results]
+    for prompt in job.get("then_prompts", []):  # later rounds, one request each
+        llm.generate([{"prompt_token_ids": prompt}], params, use_tqdm=False)
+    return {"outputs": outputs, "metrics": counters(llm)}
 
 
 def errors(job: dict) -> dict:

@@ -194,3 +194,19 @@ def test_module_getattr_defers_resolution_and_reports_unknown_ids(monkeypatch):
     monkeypatch.setattr(registry, "get_registry", lambda: FakeRegistry())
     with pytest.raises(KeyError, match=r"Did you mean: pld"):
         cls(SimpleNamespace())
+
+
+def test_reuse_is_detected_when_prompts_share_a_long_system_prompt():
+    """Chat prompts start alike; the fingerprint uses the prompt's end, so a new request is still seen."""
+    drafter = make(k=1, max_len=256)
+    system = list(range(1, 101))  # 100 shared tokens, more than the fingerprint window
+    tokens = np.zeros((MAX_SEQS, 256), dtype=np.int32)
+    lengths = np.zeros(MAX_SEQS, dtype=np.int32)
+    first = system + [500, 501, 7]
+    tokens[0, : len(first)], lengths[0] = first, len(first)
+    drafter.propose([[7]], lengths, tokens)
+    second = system + [600, 601, 602, 603, 8]  # longer than the first: the length alone would not tell
+    tokens[0, : len(second)], lengths[0] = second, len(second)
+    drafter.propose([[8]], lengths, tokens)
+    kinds = [e[0] for e in drafter.proposer.events]
+    assert kinds == ["start", "start", "finish"] or kinds == ["start", "finish", "start"]

@@ -187,6 +187,7 @@ class SpecplugProposerBase:
         if not rows:
             return drafts
         ids = self._request_ids(rows, sampled_token_ids, num_tokens_no_spec, token_ids_cpu, batch)
+        vocab = self.vocab_size
         for row in rows:
             n = int(num_tokens_no_spec[row])
             budget = min(self.k, self.max_model_len - n - 1)
@@ -201,13 +202,14 @@ class SpecplugProposerBase:
             )
             try:
                 draft = self.proposer.propose(request)
-                tokens = first_chain(draft)[:budget]
-                if tokens.size and self.vocab_size is not None and (tokens.min() < 0 or tokens.max() >= self.vocab_size):
-                    raise ValueError(f"draft token ids outside the vocabulary [0, {self.vocab_size})")
+                tokens = (draft.token_ids if draft.parents is None else first_chain(draft))[:budget].tolist()
+                # plain Python on <= K ints: cheaper than numpy's min/max on tiny arrays
+                if tokens and vocab is not None and (min(tokens) < 0 or max(tokens) >= vocab):
+                    raise ValueError(f"draft token ids outside the vocabulary [0, {vocab})")
             except Exception as exc:
                 self._warn("propose", exc)
                 continue
-            drafts[row] = tokens.tolist()
+            drafts[row] = tokens
         return drafts
 
     def _request_ids(self, rows, sampled, num_tokens, token_ids, batch) -> dict[int, tuple[str, int]]:

@@ -5,15 +5,17 @@ a finished request's row goes to a new request, and vLLM's ``condense`` moves th
 freed one. Stateful proposers must still see ``start_request`` / ``finish_request`` pairs, so this
 module keeps one synthetic request per live row and recognises a request by a *fingerprint*:
 
-- the hash of its first ``min(num_prompt_tokens, PREFIX)`` tokens (the prompt never changes), and
+- the last ``min(num_prompt_tokens, PREFIX)`` tokens of its prompt (the prompt never changes; its
+  *end* is used because chat prompts share long system-prompt beginnings and differ at the end),
+  compared as raw bytes, and
 - its length, which only grows while the request lives.
 
 Each step, a row whose fingerprint still matches keeps its request. A row that does not match
 looks for a request that moved there (same prefix, not longer than the row now); else it starts a
 new request. Requests that no row claims any more are finished.
 
-Limits (documented, not hidden): two live requests with the same first ``PREFIX`` prompt tokens
-are told apart by row only, so if vLLM swaps them between rows in the same step their synthetic ids
+Limits (documented, not hidden): two live requests whose prompts end in the same ``PREFIX`` tokens
+at the same prompt length are told apart by row only, so if vLLM swaps them between rows in the same step their synthetic ids
 may swap too. Proposers stay correct (drafts are only guesses); per-request caches may lose some
 warmth. Level 2 (real request ids, see ``plugin.py``) removes the guesswork.
 """
@@ -28,7 +30,7 @@ import numpy as np
 __all__ = ["RowTracker", "Track"]
 
 PREFIX = 64
-"""Prompt tokens hashed into a request's fingerprint."""
+"""Prompt tokens (the last ones) in a request's fingerprint."""
 
 
 @dataclass
@@ -36,14 +38,14 @@ class Track:
     """One live synthetic request."""
 
     request_id: str
-    key: int  # hash of token_ids[:key_len]
-    key_len: int
+    key: bytes  # token_ids[key_start:num_prompt_tokens] as bytes
+    key_start: int
     num_prompt_tokens: int
     last_len: int
 
-
-def _key(row: np.ndarray, key_len: int) -> int:
-    return hash(row[:key_len].tobytes())
+    def matches(self, row: np.ndarray, n: int) -> bool:
+        """Whether ``row`` (with ``n`` committed tokens) can be this request, grown or not."""
+        return n >= self.last_len and row[self.key_start : self.num_prompt_tokens].tobytes() == self.key
 
 
 class RowTracker:
@@ -78,7 +80,7 @@ class RowTracker:
         for row in rows:
             track = self.rows.get(row)
             n = int(num_tokens[row])
-            if track is not None and n >= track.last_len and _key(token_ids[row], track.key_len) == track.key:
+            if track is not None and track.matches(token_ids[row], n):
                 track.last_len = n
                 assigned[row] = track
             else:
@@ -97,7 +99,7 @@ class RowTracker:
                 (
                     (old_row, t)
                     for old_row, t in loose.items()
-                    if t.last_len <= n and _key(token_ids[row], t.key_len) == t.key
+                    if t.matches(token_ids[row], n)
                 ),
                 None,
             )
@@ -107,8 +109,9 @@ class RowTracker:
                 track.last_len = n
             else:
                 num_prompt = max(1, n - sampled)
-                key_len = min(num_prompt, PREFIX)
-                track = Track(next(self._ids), _key(token_ids[row], key_len), key_len, num_prompt, n)
+                start = max(0, num_prompt - PREFIX)
+                key = token_ids[row, start:num_prompt].tobytes()
+                track = Track(next(self._ids), key, start, num_prompt, n)
                 started.append(track)
             assigned[row] = track
 
