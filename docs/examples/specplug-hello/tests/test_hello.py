@@ -29,6 +29,16 @@ def test_never_more_than_allowed():
 # --8<-- [end:test-kernel]
 
 
+# --8<-- [start:test-engine]
+def test_greedy_output_equals_plain_decoding():
+    from specplug.testing import assert_greedy_lossless, tiny_llama
+
+    prompts = [[5, 6, 7, 5, 6, 7, 5, 6], [1, 2, 3, 4, 9, 1, 2]]
+    results = assert_greedy_lossless(lambda: BigramProposer(BigramOptions()), tiny_llama(seed=1), prompts, k=4)
+    assert any(r.stats.drafted for rs in results.values() for r in rs)  # the proposer did draft
+# --8<-- [end:test-engine]
+
+
 def test_unknown_root_gives_empty_draft():
     proposer = BigramProposer(BigramOptions())
     assert len(propose(proposer, [1, 2, 3])) == 0  # 3 was never followed by anything
