@@ -5,7 +5,7 @@ SmolLM2-135M-Instruct in float32 on the CPU, 13 Spec-Bench prompts (one per cate
 call of the bench runner: the same as
 
     specplug bench --methods pld --model smollm2-135m --prompts spec-bench:1 --k 5 \
-        --max-new-tokens 128 --out docs/results --name reference_pld
+        --max-new-tokens 128 --threads 1 --out docs/results --name reference_pld
 
 Takes about 10+ minutes on a 2-core machine; interrupted runs resume from the cache.
 """
@@ -29,6 +29,7 @@ if __name__ == "__main__":
         k=5,
         max_new_tokens=128,
         title="Reference engine: plain decoding vs prompt lookup (pld)",
+        threads=1,  # a shared 2-core machine: one thread per process (see BenchConfig.threads)
         command="python benchmarks/reference_pld.py",
     )
     results = run_bench(cfg)

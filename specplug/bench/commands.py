@@ -91,10 +91,11 @@ def print_table(results: BenchResults, stream=None) -> None:
 @click.option("--cache-dir", type=click.Path(path_type=Path), default=None,
               help="Where finished prompts are cached (default $SPECPLUG_CACHE/bench).")
 @click.option("--no-cache", is_flag=True, help="Run every prompt again and cache nothing.")
+@click.option("--threads", type=int, default=None, help="torch CPU threads for the reference engine (default: torch's).")
 @click.option("--no-plots", is_flag=True, help="Skip the PNG (no matplotlib needed).")
 @click.option("--json", "as_json", is_flag=True, help="Print the results JSON on stdout (the table goes to stderr).")
 def bench(methods, engine, model, prompts, k, max_new_tokens, temperature, option_pairs, verifier, out_dir, name, title,
-          raw, cache_dir, no_cache, no_plots, as_json) -> None:
+          raw, cache_dir, no_cache, threads, no_plots, as_json) -> None:
     """Benchmark methods against plain decoding on the same prompts, in one run.
 
     Prints MAT (tokens per target forward), acceptance rate, tokens/s and speedup per prompt category,
@@ -112,7 +113,7 @@ def bench(methods, engine, model, prompts, k, max_new_tokens, temperature, optio
     cfg = BenchConfig(
         methods=method_list, engine=engine, model=model, prompts=prompts, k=k, max_new_tokens=max_new_tokens,
         temperature=temperature, options=_parse_options(option_pairs, method_list), verifier=verifier, chat=not raw,
-        use_cache=not no_cache, cache_dir=cache_dir, title=title,
+        use_cache=not no_cache, cache_dir=cache_dir, title=title, threads=threads,
         command="specplug bench " + " ".join(shlex.quote(a) for a in sys.argv[2:]) if len(sys.argv) > 2 else None,
     )
     try:
