@@ -214,3 +214,20 @@ def test_site_builds_strictly_and_lists_every_card(built_site):
 
 def test_generated_pages_are_up_to_date_after_a_build(built_site):
     assert docs_gen.check() == []
+
+
+def test_check_mode_from_the_command_line(tmp_path, capsys):
+    out, results = tmp_path / "generated", tmp_path / "results"
+    results.mkdir()
+    assert docs_gen.main(["--out", str(out), "--results", str(results)]) == 0
+    assert docs_gen.main(["--check", "--out", str(out), "--results", str(results)]) == 0
+    (out / "taxonomy.md").write_text("stale\n")
+    assert docs_gen.main(["--check", "--out", str(out), "--results", str(results)]) == 1
+    assert "taxonomy.md is stale: run 'specplug docs build'" in capsys.readouterr().err
+
+
+def test_specplug_docs_check_command(built_site):
+    from click.testing import CliRunner
+
+    result = CliRunner().invoke(docs_gen.docs, ["check"])
+    assert result.exit_code == 0, result.output
