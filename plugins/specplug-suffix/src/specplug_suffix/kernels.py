@@ -303,3 +303,38 @@ def build_tree(rows, max_spec, min_prob, as_tree):  # pragma: no cover - compile
         out_prob[written] = prob[node]
         written += 1
     return out_tok, out_parent, out_prob
+
+
+@njit(cache=True, nogil=True)
+def _spec_len(match_len, factor, offset, max_tokens):  # pragma: no cover - compiled
+    depth = int(factor * match_len + offset)
+    return max(0, min(max_tokens, depth))
+
+
+@njit(cache=True, nogil=True)
+def speculate(hist, ring, prev, head, write, lower, use_ring, max_depth, max_occ, max_candidates,
+              factor, offset, max_tokens, min_prob, as_tree):  # pragma: no cover - compiled
+    """One step of SuffixDecoding in one compiled call: both sources, the better tree.
+
+    Returns ``(tokens, parents, source)`` with ``source`` 0 (no draft), 1 (the request's own
+    history) or 2 (the global cache). Sources are compared by score, the sum of node
+    probabilities; the request's own history wins ties.
+    """
+    best_tok = np.empty(0, np.int64)
+    best_par = np.empty(0, np.int64)
+    best_score = -1.0
+    source = 0
+    p, starts = local_matches(hist, max_depth, max_occ)
+    depth = _spec_len(p, factor, offset, max_tokens)
+    if starts.shape[0] > 0 and depth > 0:
+        tok, par, prob = build_tree(local_rows(hist, starts, depth), depth, min_prob, as_tree)
+        if tok.shape[0] > 0:
+            best_tok, best_par, best_score, source = tok, par, prob.sum(), 1
+    if use_ring:
+        p, starts = ring_matches(ring, prev, head, write, lower, hist, max_depth, max_candidates, max_occ)
+        depth = _spec_len(p, factor, offset, max_tokens)
+        if starts.shape[0] > 0 and depth > 0:
+            tok, par, prob = build_tree(ring_rows(ring, write, starts, depth), depth, min_prob, as_tree)
+            if tok.shape[0] > 0 and prob.sum() > best_score:
+                best_tok, best_par, source = tok, par, 2
+    return best_tok, best_par, source

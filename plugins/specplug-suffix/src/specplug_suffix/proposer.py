@@ -175,36 +175,20 @@ class SuffixProposer(BaseProposer):
     # -- the step -------------------------------------------------------------------------------
     def propose(self, request: ProposalRequest) -> Draft:
         self._follow(request)
-        o = self.options
-        hist = request.token_ids
-        best = None  # (score, tokens, parents, probs, source)
-        p, starts = kernels.local_matches(hist, o.max_depth, o.max_occurrences)
-        if starts.size:
-            best = self._grow(kernels.local_rows(hist, starts, self._depth(p, request)), p, request, "local")
-        if self.cache is not None and len(self.cache):
-            c = self.cache
-            p, starts = kernels.ring_matches(
-                c.ring, c.prev, c.head, c.write, c.lower, hist, o.max_depth, o.max_candidates, o.max_occurrences
-            )
-            if starts.size:
-                grown = self._grow(kernels.ring_rows(c.ring, c.write, starts, self._depth(p, request)), p, request, "global")
-                if grown is not None and (best is None or grown[0] > best[0]):
-                    best = grown
-        if best is None:
-            self.last_source = None
+        o, c = self.options, self.cache
+        use_ring = c is not None and len(c) > 0
+        ring, prev, head = (c.ring, c.prev, c.head) if c is not None else (_NO_RING, _NO_PREV, _NO_PREV)
+        tokens, parents, source = kernels.speculate(
+            request.token_ids, ring, prev, head, c.write if c else 0, c.lower if c else 0, use_ring,
+            o.max_depth, o.max_occurrences, o.max_candidates, o.max_spec_factor, o.max_spec_offset,
+            request.max_tokens, o.min_token_prob, o.tree,
+        )
+        self.last_source = _SOURCES[source]
+        if source == 0:
             return Draft.empty()
-        _, tokens, parents, probs, self.last_source = best
         return Draft(tokens, parents if o.tree else None)
 
-    def _depth(self, match_len: int, request: ProposalRequest) -> int:
-        o = self.options
-        return max(0, min(request.max_tokens, int(o.max_spec_factor * match_len + o.max_spec_offset)))
 
-    def _grow(self, rows: np.ndarray, match_len: int, request: ProposalRequest, source: str):
-        max_spec = rows.shape[1]
-        if max_spec == 0:
-            return None
-        tokens, parents, probs = kernels.build_tree(rows, max_spec, self.options.min_token_prob, self.options.tree)
-        if tokens.size == 0:
-            return None
-        return float(probs.sum()), tokens, parents, probs, source
+_SOURCES = (None, "local", "global")
+_NO_RING = np.zeros(1, dtype=np.int32)
+_NO_PREV = np.zeros(1, dtype=np.int64)
