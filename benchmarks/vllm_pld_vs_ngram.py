@@ -92,18 +92,37 @@ def worker(job: dict) -> dict:
     return {"rows": rows}
 
 
-def run_worker(job: dict, tmp: Path, name: str) -> dict:
+def start_worker(job: dict, tmp: Path, name: str) -> tuple[subprocess.Popen, Path, Path]:
     job_path, out_path = tmp / f"{name}.job.json", tmp / f"{name}.out.json"
     job_path.write_text(json.dumps(job))
     env = dict(os.environ, VLLM_CPU_KVCACHE_SPACE="1", VLLM_ENABLE_V1_MULTIPROCESSING="0",
-               VLLM_CACHE_ROOT=str(tmp / "vllm-cache"))
+               VLLM_CACHE_ROOT=str(tmp / f"vllm-cache-{name}"))
     log = tmp / f"{name}.log"
     with open(log, "w") as fh:
-        proc = subprocess.run([sys.executable, __file__, "--worker", str(job_path), str(out_path)],
-                              env=env, stdout=fh, stderr=subprocess.STDOUT)
-    if proc.returncode != 0 or not out_path.exists():
-        raise SystemExit(f"{name} engine failed (exit {proc.returncode}); log:\n{log.read_text()[-3000:]}")
-    return json.loads(out_path.read_text())
+        proc = subprocess.Popen([sys.executable, __file__, "--worker", str(job_path), str(out_path)],
+                                env=env, stdout=fh, stderr=subprocess.STDOUT)
+    return proc, out_path, log
+
+
+def run_workers(jobs: dict[str, dict], tmp: Path, parallel: bool) -> dict[str, list]:
+    """One engine process per job; in parallel when asked (MAT does not depend on timing)."""
+    results: dict[str, list] = {}
+    pending = []
+    for name, job in jobs.items():
+        print(f"starting the {name} engine ...", file=sys.stderr, flush=True)
+        pending.append((name, *start_worker(job, tmp, name)))
+        if not parallel:
+            _collect(*pending.pop(), results)
+    for item in pending:
+        _collect(*item, results)
+    return results
+
+
+def _collect(name: str, proc: subprocess.Popen, out_path: Path, log: Path, results: dict) -> None:
+    code = proc.wait()
+    if code != 0 or not out_path.exists():
+        raise SystemExit(f"{name} engine failed (exit {code}); log:\n{log.read_text()[-3000:]}")
+    results[name] = json.loads(out_path.read_text())["rows"]
 
 
 # -- proposer timing -------------------------------------------------------------------------------
@@ -166,6 +185,7 @@ def main() -> None:
     parser.add_argument("--max-model-len", type=int, default=2048)
     parser.add_argument("--questions", type=Path, default=QUESTIONS)
     parser.add_argument("--model", default="smollm2-135m")
+    parser.add_argument("--sequential", action="store_true", help="run the two engines one after the other")
     args = parser.parse_args()
 
     from transformers import AutoTokenizer
@@ -180,18 +200,16 @@ def main() -> None:
                                            return_dict=False))
         for _, text in prompts
     ]
-    results: dict = {"model": args.model, "dtype": "float32", "k": args.k, "min_ngram": args.min_ngram,
+    results: dict = {"max_tokens_note": "greedy; EOS ends a generation early", "model": args.model, "dtype": "float32", "k": args.k, "min_ngram": args.min_ngram,
                      "max_ngram": args.max_ngram, "max_tokens": args.max_tokens, "categories": [c for c, _ in prompts]}
     import vllm
 
     results["vllm_version"] = vllm.__version__
-    engines = {}
-    with tempfile.TemporaryDirectory(prefix="specplug-bench-") as tmp:
-        for name, cfg in configs(args.k, args.min_ngram, args.max_ngram).items():
-            job = {"model": model, "prompts": prompt_ids, "max_tokens": args.max_tokens,
+    jobs = {name: {"model": model, "prompts": prompt_ids, "max_tokens": args.max_tokens,
                    "max_model_len": args.max_model_len, **cfg}
-            print(f"running {name} ...", file=sys.stderr, flush=True)
-            engines[name] = run_worker(job, Path(tmp), name)["rows"]
+            for name, cfg in configs(args.k, args.min_ngram, args.max_ngram).items()}
+    with tempfile.TemporaryDirectory(prefix="specplug-vllm-pld-") as tmp:
+        engines = run_workers(jobs, Path(tmp), parallel=not args.sequential)
 
     table = []
     for i, (category, _) in enumerate(prompts):
