@@ -140,7 +140,8 @@ def generate(prompt, method_id, model, max_new_tokens, k, temperature, top_p, to
         raise click.ClickException(str(err)) from None
     ids = _encode(tokenizer, prompt, raw)
     engine = ReferenceEngine(target, tokenizer)
-    engine.generate([ids], max_new_tokens=2)  # warm-up, so the first timed run pays no one-off costs
+    # warm-up (model and proposer, e.g. JIT compilation), so the timed runs pay no one-off costs
+    engine.generate([ids], spec.build(option_values) if spec is not None else None, rule, k=k, max_new_tokens=2)
 
     result = baseline = None
     if spec is not None:
