@@ -1,12 +1,14 @@
 """Retrieval and Jacobi-family methods vs plain decoding and pld, in specplug's reference engine.
 
 SmolLM2-135M-Instruct, float32 on the CPU, greedy, Spec-Bench prompts (default: the first 2 per
-category, 26 prompts), at most 64 new tokens. Methods, each on every prompt, prompt by prompt (so
+category, 26 prompts, run one per category first), at most 32 new tokens (64 would be better; a
+2-core machine shared with other jobs forced the shorter default). Methods, each on every prompt, prompt by prompt (so
 load changes on a shared machine hit every method alike):
 
 - ``plain`` (the baseline) and ``pld`` (k = 5);
 - ``rest``: datastore built from text SmolLM2 itself generated for *other* Spec-Bench prompts (the
-  prompts after the benchmark ones in each category, default 1 per category, 128 tokens; first turn only), with
+  prompts after the benchmark ones in each category, default 1 per category capped at 8 prompts,
+  64 tokens each; first turn only), with
   ``specplug rest build-datastore``'s code path; generated once and cached outside the repo under
   ``$SPECPLUG_CACHE/bench/retrieval_jacobi/``;
 - ``lookahead``: the one-forward Lookahead decoder (W = 5, N = 4, G = 5; window, pool and verification
@@ -107,8 +109,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--per-category", type=int, default=2, help="benchmark prompts per Spec-Bench category")
     parser.add_argument("--corpus-per-category", type=int, default=1, help="other prompts per category whose answers form REST's corpus")
-    parser.add_argument("--corpus-tokens", type=int, default=128, help="tokens SmolLM2 generates per corpus prompt")
-    parser.add_argument("--max-new-tokens", type=int, default=64)
+    parser.add_argument("--corpus-prompts", type=int, default=8, help="cap on the corpus prompts (generation is the slow part on 2 cores)")
+    parser.add_argument("--corpus-tokens", type=int, default=64, help="tokens SmolLM2 generates per corpus prompt")
+    parser.add_argument("--max-new-tokens", type=int, default=32)
     parser.add_argument("--methods", default="pld,rest,lookahead,recycling,jacobi", help="comma-separated subset of " + ",".join(K))
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "results")
     args = parser.parse_args()
@@ -147,7 +150,7 @@ def main() -> None:
     cache = cache_dir() / "bench" / "retrieval_jacobi"
     cache.mkdir(parents=True, exist_ok=True)
 
-    corpus_set = corpus_prompts(all_prompts, {p.id for p in bench}, args.corpus_per_category)
+    corpus_set = corpus_prompts(all_prompts, {p.id for p in bench}, args.corpus_per_category)[: args.corpus_prompts]
     store_dir = None
     if "rest" in methods:
         store_dir = build_rest_datastore(model, tokenizer, corpus_set, cache, args.corpus_tokens)
