@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from cli_helpers import run_specplug
-from specplug import BaseProposer, Draft, MethodCard, MethodSpec, ProposalRequest, hookimpl
+from specplug import BaseProposer, Draft, MethodCard, MethodSpec, OptionsError, ProposalRequest, hookimpl
 from specplug.plugins import DEFAULT_PLUGINS, get_plugin_manager
 from specplug.registry import RegistryError, build_registry
 
@@ -33,17 +33,18 @@ def test_broken_plugin_is_reported_and_harmless(third_party_site):
     assert records["broken"]["ok"] is False
     assert "specplug_missing_dependency" in records["broken"]["error"]
     assert records["broken"]["distribution"] == "specplug-broken"
-    assert records["hello_bigram"]["ok"] is True
-    assert records["hello_bigram"]["version"] == "0.0.1"
+    assert records["hello"]["ok"] is True
+    assert records["hello"]["distribution"] == "specplug-hello"
+    assert records["hello"]["version"] == "0.1.0"
     # the rest of the CLI still works with the broken plugin installed
     shown = run_specplug("show", "hello_bigram", env=_env_with(third_party_site), check=True)
-    assert "Hello bigram" in shown.stdout
+    assert "Bigram cache (example)" in shown.stdout
 
 
 def test_allow_list_limits_entry_points(third_party_site):
-    env = _env_with(third_party_site) | {"SPECPLUG_LOAD_PLUGINS": "hello_bigram"}
+    env = _env_with(third_party_site) | {"SPECPLUG_LOAD_PLUGINS": "hello"}
     records = {p["name"] for p in json.loads(run_specplug("plugins", "--json", env=env, check=True).stdout)}
-    assert "hello_bigram" in records and "broken" not in records
+    assert "hello" in records and "broken" not in records
     env["SPECPLUG_LOAD_PLUGINS"] = ""
     records = {p["name"] for p in json.loads(run_specplug("plugins", "--json", env=env, check=True).stdout)}
     assert records == set(DEFAULT_PLUGINS)
@@ -56,10 +57,13 @@ def test_third_party_method_runs_its_proposer(third_party_site, monkeypatch):
     importlib.invalidate_caches()
     registry = build_registry()
     spec = registry.method("hello_bigram")
-    proposer = spec.build({"max_tokens": 3})
-    history = np.array([5, 6, 7, 5, 6, 7, 5], dtype=np.int64)
+    proposer = spec.build({"max_draft": 3})
+    history = np.array([5, 6, 7, 5, 6, 9, 5], dtype=np.int64)
+    proposer.start_request("r", history)
     draft = proposer.propose(ProposalRequest("r", history, num_prompt_tokens=7, max_tokens=8))
-    assert draft.token_ids.tolist() == [6, 7, 5]
+    assert draft.token_ids.tolist() == [6, 9, 5]
+    with pytest.raises(OptionsError, match="max_tokens"):
+        spec.build({"max_tokens": 3})
 
 
 def _card(card_id: str) -> MethodCard:

@@ -1,1 +1,0 @@
-"""A third-party plugin for specplug's tests: proposes by following the most recent bigrams."""
