@@ -251,3 +251,16 @@ def assert_greedy_lossless(
                 raise AssertionError(f"verifier {verifier!r}, prompt {i}: finish {a.finish_reason} vs {b.finish_reason}")
         out[verifier] = results
     return out
+
+
+def limit_torch_threads(threads: int = 1) -> None:
+    """Run torch on ``threads`` threads, when torch is installed (test conftests call this).
+
+    Tiny test models are dominated by per-op overhead, which extra threads only add to; on a small
+    shared machine one thread was 10-35x faster for them. Benchmarks choose their own count.
+    """
+    try:
+        import torch
+    except ImportError:
+        return
+    torch.set_num_threads(threads)

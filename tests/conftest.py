@@ -9,9 +9,14 @@ from pathlib import Path
 import pytest
 
 from specplug.registry import reset_registry
+from specplug.testing import limit_torch_threads
 
 TESTS = Path(__file__).parent
 REPO = TESTS.parent
+
+
+def pytest_configure(config):
+    limit_torch_threads()
 
 
 @pytest.fixture(autouse=True)

@@ -20,7 +20,6 @@ from specplug.testing import (
     tiny_llama,
 )
 
-torch.set_num_threads(1)  # tiny models run faster on one thread, and the CI box is shared
 
 VOCAB = 96
 PROMPTS = [[1, 2, 3, 4, 5], [7, 8, 9], [11, 12, 13, 14, 15, 16, 17]]

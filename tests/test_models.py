@@ -16,7 +16,6 @@ from specplug.engine.commands import generate, models
 from specplug.models import ModelLoadError, cache_dir, fetch_smollm2, load_model, resolve_model
 from specplug.testing import NoisyOracleProposer, assert_greedy_lossless, greedy_reference, tiny_model_dir
 
-torch.set_num_threads(1)
 
 
 # -- fast: resolution and errors ------------------------------------------------------------------

@@ -20,7 +20,6 @@ from specplug.verify import (
     process_logits,
 )
 
-torch.set_num_threads(1)
 GREEDY = SamplingParams()
 
 
