@@ -87,7 +87,7 @@ def worker(job: dict) -> dict:
         seconds = time.perf_counter() - started
         after = counters(llm)
         out = list(result.outputs[0].token_ids)
-        delta = {name.split(":")[1]: after[name] - before[name] for name in COUNTERS}
+        delta = {name.removeprefix("vllm:spec_decode_"): after[name] - before[name] for name in COUNTERS}
         rows.append({"output": out, "seconds": seconds, **delta})
     return {"rows": rows}
 
@@ -185,6 +185,8 @@ def main() -> None:
     parser.add_argument("--max-model-len", type=int, default=2048)
     parser.add_argument("--questions", type=Path, default=QUESTIONS)
     parser.add_argument("--model", default="smollm2-135m")
+    parser.add_argument("--from-engines", type=Path, default=None,
+                        help="report from a saved OUT.engines.json instead of running the engines again")
     parser.add_argument("--sequential", action="store_true", help="run the two engines one after the other")
     args = parser.parse_args()
 
@@ -200,7 +202,7 @@ def main() -> None:
                                            return_dict=False))
         for _, text in prompts
     ]
-    results: dict = {"max_tokens_note": "greedy; EOS ends a generation early", "model": args.model, "dtype": "float32", "k": args.k, "min_ngram": args.min_ngram,
+    results: dict = {"model": args.model, "dtype": "float32", "k": args.k, "min_ngram": args.min_ngram,
                      "max_ngram": args.max_ngram, "max_tokens": args.max_tokens, "categories": [c for c, _ in prompts]}
     import vllm
 
@@ -208,8 +210,14 @@ def main() -> None:
     jobs = {name: {"model": model, "prompts": prompt_ids, "max_tokens": args.max_tokens,
                    "max_model_len": args.max_model_len, **cfg}
             for name, cfg in configs(args.k, args.min_ngram, args.max_ngram).items()}
-    with tempfile.TemporaryDirectory(prefix="specplug-vllm-pld-") as tmp:
-        engines = run_workers(jobs, Path(tmp), parallel=not args.sequential)
+    if args.from_engines:
+        engines = json.loads(args.from_engines.read_text())
+    else:
+        with tempfile.TemporaryDirectory(prefix="specplug-vllm-pld-") as tmp:
+            engines = run_workers(jobs, Path(tmp), parallel=not args.sequential)
+        # keep the raw per-prompt results next to the report, so a failure below loses no engine time
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.with_suffix(".engines.json").write_text(json.dumps(engines))
 
     table = []
     for i, (category, _) in enumerate(prompts):
