@@ -7,12 +7,24 @@ Tiny models are built on the fly in a second or two, so tests need no downloads:
   (vocabulary 49152), so vLLM and ``AutoTokenizer`` can load it.
 
 Conformance helpers (plugin packages call these from their own tests) are defined further down,
-after the engine they drive.
+after the engine they drive. At the end, helpers the plugins' engine tests share:
+
+- :func:`repetitive_prompts`, :func:`spec_bench_chat_prompts`: prompts for lossless checks.
+- :func:`total_accepted`: draft tokens accepted over an :func:`assert_greedy_lossless` result.
+- :func:`run_vllm_job`: one real vLLM engine in its own process
+  (``python -m specplug.integrations.vllm.engine_runner``), JSON in and out.
+
+The toy target simulator for fast property tests is in :mod:`specplug.testing_toy`.
 """
 
 from __future__ import annotations
 
+import json
+import os
 import shutil
+import subprocess
+import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -22,8 +34,12 @@ __all__ = [
     "RandomProposer",
     "assert_greedy_lossless",
     "greedy_reference",
+    "repetitive_prompts",
+    "run_vllm_job",
+    "spec_bench_chat_prompts",
     "tiny_llama",
     "tiny_model_dir",
+    "total_accepted",
 ]
 
 #: The built-in verifiers whose greedy output must equal plain greedy decoding.
@@ -264,3 +280,70 @@ def limit_torch_threads(threads: int = 1) -> None:
     except ImportError:
         return
     torch.set_num_threads(threads)
+
+
+def repetitive_prompts(n: int, vocab: int, seed: int = 0) -> list[list[int]]:
+    """``n`` token-id prompts, each a short random phrase said three times (plus its first two tokens),
+    so that lookup-based drafters have something to look up from step one. Ids are in ``[3, vocab)``."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    prompts = []
+    for _ in range(n):
+        phrase = rng.integers(3, vocab, size=int(rng.integers(3, 7))).tolist()
+        prompts.append(phrase * 3 + phrase[:2])
+    return prompts
+
+
+def total_accepted(results_by_verifier) -> int:
+    """Draft tokens accepted over every verifier and prompt of an :func:`assert_greedy_lossless` result.
+
+    Tests assert it is positive: a lossless check alone also passes with a proposer that never drafts.
+    """
+    return sum(r.stats.accepted for results in results_by_verifier.values() for r in results)
+
+
+def spec_bench_chat_prompts(tokenizer, n: int) -> list[list[int]]:
+    """Token ids of one Spec-Bench prompt from each of the first ``n`` categories, in ``tokenizer``'s chat
+    template (first turn only). Finds question.jsonl with :func:`specplug.bench.prompts.spec_bench_path`."""
+    from specplug.bench.prompts import spec_bench_path
+
+    rows = [json.loads(line) for line in spec_bench_path().read_text().splitlines() if line.strip()]
+    picked, seen = [], set()
+    for row in rows:
+        if row["category"] in seen:
+            continue
+        seen.add(row["category"])
+        text = tokenizer.apply_chat_template([{"role": "user", "content": row["turns"][0]}], tokenize=False, add_generation_prompt=True)
+        picked.append(tokenizer(text, add_special_tokens=False)["input_ids"])
+        if len(picked) == n:
+            break
+    return picked
+
+
+def run_vllm_job(tmp_path: str | Path, job: dict, timeout: float = 600) -> dict:
+    """Run one vLLM engine job in a fresh process and return its JSON result.
+
+    The job format is documented in :mod:`specplug.integrations.vllm.engine_runner`. The process gets
+    VLLM_CPU_KVCACHE_SPACE=1, VLLM_ENABLE_V1_MULTIPROCESSING=0 (so one process is one engine) and a
+    VLLM_CACHE_ROOT inside ``tmp_path``. Skips the test when vllm is not installed; fails it, with the
+    end of the engine's output, when the engine writes no result or crashes.
+    """
+    import pytest
+
+    pytest.importorskip("vllm")
+    tmp = Path(tmp_path)
+    tmp.mkdir(parents=True, exist_ok=True)
+    stamp = time.monotonic_ns()
+    job_path, out_path = tmp / f"job-{stamp}.json", tmp / f"out-{stamp}.json"
+    job_path.write_text(json.dumps(job))
+    env = dict(os.environ, VLLM_CPU_KVCACHE_SPACE="1", VLLM_ENABLE_V1_MULTIPROCESSING="0",
+               VLLM_CACHE_ROOT=str(tmp / "vllm-cache"))
+    proc = subprocess.run([sys.executable, "-m", "specplug.integrations.vllm.engine_runner", str(job_path), str(out_path)],
+                          env=env, capture_output=True, text=True, timeout=timeout)
+    if not out_path.exists():
+        pytest.fail(f"vLLM engine exited {proc.returncode} without a result:\n{(proc.stdout + proc.stderr)[-4000:]}")
+    result = json.loads(out_path.read_text())
+    if "crash" in result:
+        pytest.fail(f"vLLM engine crashed:\n{result['crash'][-4000:]}")
+    return result

@@ -5,7 +5,7 @@
 - ``lifecycle_test``: records start/finish events into the file named by SPECPLUG_TEST_EVENTS
   (for the level 2 lifecycle test) and drafts nothing.
 
-``engine_runner.py`` registers it when a job lists it under ``extra_plugins``.
+``specplug.integrations.vllm.engine_runner`` registers it when a job lists it under ``extra_plugins``.
 """
 
 from __future__ import annotations

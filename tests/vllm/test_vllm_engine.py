@@ -1,6 +1,6 @@
 """specplug methods inside a real vLLM engine (no mocks): offline LLM, the OpenAI server, bad input.
 
-Every engine runs in its own process (``engine_runner.py``, JSON in and out), as vLLM on CPU wants.
+Every engine runs in its own process (``specplug.integrations.vllm.engine_runner``, JSON in and out), as vLLM on CPU wants.
 Run this tier with ``pytest -m vllm tests/vllm`` (about 5 minutes on 2 CPU cores).
 """
 
@@ -50,7 +50,7 @@ def run_engine(tmp: Path, job: dict, timeout: float = 240, **env: str) -> dict:
     job_path.write_text(json.dumps(job))
     with open(log_path, "w") as log:
         proc = subprocess.run(
-            [sys.executable, str(HERE / "engine_runner.py"), str(job_path), str(out_path)],
+            [sys.executable, "-m", "specplug.integrations.vllm.engine_runner", str(job_path), str(out_path)],
             env=engine_env(tmp, **env), stdout=log, stderr=subprocess.STDOUT, timeout=timeout,
         )
     if not out_path.exists():

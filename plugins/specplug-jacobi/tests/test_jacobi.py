@@ -4,9 +4,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from specplug.protocols import Draft, ProposalRequest, StepFeedback
+from specplug.testing_toy import ToyTarget, plain, speculate
 from specplug_jacobi.proposer import JacobiOptions, JacobiProposer, next_window
-
-from simtarget import ToyTarget, plain, speculate
 
 
 def test_next_window_shifts_past_the_accepted_tokens_and_the_bonus():

@@ -6,6 +6,7 @@
 - ``plugin.py``: level 2, the opt-in ``vllm.general_plugins`` entry point (version gate, once per process).
 - ``patches.py``: level 2's five small wrappers around vLLM's model runner and rejection sampler.
 - ``commands.py``: ``specplug vllm-config``, the JSON to pass to ``--speculative-config``.
+- ``engine_runner.py``: one real engine per process, JSON in and out (the vLLM test tiers run it with ``-m``).
 
 Importing this package does not import vllm; only ``plugin.py``'s patch functions do.
 """

@@ -1,10 +1,11 @@
 """Runs one real vLLM engine in its own process and writes what it did as JSON.
 
-Usage: ``python engine_runner.py JOB.json OUT.json``. The job is a JSON object:
+Usage: ``python -m specplug.integrations.vllm.engine_runner JOB.json OUT.json`` (tests call it through
+:func:`specplug.testing.run_vllm_job` or ``tests/vllm``'s ``run_engine``). The job is a JSON object:
 
 - ``mode``: ``"generate"`` (default) or ``"errors"``.
 - ``then_prompts``: prompts generated one at a time after the first round (their outputs are not returned).
-- ``extra_plugins``: test plugin modules to register; ``level2``: apply specplug's level 2 first.
+- ``extra_plugins``: test plugin modules to register (importable from the caller's PYTHONPATH); ``level2``: apply specplug's level 2 first.
 - ``model``, ``max_model_len``, ``max_num_seqs``.
 - generate: ``prompts`` (list of str or of token id lists), ``max_tokens``, ``speculative_config``
   (or null), ``additional_config``; writes ``{"outputs": [[ids]...], "metrics": {...}}``.

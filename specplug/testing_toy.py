@@ -1,5 +1,9 @@
 """A deterministic toy target and a greedy speculative loop around it, for fast property tests.
 
+Shared by the plugins' tests (jacobi, lookahead, recycling): ``from specplug.testing_toy import
+ToyTarget, plain, speculate``. No model and no torch: a step costs microseconds, so property tests
+can run thousands of them.
+
 The target's greedy token is a hash of the last two context tokens; its top-k is that token followed
 by k - 1 other hashed tokens. The loop verifies chains and trees greedily and reports
 ``target_predictions`` and ``target_topk`` like the reference engine does.
@@ -11,8 +15,12 @@ import numpy as np
 
 from specplug.protocols import Draft, ProposalRequest, StepFeedback
 
+__all__ = ["ToyTarget", "plain", "speculate"]
+
 
 class ToyTarget:
+    """A target over ``vocab`` tokens whose next-token ranking depends only on the last ``order`` tokens."""
+
     def __init__(self, vocab: int, seed: int = 0, order: int = 2):
         self.vocab, self.seed, self.order = vocab, seed, order
 
@@ -26,6 +34,7 @@ class ToyTarget:
 
 
 def plain(target: ToyTarget, prompt: list[int], n: int) -> list[int]:
+    """Plain greedy decoding: the ``n`` tokens the target emits after ``prompt``."""
     ctx = list(prompt)
     for _ in range(n):
         ctx.append(target.greedy(ctx))
