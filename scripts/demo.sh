@@ -10,4 +10,4 @@ venv=$(bash scripts/setup.sh | tail -n 1)
 export PATH="$venv/bin:$PATH"
 specplug models fetch smollm2-135m
 specplug bench --model smollm2-135m --methods pld,suffix,recycling --prompts spec-bench:1 \
-  --max-new-tokens 64 --out "${SPECPLUG_DEMO_OUT:-$HOME/.cache/specplug/demo}" "$@"
+  --max-new-tokens 48 --out "${SPECPLUG_DEMO_OUT:-$HOME/.cache/specplug/demo}" "$@"
