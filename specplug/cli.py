@@ -174,16 +174,14 @@ def _how_to_run(card: MethodCard, registry) -> list[str]:
     lines = []
     if card.id in registry.methods:
         lines.append(f"specplug generate --method {card.id} --compare \"Your prompt\"")
-        lines.append(
-            "vllm serve MODEL --speculative-config "
-            + json.dumps({"model": f"specplug.vllm.{card.id}", "num_speculative_tokens": 5})
-        )
+        config = json.dumps({"model": f"specplug.vllm.{card.id}", "num_speculative_tokens": 5})
+        lines.append(f"vllm serve MODEL --speculative-config '{config}'   (options: specplug vllm-config {card.id} --option KEY=VALUE)")
     elif card.id in registry.verifiers:
         lines.append(f"verifier: specplug generate --method pld --verifier {card.id} \"Your prompt\"")
     native = card.native_vllm()
     if native:
         config = {"method": native.vllm_method, "num_speculative_tokens": 5, **native.config}
-        lines.append("vllm serve MODEL --speculative-config " + json.dumps(config) + "   (vLLM native)")
+        lines.append(f"vllm serve MODEL --speculative-config '{json.dumps(config)}'   (vLLM native)")
     for impl in card.implementations:
         if impl.package and card.id not in registry.methods and card.id not in registry.verifiers:
             lines.append(f"pip install {impl.package}")
