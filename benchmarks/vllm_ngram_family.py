@@ -48,9 +48,10 @@ from types import SimpleNamespace
 
 import numpy as np
 
+from specplug.integrations.vllm.metrics import spec_decode_counters
+
 ROOT = Path(__file__).resolve().parents[1]
 QUESTIONS = ROOT.parent / "shared" / "data" / "spec_bench" / "question.jsonl"
-COUNTERS = ("vllm:spec_decode_num_drafts", "vllm:spec_decode_num_draft_tokens", "vllm:spec_decode_num_accepted_tokens")
 PLUGINS = ("pld", "anpd", "suffix")
 
 
@@ -85,14 +86,6 @@ def spec_bench(path: Path, per_category: int, tokenizer, limit: int) -> list[dic
 
 
 # -- engine worker (one per proposer, in its own process) ---------------------------------------
-def counters(llm) -> dict[str, float]:
-    out = dict.fromkeys(COUNTERS, 0.0)
-    for metric in llm.get_metrics():
-        if metric.name in out and hasattr(metric, "value"):
-            out[metric.name] += float(metric.value)
-    return out
-
-
 def worker(job: dict) -> dict:
     from vllm import LLM, SamplingParams
 
@@ -106,7 +99,7 @@ def worker(job: dict) -> dict:
     started = time.perf_counter()
     results = llm.generate([{"prompt_token_ids": p} for p in job["prompts"]], params, use_tqdm=False)
     seconds = time.perf_counter() - started
-    totals = {name.split(":")[1].replace("spec_decode_", ""): value for name, value in counters(llm).items()}
+    totals = {name.split(":")[1].replace("spec_decode_", ""): value for name, value in spec_decode_counters(llm).items()}
     return {"outputs": [list(r.outputs[0].token_ids) for r in results], "seconds": seconds, **totals}
 
 

@@ -35,8 +35,9 @@ from types import SimpleNamespace
 
 import numpy as np
 
+from specplug.integrations.vllm.metrics import SPEC_COUNTERS, spec_decode_counters
+
 QUESTIONS = Path(__file__).resolve().parents[2] / "shared" / "data" / "spec_bench" / "question.jsonl"
-COUNTERS = ("vllm:spec_decode_num_drafts", "vllm:spec_decode_num_draft_tokens", "vllm:spec_decode_num_accepted_tokens")
 
 
 def spec_bench_prompts(path: Path) -> list[tuple[str, str]]:
@@ -62,14 +63,6 @@ def configs(k: int, min_n: int, max_n: int) -> dict[str, dict]:
 
 
 # -- engine worker (one per proposer, in its own process) ---------------------------------------
-def counters(llm) -> dict[str, float]:
-    out = dict.fromkeys(COUNTERS, 0.0)
-    for metric in llm.get_metrics():
-        if metric.name in out and hasattr(metric, "value"):
-            out[metric.name] += float(metric.value)
-    return out
-
-
 def worker(job: dict) -> dict:
     from vllm import LLM, SamplingParams
 
@@ -81,13 +74,13 @@ def worker(job: dict) -> dict:
     params = SamplingParams(temperature=0.0, max_tokens=job["max_tokens"])
     rows = []
     for prompt_ids in job["prompts"]:
-        before = counters(llm)
+        before = spec_decode_counters(llm)
         started = time.perf_counter()
         result = llm.generate([{"prompt_token_ids": prompt_ids}], params, use_tqdm=False)[0]
         seconds = time.perf_counter() - started
-        after = counters(llm)
+        after = spec_decode_counters(llm)
         out = list(result.outputs[0].token_ids)
-        delta = {name.removeprefix("vllm:spec_decode_"): after[name] - before[name] for name in COUNTERS}
+        delta = {name.removeprefix("vllm:spec_decode_"): after[name] - before[name] for name in SPEC_COUNTERS}
         rows.append({"output": out, "seconds": seconds, **delta})
     return {"rows": rows}
 

@@ -17,19 +17,12 @@ import sys
 import time
 
 
-def _counters(llm) -> dict[str, int]:
-    wanted = {"vllm:spec_decode_num_drafts", "vllm:spec_decode_num_draft_tokens", "vllm:spec_decode_num_accepted_tokens"}
-    totals = dict.fromkeys(wanted, 0)
-    for metric in llm.get_metrics():
-        if metric.name in wanted:
-            totals[metric.name] += int(getattr(metric, "value", 0))
-    return totals
-
-
 def main(job_path: str, out_path: str) -> int:
     import vllm
     from vllm import LLM, SamplingParams
     from vllm.inputs import TokensPrompt
+
+    from specplug.integrations.vllm.metrics import spec_decode_counters
 
     job = json.loads(open(job_path, encoding="utf-8").read())
     kwargs = dict(model=job["model"], dtype="float32", enforce_eager=True, disable_log_stats=False, seed=job["seed"])
@@ -49,11 +42,11 @@ def main(job_path: str, out_path: str) -> int:
     llm.generate([TokensPrompt(prompt_token_ids=job["prompts"][0]["token_ids"])], SamplingParams(max_tokens=2), use_tqdm=False)
     with open(out_path, "a", encoding="utf-8") as out:
         for prompt in job["prompts"]:
-            before = _counters(llm)
+            before = spec_decode_counters(llm)
             start = time.perf_counter()
             output = llm.generate([TokensPrompt(prompt_token_ids=prompt["token_ids"])], params, use_tqdm=False)[0]
             seconds = time.perf_counter() - start
-            after = _counters(llm)
+            after = spec_decode_counters(llm)
             tokens = list(output.outputs[0].token_ids)
             accepted = after["vllm:spec_decode_num_accepted_tokens"] - before["vllm:spec_decode_num_accepted_tokens"]
             row = {

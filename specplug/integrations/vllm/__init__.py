@@ -7,6 +7,7 @@
 - ``patches.py``: level 2's five small wrappers around vLLM's model runner and rejection sampler.
 - ``commands.py``: ``specplug vllm-config``, the JSON to pass to ``--speculative-config``.
 - ``engine_runner.py``: one real engine per process, JSON in and out (the vLLM test tiers run it with ``-m``).
+- ``metrics.py``: the spec-decode counters of an offline ``vllm.LLM``.
 
 Importing this package does not import vllm; only ``plugin.py``'s patch functions do.
 """

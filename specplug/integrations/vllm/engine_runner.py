@@ -22,20 +22,7 @@ import json
 import sys
 import traceback
 
-SPEC_COUNTERS = (
-    "vllm:spec_decode_num_drafts",
-    "vllm:spec_decode_num_draft_tokens",
-    "vllm:spec_decode_num_accepted_tokens",
-)
-
-
-def counters(llm) -> dict[str, float]:
-    out = {name: 0.0 for name in SPEC_COUNTERS}
-    for metric in llm.get_metrics():
-        if metric.name in out and hasattr(metric, "value"):
-            out[metric.name] += float(metric.value)
-    return out
-
+from specplug.integrations.vllm.metrics import spec_decode_counters
 
 def make_llm(job: dict, speculative_config, additional_config):
     from vllm import LLM
@@ -66,7 +53,7 @@ def generate(job: dict) -> dict:
     outputs = [list(r.outputs[0].token_ids) for r in results]
     for prompt in job.get("then_prompts", []):  # later rounds, one request each
         llm.generate([{"prompt_token_ids": prompt}], params, use_tqdm=False)
-    return {"outputs": outputs, "metrics": counters(llm)}
+    return {"outputs": outputs, "metrics": spec_decode_counters(llm)}
 
 
 def errors(job: dict) -> dict:
