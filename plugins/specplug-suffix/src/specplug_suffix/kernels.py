@@ -26,6 +26,25 @@ SEP = -1  # separates outputs in the ring; matches no token
 
 
 @njit(cache=True, nogil=True)
+def _longest_starts(cand, clen, m, best, max_occ):  # pragma: no cover - compiled
+    """The first ``max_occ`` of ``cand[:m]`` whose match length ``clen`` equals ``best``, in order."""
+    count = 0
+    for i in range(m):
+        if clen[i] == best:
+            count += 1
+    count = min(count, max_occ)
+    starts = np.empty(count, np.int64)
+    j = 0
+    for i in range(m):
+        if j == count:
+            break
+        if clen[i] == best:
+            starts[j] = cand[i]
+            j += 1
+    return starts
+
+
+@njit(cache=True, nogil=True)
 def local_matches(hist, max_depth, max_occ):  # pragma: no cover - compiled
     """(match length, continuation starts most recent first) of the history's longest repeated suffix.
 
@@ -54,20 +73,7 @@ def local_matches(hist, max_depth, max_occ):  # pragma: no cover - compiled
         m += 1
         if length > best:
             best = length
-    count = 0
-    for i in range(m):
-        if clen[i] == best:
-            count += 1
-    count = min(count, max_occ)
-    starts = np.empty(count, np.int64)
-    j = 0
-    for i in range(m):
-        if j == count:
-            break
-        if clen[i] == best:
-            starts[j] = cand[i]
-            j += 1
-    return best, starts
+    return best, _longest_starts(cand, clen, m, best, max_occ)
 
 
 @njit(cache=True, nogil=True)
@@ -149,20 +155,7 @@ def ring_matches(ring, prev, head, write, lower, hist, max_depth, max_candidates
         if nxt >= pos:
             break
         pos = nxt
-    count = 0
-    for i in range(m):
-        if clen[i] == best:
-            count += 1
-    count = min(count, max_occ)
-    starts = np.empty(count, np.int64)
-    j = 0
-    for i in range(m):
-        if j == count:
-            break
-        if clen[i] == best:
-            starts[j] = cand[i]
-            j += 1
-    return best, starts
+    return best, _longest_starts(cand, clen, m, best, max_occ)
 
 
 @njit(cache=True, nogil=True)
