@@ -13,7 +13,10 @@ Terms, used the same way everywhere in specplug:
 Classes:
 
 - :class:`Draft`: a chain or a tree of token ids, with optional draft probabilities.
-- :class:`ProposalRequest`: what a proposer sees of one live request in one step.
+- :class:`ProposalRequest`: what a proposer sees of one live request in one step (token ids; for
+  model drafters also the request's sampling parameters and the target's new hidden states).
+- :class:`TargetInfo`: what an engine tells a model drafter about the target once, before the first
+  request (``bind_target``): vocabulary, tokenizer, shape, and the model itself for self-drafters.
 - :class:`StepFeedback`: what the engine tells a proposer after verification (for methods that learn
   from the target, such as Jacobi or Token Recycling).
 - :class:`Proposer`: the drafting contract (``start_request``, ``propose``, ``observe``, ``finish_request``).
@@ -39,8 +42,10 @@ __all__ = [
     "Need",
     "ProposalRequest",
     "Proposer",
+    "FINAL_HIDDEN_STATE",
     "SamplingParams",
     "StepFeedback",
+    "TargetInfo",
     "Verifier",
     "VerifyResult",
 ]
@@ -55,6 +60,21 @@ class Need(StrEnum):
     """The target's greedy token at every draft position, including rejected ones (Jacobi)."""
     request_lifecycle = "request_lifecycle"
     """Real request ids with start and finish events (cross-request caches such as SuffixDecoding)."""
+    target_hidden_states = "target_hidden_states"
+    """The target's hidden states at the layers the proposer lists in its ``hidden_state_layers``
+    attribute, for every committed position, handed over in :attr:`ProposalRequest.hidden_states`
+    (EAGLE's features, Medusa's last state, EAGLE-3's low/mid/high layers)."""
+    target_model = "target_model"
+    """The target model object itself in :attr:`TargetInfo.model` (self-drafting: layer skipping runs
+    the target's own weights; it never loads a second copy)."""
+
+
+FINAL_HIDDEN_STATE = -1
+"""The layer id of the target's final hidden state after its last norm (what its LM head reads).
+
+Other layer ids ``i`` in ``[0, num_layers)`` name the residual stream *entering* decoder layer ``i``
+(``i = 0``: the token embeddings), the same numbering as vLLM's ``eagle_aux_hidden_state_layer_ids``
+and as index ``i`` of transformers' ``output_hidden_states``."""
 
 
 @dataclass(frozen=True)
@@ -136,12 +156,24 @@ class Draft:
 
 @dataclass(frozen=True)
 class ProposalRequest:
-    """What a proposer sees of one live request in one step."""
+    """What a proposer sees of one live request in one step.
+
+    Hidden states (only for proposers that declare :attr:`Need.target_hidden_states`): the target
+    computes the state of a position when it runs that position's token, so at every ``propose`` all
+    committed positions but the root have one. ``hidden_states`` holds those the proposer has not
+    been handed yet: positions ``hidden_start .. len(token_ids) - 2``, in order, accepted draft nodes
+    included; ``hidden_states[j, l]`` is the state of position ``hidden_start + j`` at the ``l``-th
+    layer of the proposer's ``hidden_state_layers``. A proposer keeps what it needs of them (the
+    engine hands each position over once). ``None`` when there are none (a one-token prompt).
+    """
 
     request_id: str
     token_ids: np.ndarray  # [num_committed] int64: prompt + emitted tokens; token_ids[-1] is the root
     num_prompt_tokens: int
     max_tokens: int  # the most draft nodes allowed this step (k, clipped to the length budget)
+    sampling: SamplingParams | None = None  # the request's sampling; drafters that sample follow it and return q
+    hidden_states: Any = None  # [num_new, num_layers, hidden] float tensor on the engine's device, or None
+    hidden_start: int = 0  # the position of hidden_states[0] in token_ids
 
     @property
     def prompt_ids(self) -> np.ndarray:
@@ -160,6 +192,24 @@ class StepFeedback:
     target_topk: np.ndarray | None = None  # [num_nodes + 1, k] target top-k ids at root and each node
 
 
+@dataclass(frozen=True)
+class TargetInfo:
+    """What an engine tells a model drafter about the target, once, before the first request.
+
+    Engines call ``proposer.bind_target(info)`` on every proposer that defines it (it is optional
+    for model-free methods), possibly again with the same target; binding another target must
+    rebuild whatever depended on the old one. A drafter checks compatibility here (a draft model
+    whose vocabulary or tokenizer differs from the target's is refused with an error naming both).
+    """
+
+    vocab_size: int  # the target's output vocabulary (draft ids must lie in [0, vocab_size))
+    num_layers: int | None = None  # decoder layers
+    hidden_size: int | None = None
+    tokenizer: Any = None  # the target's tokenizer where the engine has one
+    name_or_path: str | None = None  # where the target was loaded from, for error messages
+    model: Any = None  # the engine's own model object (reference engine: a transformers causal LM), for Need.target_model; None where the engine cannot share it
+
+
 @runtime_checkable
 class Proposer(Protocol):
     """A drafting method, engine-free.
@@ -170,6 +220,12 @@ class Proposer(Protocol):
 
     ``needs`` lists the engine state beyond token ids it wants (see :class:`Need`). An engine that
     cannot provide a need must refuse the method when it starts, not mid-request.
+
+    Model drafters may also define ``bind_target(info: TargetInfo)`` (called before the first
+    request) and, with :attr:`Need.target_hidden_states`, a ``hidden_state_layers`` tuple of layer
+    ids (see :data:`FINAL_HIDDEN_STATE`). A drafter that samples draws from the request's
+    ``sampling`` and returns its draft distribution ``q`` in :attr:`Draft.probs`, so speculative
+    sampling stays exact.
     """
 
     needs: ClassVar[frozenset[Need]]

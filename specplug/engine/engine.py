@@ -13,6 +13,14 @@ One step of one request:
 The proposer is not asked for a draft when only one token is left (nothing could be accepted), and
 ``observe`` follows exactly the steps where ``propose`` was called.
 
+Model drafters: a proposer with ``bind_target`` gets a :class:`~specplug.protocols.TargetInfo` (with
+the engine's own model for :attr:`~specplug.protocols.Need.target_model`) before its first request.
+For :attr:`~specplug.protocols.Need.target_hidden_states` the engine prefills the prompt but its last
+token before the first ``propose`` (so the first step is drafted too), keeps the states of every
+committed position (the pending tokens and the accepted nodes of each forward) and hands each
+position over once in ``ProposalRequest.hidden_states``. Drafting time (the proposer's, model
+included) is in ``stats.draft_s`` and in the wall time every speedup is computed from.
+
 Plain decoding is the same loop with an empty draft, so baseline and speculative runs share every
 line but the proposer call.
 
@@ -32,7 +40,7 @@ import torch
 
 from specplug.engine.stats import GenerationResult, GenerationStats
 from specplug.engine.target import TargetModel
-from specplug.protocols import Draft, Need, ProposalRequest, Proposer, SamplingParams, StepFeedback, Verifier
+from specplug.protocols import Draft, Need, ProposalRequest, Proposer, SamplingParams, StepFeedback, TargetInfo, Verifier
 
 __all__ = ["ReferenceEngine", "resolve_verifier", "run_method"]
 
@@ -113,12 +121,27 @@ class ReferenceEngine:
             missing = set(getattr(proposer, "needs", frozenset())) - SUPPORTED_NEEDS
             if missing:
                 raise ValueError(f"the reference engine cannot provide {sorted(missing)} that {type(proposer).__name__} needs")
+            bind = getattr(proposer, "bind_target", None)
+            if callable(bind):
+                bind(self.target_info())
         rule = resolve_verifier(verifier)
         results = []
         for i, prompt in enumerate(checked):
             generator = torch.Generator().manual_seed(seed + i)
             results.append(self._generate_one(prompt, proposer, rule, k, max_new_tokens, sampling, generator))
         return results
+
+    def target_info(self) -> TargetInfo:
+        """What model drafters are told about this engine's target (its model included)."""
+        config = self.model.config
+        return TargetInfo(
+            vocab_size=self.target.vocab_size,
+            num_layers=getattr(config, "num_hidden_layers", None),
+            hidden_size=getattr(config, "hidden_size", None),
+            tokenizer=self.tokenizer,
+            name_or_path=getattr(config, "_name_or_path", None) or None,
+            model=self.model,
+        )
 
     # -- internals ------------------------------------------------------------------------------
     def _check_prompt(self, index: int, prompt: Sequence[int]) -> list[int]:
@@ -152,6 +175,11 @@ class ReferenceEngine:
         target.reset()
         request_id = f"req-{next(self._ids)}"
         needs = frozenset(getattr(proposer, "needs", frozenset())) if proposer is not None else frozenset()
+        layers = tuple(getattr(proposer, "hidden_state_layers", ())) if Need.target_hidden_states in needs else None
+        if layers is not None and not layers:
+            raise ValueError(f"{type(proposer).__name__} needs target_hidden_states but lists no hidden_state_layers")
+        unsent: list[torch.Tensor] = []  # hidden states of committed positions not yet handed to the proposer
+        sent = 0  # positions handed over so far
         committed = list(prompt)
         new: list[int] = []
         stats = GenerationStats()
@@ -163,12 +191,25 @@ class ReferenceEngine:
         if proposer is not None:
             proposer.start_request(request_id, np.asarray(prompt, dtype=np.int64))
         try:
+            if layers is not None and len(prompt) > 1:  # states for every prompt position but the root
+                t0 = time.perf_counter()
+                unsent.append(target.forward_with_states(prompt[:-1], layers, logits_to_keep=1)[1])
+                stats.verify_s += time.perf_counter() - t0
             while len(new) < limit:
                 budget = min(k, limit - len(new) - 1)  # this step emits accepted + 1 tokens
                 draft = Draft.empty()
                 if proposer is not None and budget > 0:
                     t0 = time.perf_counter()
-                    request = ProposalRequest(request_id, np.asarray(committed, dtype=np.int64), len(prompt), budget)
+                    states = None
+                    if unsent:
+                        states = unsent[0] if len(unsent) == 1 else torch.cat(unsent)
+                        unsent.clear()
+                    request = ProposalRequest(
+                        request_id, np.asarray(committed, dtype=np.int64), len(prompt), budget,
+                        sampling=sampling, hidden_states=states, hidden_start=sent,
+                    )
+                    if states is not None:
+                        sent += states.shape[0]
                     draft = proposer.propose(request)
                     stats.draft_s += time.perf_counter() - t0
                     self._check_draft(draft, proposer)
@@ -178,9 +219,11 @@ class ReferenceEngine:
                 cached = target.cache_len
                 pending = committed[cached:]  # [num_pending]: uncached committed tokens, ending with the root
                 inputs = pending + draft.token_ids.tolist()
-                logits = target.forward(
-                    inputs, parents=draft.parents if draft.is_tree else None, logits_to_keep=len(draft) + 1
-                )  # [num_nodes + 1, V]
+                parents = draft.parents if draft.is_tree else None
+                if layers is None:
+                    logits = target.forward(inputs, parents=parents, logits_to_keep=len(draft) + 1)  # [num_nodes + 1, V]
+                else:
+                    logits, states = target.forward_with_states(inputs, layers, parents=parents, logits_to_keep=len(draft) + 1)
                 result = verifier.verify(logits, draft, sampling, generator)
                 base = cached + len(pending)  # cache length through the root
                 accepted = list(result.accepted_nodes)
@@ -201,6 +244,9 @@ class ReferenceEngine:
                 stats.steps += 1
                 stats.drafted += len(draft)
                 kept = min(len(accepted), len(emitted))
+                if layers is not None:  # the pending tokens' states, then the accepted nodes'
+                    rows = list(range(len(pending))) + [len(pending) + n for n in accepted[:kept]]
+                    unsent.append(states[rows])
                 stats.accepted += kept
                 stats.accept_lengths.append(kept)
                 if proposer is not None and budget > 0:  # observe follows every propose call

@@ -5,6 +5,8 @@ Lookahead's) drive:
 
 - ``forward(input_ids, position_ids=None, attention_bias=None, parents=None, logits_to_keep=0)``
   appends ``n`` tokens to the cache and returns their logits ``[n, V]`` (float32);
+  ``forward_with_states(..., hidden_layers=...)`` also returns their hidden states at the given
+  layers ``[n, num_layers, hidden]`` (layer ids as in :data:`specplug.protocols.FINAL_HIDDEN_STATE`);
 - ``rollback(keep_len)`` drops every cached position from ``keep_len`` on;
 - ``keep(positions)`` compacts the cache to the given positions (a tree's accepted path);
 - ``reset()`` forgets the request.
@@ -123,20 +125,37 @@ class TargetModel:
             layer.values = layer.values.index_select(-2, index)
 
     # -- forward ----------------------------------------------------------------------------
+    def forward(self, input_ids, position_ids=None, attention_bias=None, parents=None, logits_to_keep: int = 0) -> torch.Tensor:
+        """Append ``n`` tokens to the cache and return their logits, float32 ``[n or logits_to_keep, V]``.
+
+        With ``parents`` the last ``len(parents)`` inputs are draft nodes (``parents[i] = -1``: child of
+        the last token before them) and get tree positions and a tree mask; other inputs are causal.
+        """
+        return self._run(input_ids, position_ids, attention_bias, parents, logits_to_keep, None)[0]
+
+    def forward_with_states(
+        self, input_ids, hidden_layers: Sequence[int], position_ids=None, attention_bias=None, parents=None, logits_to_keep: int = 0
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """:meth:`forward`, plus the hidden states of all ``n`` inputs at ``hidden_layers``:
+        ``[n, len(hidden_layers), hidden]`` in the model's dtype. Layer id ``i`` is the residual
+        stream entering decoder layer ``i``; ``-1`` the final state after the last norm."""
+        num_layers = int(self.model.config.num_hidden_layers)
+        for layer in hidden_layers:
+            if not (layer == -1 or 0 <= layer < num_layers):
+                raise ValueError(f"hidden state layer {layer} does not exist: use -1 (final) or 0..{num_layers - 1}")
+        logits, states = self._run(input_ids, position_ids, attention_bias, parents, logits_to_keep, tuple(hidden_layers))
+        return logits, states
+
     @torch.inference_mode()
-    def forward(
+    def _run(
         self,
         input_ids: Sequence[int] | torch.Tensor,  # [n] or [1, n]
         position_ids: torch.Tensor | None = None,  # [n] or [1, n]; default: cache_len + arange(n)
         attention_bias: torch.Tensor | None = None,  # [n, past + n] additive; default: causal
         parents: np.ndarray | None = None,  # alternative to attention_bias: the last len(parents) tokens are a tree
         logits_to_keep: int = 0,  # 0 = all rows
-    ) -> torch.Tensor:
-        """Append ``n`` tokens to the cache and return their logits, float32 ``[n or logits_to_keep, V]``.
-
-        With ``parents`` the last ``len(parents)`` inputs are draft nodes (``parents[i] = -1``: child of
-        the last token before them) and get tree positions and a tree mask; other inputs are causal.
-        """
+        hidden_layers: tuple[int, ...] | None = None,
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
         ids = torch.as_tensor(input_ids, dtype=torch.long).reshape(1, -1).to(self.device)  # [1, n]
         n = ids.shape[1]
         past = self.cache_len
@@ -166,6 +185,11 @@ class TargetModel:
             past_key_values=self.cache,
             use_cache=True,
             logits_to_keep=logits_to_keep,
+            output_hidden_states=hidden_layers is not None,
         )
         self.cache = out.past_key_values
-        return out.logits[0].float()  # [n or logits_to_keep, V]
+        states = None
+        if hidden_layers is not None:
+            # out.hidden_states: num_layers + 1 tensors [1, n, hidden]; [i] enters layer i, [-1] is post-norm
+            states = torch.stack([out.hidden_states[layer][0] for layer in hidden_layers], dim=1)  # [n, L, hidden]
+        return out.logits[0].float(), states  # [n or logits_to_keep, V], [n, L, hidden] | None
