@@ -12,6 +12,8 @@ from scipy.stats import chisquare
 import specplug.verify.speculative as speculative_module
 from specplug.builtin.verifiers import BUILTIN_VERIFIERS, TypicalAcceptanceOptions
 from specplug.protocols import Draft, SamplingParams, Verifier
+from specplug.registry import get_registry
+from specplug.testing import NoisyOracleProposer, assert_greedy_lossless, greedy_reference, tiny_llama, total_accepted
 from specplug.verify import (
     GreedyMatchVerifier,
     SpeculativeSamplingVerifier,
@@ -19,6 +21,7 @@ from specplug.verify import (
     TypicalAcceptanceVerifier,
     process_logits,
 )
+from specplug.verify.sampling import PADDING, in_vocab, without_invalid
 
 GREEDY = SamplingParams()
 
@@ -109,6 +112,85 @@ def test_every_lossless_verifier_is_greedy_at_temperature_zero(seed, n, tree, wi
         assert (got.accepted_nodes, got.tokens) == (expected.accepted_nodes, expected.tokens)
 
 
+# -- ids outside the vocabulary (vLLM's padding -1, bad proposers) are never accepted ---------------
+
+SAMPLING_CASES = [GREEDY, SamplingParams(temperature=1.0), SamplingParams(temperature=0.7, top_k=4, top_p=0.9)]
+
+
+def registered_verifiers():
+    """Every verifier the registry knows (built-ins and installed plugins'), with default options."""
+    return {vid: spec.build() for vid, spec in sorted(get_registry().verifiers.items())}
+
+
+@pytest.mark.parametrize("sampling", SAMPLING_CASES[:2], ids=["T=0", "T=1"])
+def test_padding_is_not_read_as_the_last_vocabulary_entry(sampling):
+    """The reviewer's case: a target that prefers token V-1 and the draft [-1] (vLLM's padding)."""
+    vocab = 8
+    for vid, verifier in registered_verifiers().items():
+        for draft in (Draft.chain([PADDING]), Draft([PADDING, vocab - 1], parents=[-1, 0])):
+            logits = torch.zeros(len(draft) + 1, vocab)
+            logits[:, vocab - 1] = 20.0  # p(V-1) ~ 1 everywhere
+            result = verifier.verify(logits, draft, sampling, torch.Generator().manual_seed(0))
+            assert result.accepted_nodes == [], (vid, draft)
+            assert result.tokens == [vocab - 1], (vid, draft)
+
+
+def test_in_vocab_rules_out_descendants_and_the_rest_of_a_chain():
+    assert in_vocab(Draft.chain([1, -1, 2]), 8).tolist() == [True, False, False]
+    assert in_vocab(Draft.chain([1, 9, 2]), 8).tolist() == [True, False, False]
+    tree = Draft([1, -1, 2, 3, 8], parents=[-1, -1, 1, 0, 3])
+    assert in_vocab(tree, 8).tolist() == [True, False, False, True, False]
+    pruned = without_invalid(tree, 8)
+    assert pruned.token_ids.tolist() == [1, 3] and pruned.parents.tolist() == [-1, 0]
+    chain = without_invalid(Draft.chain([4, 5, -1, -1], probs=np.eye(8)[[4, 5, 0, 0]]), 8)
+    assert chain.token_ids.tolist() == [4, 5] and chain.probs.shape == (2, 8)
+    assert without_invalid(Draft.chain([-1, -1]), 8).token_ids.tolist() == []
+
+
+@st.composite
+def mixed_drafts(draw):
+    """Logits, a draft (chain or tree) whose ids mix valid ids, padding and ids outside [0, V)."""
+    vocab = draw(st.integers(2, 7))
+    n = draw(st.integers(0, 7))
+    ids = draw(st.lists(st.one_of(st.integers(0, vocab - 1), st.just(PADDING), st.integers(vocab, vocab + 3), st.integers(-5, -2)),
+                        min_size=n, max_size=n))
+    tree = draw(st.booleans())
+    parents = [draw(st.integers(-1, i - 1)) for i in range(n)] if tree else None
+    seed = draw(st.integers(0, 10_000))
+    rng = np.random.default_rng(seed)
+    logits = torch.tensor(rng.normal(size=(n + 1, vocab)), dtype=torch.float32)
+    if draw(st.booleans()):  # the target prefers V - 1: padding read as p[-1] would be accepted
+        logits[:, vocab - 1] += 10.0
+    probs = rng.dirichlet(np.ones(vocab), size=n) if draw(st.booleans()) and n else None
+    return logits, Draft(ids, parents, probs), seed
+
+
+@settings(max_examples=150, deadline=None)
+@given(case=mixed_drafts(), sampling=st.sampled_from(SAMPLING_CASES))
+def test_no_verifier_accepts_an_id_outside_the_vocabulary(case, sampling):
+    """For every registered verifier, chains and trees, temperature 0 and above: accepted nodes and
+    emitted tokens lie inside the vocabulary and form a path; at temperature 0 the result equals the
+    one on the draft with the invalid nodes removed (padding is exactly "no draft here")."""
+    logits, draft, seed = case
+    vocab = logits.shape[-1]
+    valid = in_vocab(draft, vocab)
+    parents = draft.parent_array()
+    kept = np.flatnonzero(valid)
+    pruned = without_invalid(draft, vocab)
+    pruned_logits = logits[[0] + [int(n) + 1 for n in kept]]
+    for vid, verifier in registered_verifiers().items():
+        result = verifier.verify(logits, draft, sampling, torch.Generator().manual_seed(seed))
+        assert all(valid[n] for n in result.accepted_nodes), (vid, result)
+        assert all(0 <= t < vocab for t in result.tokens), (vid, result)
+        assert len(result.tokens) == len(result.accepted_nodes) + 1
+        path = result.accepted_nodes
+        assert [int(parents[n]) for n in path] == ([-1] + path[:-1] if path else []), (vid, result)
+        if sampling.greedy:
+            clean = verifier.verify(pruned_logits, pruned, sampling, torch.Generator().manual_seed(seed))
+            assert [int(kept[n]) for n in clean.accepted_nodes] == result.accepted_nodes, vid
+            assert clean.tokens == result.tokens, vid
+
+
 # -- speculative sampling preserves the target distribution ---------------------------------------
 
 VOCAB = 4
@@ -151,6 +233,9 @@ def _two_token_joint(verifier, sampling: SamplingParams, draft_kind: str, seed: 
             probs = np.stack([q0, q1[xs[0]], q0, q1[xs[1]], q0, q1[xs[2]]])
             draft = Draft(tokens, parents, probs)
             rows = torch.stack([logits0] + [logits1[t] for t in tokens])
+        elif draft_kind == "tree_padded":  # a padding sibling (with a child) before a real one
+            draft = Draft([PADDING, 3, 2, 1], parents=[-1, 0, -1, 2])
+            rows = torch.stack([logits0, logits0, logits1[3], logits1[2], logits1[1]])
         elif draft_kind == "tree_deterministic":  # two distinct fixed siblings, each with a child
             draft = Draft([0, 3, 2, 1], parents=[-1, 0, -1, 2])
             rows = torch.stack([logits0] + [logits1[t] for t in [0, 3, 2, 1]])
@@ -180,6 +265,7 @@ def _chi2_pvalue(counts: np.ndarray, expected: np.ndarray) -> float:
         ("tree_probs", SamplingParams(temperature=1.0)),
         ("tree_deterministic", SamplingParams(temperature=1.3, top_k=3)),
         ("chain_probs", SamplingParams(temperature=0.7, top_p=0.8)),
+        ("tree_padded", SamplingParams(temperature=1.0)),
     ],
 )
 def test_speculative_sampling_preserves_the_target_distribution(draft_kind, sampling):
@@ -225,3 +311,23 @@ def test_typical_acceptance_picks_the_longest_accepted_tree_path():
     result = TypicalAcceptanceVerifier().verify(logits, draft, SamplingParams(temperature=1.0), torch.Generator().manual_seed(1))
     assert result.accepted_nodes == [1, 2, 3]
     assert result.tokens[:3] == [1, 0, 1] and len(result.tokens) == 4
+
+
+# -- the reference engine treats padding as "no draft here" ---------------------------------------
+
+
+class PaddedOracle(NoisyOracleProposer):
+    """The noisy oracle whose drafts sometimes carry vLLM's padding id in place of a token."""
+
+    def _token(self, true_token: int) -> int:
+        return PADDING if self.rng.random() < 0.25 else super()._token(true_token)
+
+
+@pytest.mark.parametrize("tree", [False, True], ids=["chain", "tree"])
+def test_the_reference_engine_drops_padding_and_stays_lossless(tree):
+    model = tiny_llama(vocab_size=64, seed=3)
+    prompts = [[1, 2, 3, 4, 5], [7, 8, 9]]
+    reference = greedy_reference(model, prompts, max_new_tokens=24)
+    out = assert_greedy_lossless(lambda: PaddedOracle(reference, 64, corrupt=0.1, tree=tree, seed=2), model, prompts,
+                                 k=5, max_new_tokens=24)
+    assert total_accepted(out) > 0

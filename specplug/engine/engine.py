@@ -41,6 +41,7 @@ import torch
 from specplug.engine.stats import GenerationResult, GenerationStats
 from specplug.engine.target import TargetModel
 from specplug.protocols import Draft, Need, ProposalRequest, Proposer, SamplingParams, StepFeedback, TargetInfo, Verifier
+from specplug.verify.sampling import PADDING, without_invalid
 
 __all__ = ["ReferenceEngine", "resolve_verifier", "run_method"]
 
@@ -155,11 +156,13 @@ class ReferenceEngine:
             raise ValueError(f"prompt {index} has {len(ids)} tokens; the model takes at most {self.target.max_positions}")
         return ids
 
-    def _check_draft(self, draft: Draft, proposer: Proposer) -> None:
+    def _check_draft(self, draft: Draft, proposer: Proposer) -> Draft:
+        """The draft without padding (``-1``: no draft from there on); other ids outside the vocabulary are an error."""
         if not isinstance(draft, Draft):
             raise TypeError(f"{type(proposer).__name__}.propose returned {type(draft).__name__}, not a Draft")
-        if len(draft) and (draft.token_ids.min() < 0 or draft.token_ids.max() >= self.target.vocab_size):
+        if len(draft) and (draft.token_ids.min() < PADDING or draft.token_ids.max() >= self.target.vocab_size):
             raise ValueError(f"{type(proposer).__name__} drafted token ids outside [0, {self.target.vocab_size})")
+        return without_invalid(draft, self.target.vocab_size)
 
     def _generate_one(
         self,
@@ -212,7 +215,7 @@ class ReferenceEngine:
                         sent += states.shape[0]
                     draft = proposer.propose(request)
                     stats.draft_s += time.perf_counter() - t0
-                    self._check_draft(draft, proposer)
+                    draft = self._check_draft(draft, proposer)
                     draft = draft.truncated(budget)
 
                 t0 = time.perf_counter()

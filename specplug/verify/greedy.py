@@ -32,7 +32,7 @@ class GreedyMatchVerifier:
         generator: torch.Generator | None = None,
     ) -> VerifyResult:
         check_shapes(target_logits, draft)
-        children = tree_children(draft)
+        children = tree_children(draft, target_logits.shape[-1])  # ids outside the vocabulary: no draft
         tokens = draft.token_ids.tolist()
         if sampling.greedy:
             targets = target_logits.argmax(-1).tolist()  # [num_nodes + 1]

@@ -10,6 +10,9 @@ Drafts without probabilities are deterministic proposals: ``q`` is one-hot at ``
 accepted with probability ``p(x)`` and the residual is ``p`` with ``x`` removed. This is lossless for
 any deterministic drafting rule (n-gram, retrieval, ...). For drafts with probabilities on trees,
 each sibling must have been drawn independently from its own ``q`` row (SpecInfer's condition).
+
+A node whose id lies outside the vocabulary (vLLM's padding ``-1``) is skipped as if it had never
+been proposed, with everything below it: the residual is left alone, so the output stays exact.
 """
 
 from __future__ import annotations
@@ -73,7 +76,7 @@ class SpeculativeSamplingVerifier:
         q = None if q_t is None else q_t.double().numpy()  # [num_nodes, V] or None
         device = generator.device if generator is not None else "cpu"
         u = torch.rand(len(draft) + 1, generator=generator, device=device, dtype=torch.float64).cpu().numpy()
-        children = tree_children(draft)
+        children = tree_children(draft, probs.shape[-1])  # ids outside the vocabulary: no draft
         tokens = draft.token_ids.tolist()
         accepted: list[int] = []
         row = 0

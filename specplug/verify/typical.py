@@ -6,6 +6,8 @@ entropy-adaptive one (high entropy, lower bar). Medusa's defaults are ``epsilon 
 (posterior_threshold) and ``delta = 0.3`` (posterior_alpha). On a tree the longest accepted path
 wins (ties: the first in draft order). The bonus token is the target's argmax at temperature 0
 (then the rule is exactly greedy match) and a sample from ``p`` (with top-k / top-p) otherwise.
+The acceptance test itself ignores top-k / top-p (as Medusa's does): a draft token outside the
+nucleus can be accepted. Ids outside the vocabulary (vLLM's padding ``-1``) are never accepted.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ import torch
 from specplug.builtin.verifiers import TypicalAcceptanceOptions
 from specplug.protocols import Draft, SamplingParams, VerifyResult
 from specplug.verify.greedy import GreedyMatchVerifier
-from specplug.verify.sampling import check_shapes, process_logits, sample_token
+from specplug.verify.sampling import check_shapes, in_vocab, process_logits, sample_token
 
 __all__ = ["TypicalAcceptanceOptions", "TypicalAcceptanceVerifier"]
 
@@ -48,12 +50,13 @@ class TypicalAcceptanceVerifier:
         )
         parents = draft.parent_array().tolist()
         tokens = draft.token_ids.tolist()
+        valid = in_vocab(draft, logits.shape[-1]).tolist()  # ids outside the vocabulary: no draft
         ok_path = [False] * len(draft)  # node accepted together with all its ancestors
         depth = [0] * len(draft)
         best = -1
         for node, parent in enumerate(parents):
             row = parent + 1
-            ok = bool(plain[row, tokens[node]] > threshold[row])
+            ok = valid[node] and bool(plain[row, tokens[node]] > threshold[row])
             if ok and (parent < 0 or ok_path[parent]):
                 ok_path[node] = True
                 depth[node] = 1 if parent < 0 else depth[parent] + 1
