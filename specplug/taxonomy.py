@@ -241,6 +241,19 @@ class Paper(_Strict):
         """The arXiv abstract page, or the given url."""
         return f"https://arxiv.org/abs/{self.arxiv}" if self.arxiv else self.url
 
+    @property
+    def venue_label(self) -> str:
+        """The venue with its year once: 'ICML 2024' as given, 'arXiv 2024' for a venue without a year,
+        the year alone without a venue. (``year`` is the first public version, which may precede the venue's.)"""
+        if not self.venue:
+            return str(self.year)
+        return self.venue if re.search(r"\b(19|20)\d\d\b", self.venue) else f"{self.venue} {self.year}"
+
+    @property
+    def author_line(self) -> str:
+        """Authors joined by commas, closed by 'et al.' when the list is truncated."""
+        return ", ".join(self.authors) + (", et al." if self.authors_truncated else "")
+
 
 class Implementation(_Strict):
     """One engine that runs the method today, and how to select it there."""

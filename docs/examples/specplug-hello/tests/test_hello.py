@@ -74,11 +74,13 @@ def test_plugin_is_found_through_its_entry_point():
 def test_bad_options_are_refused():
     with pytest.raises(OptionsError, match="max_draft"):
         build_registry().method("hello_bigram").build({"max_draft": 0})
+# --8<-- [end:test-plugin]
 
 
+# --8<-- [start:test-card]
 def test_card_says_what_the_plugin_registers():
     registry = build_registry(strict=False)
     card, spec = registry.cards["hello_bigram"], registry.methods["hello_bigram"]
     assert facet_problems(card) == []
     assert implementation_problems(card, spec) == []
-# --8<-- [end:test-plugin]
+# --8<-- [end:test-card]
