@@ -361,7 +361,8 @@ def _taxonomy_page(registry: Registry) -> str:
         count = len(_cards_under(node, cards))
         out += [f"{level} {node.title} ({count}) {{#{_anchor(node)}}}", ""]
         if node.survey_section:
-            out += [f"*Survey section {node.survey_section}.*", ""]
+            note = f" {node.section_note.strip()}" if node.section_note else ""
+            out += [f"*Survey section {node.survey_section}.{note}*", ""]
         out += [node.description.strip(), ""]
         own = sorted(c.id for c in cards if _node_matches(node, c))
         if own:
