@@ -12,6 +12,7 @@ Facet rules (the field descriptions in :mod:`specplug.taxonomy` give the full ru
   ``peft`` whatever its loss.
 - ``lossless``: true exactly when ``acceptance`` is a lossless rule; a lossless rule offered as an option
   belongs in ``acceptance`` itself.
+- ``paper.authors``: names only, never 'et al.' (``authors_truncated`` marks a shortened list).
 - ``deployment``: tags from :data:`~specplug.taxonomy.DEPLOYMENT_TAGS`; a detail tag brings its system
   node's tag, so the node lists the card.
 
@@ -45,6 +46,7 @@ from specplug.taxonomy import (
 
 __all__ = [
     "LEVEL2_NEEDS",
+    "bibliography_problems",
     "deployment_problems",
     "facet_problems",
     "implementation_problems",
@@ -84,6 +86,17 @@ def facet_problems(card: MethodCard) -> list[str]:
             f"true and {card.acceptance.value!r} moves to optional_acceptance"
         )
     return problems
+
+
+def bibliography_problems(card: MethodCard) -> list[str]:
+    """Authors are names: a list that stops early says so with ``authors_truncated``, not with 'et al.'."""
+    if card.paper is None:
+        return []
+    return [
+        f"{card.id}: {name!r} is not an author: list the real authors, or the first ones and set authors_truncated: true"
+        for name in card.paper.authors
+        if name.strip().rstrip(".").lower() in ("et al", "others", "and others", "")
+    ]
 
 
 def deployment_problems(card: MethodCard) -> list[str]:

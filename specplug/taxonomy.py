@@ -206,7 +206,7 @@ class Paper(_Strict):
     authors: list[str] = Field(
         min_length=1,
         description="Author names as published, in order. Never 'et al.': when the list is not complete, "
-        "set authors_truncated.",
+        "set authors_truncated (specplug.catalogue_checks.bibliography_problems checks it).",
     )
     authors_truncated: bool = Field(
         default=False, description="True when 'authors' lists only the first authors (the full list was not checked)."
@@ -224,16 +224,6 @@ class Paper(_Strict):
     def _check_arxiv(cls, value: str | None) -> str | None:
         if value is not None and not _ARXIV_RE.match(value):
             raise ValueError(f"arXiv id {value!r} is not of the form YYMM.NNNNN (drop any 'v2' suffix)")
-        return value
-
-    @field_validator("authors")
-    @classmethod
-    def _check_authors(cls, value: list[str]) -> list[str]:
-        for name in value:
-            if name.strip().rstrip(".").lower() in ("et al", "others", "and others", "..."):
-                raise ValueError(
-                    f"{name!r} is not an author: list the real authors, or the first ones and set authors_truncated: true"
-                )
         return value
 
     @property
