@@ -208,6 +208,10 @@ def show(method_id: str, as_json: bool) -> None:
         ("generation", card.generation.value if card.generation else "any drafter"),
         ("refinement", card.refinement.value),
         ("acceptance", card.acceptance.value),
+    ]
+    if card.optional_acceptance:
+        facets.append(("optional", ", ".join(a.value for a in card.optional_acceptance)))
+    facets += [
         ("lossless", "yes" if card.lossless else "no"),
         ("training", card.training.value),
         ("modalities", ", ".join(m.value for m in card.modalities)),
@@ -218,19 +222,25 @@ def show(method_id: str, as_json: bool) -> None:
         facets.append(("aliases", ", ".join(card.aliases)))
     if card.related:
         facets.append(("related", ", ".join(card.related)))
+    if card.deployment:
+        facets.append(("deployment", ", ".join(card.deployment)))
     width = max(len(k) for k, _ in facets)
     out += [f"{k:<{width}}  {v}" for k, v in facets]
     if card.paper:
         p = card.paper
-        authors = ", ".join(p.authors)
-        out += ["", "paper", f"  {p.title}", f"  {authors} ({p.venue or 'n/a'}, {p.year})"]
+        out += ["", "paper", f"  {p.title}", f"  {p.author_line} ({p.venue_label})"]
         if p.link:
             out.append(f"  {p.link}")
+        if p.note:
+            out.append(f"  note: {p.note}")
     out += ["", "implementations"]
     if card.implementations:
         for impl in card.implementations:
             extra = f" method={impl.vllm_method}" if impl.vllm_method else ""
             extra += f" package={impl.package}" if impl.package else ""
+            extra += f" level={impl.level}" if impl.level else ""
+            extra += f" needs={','.join(impl.needs)}" if impl.needs else ""
+            extra += f" options={','.join(impl.options)}" if impl.options else ""
             extra += f" ({impl.notes})" if impl.notes else ""
             out.append(f"  {impl.engine.value}{extra}")
     else:
@@ -240,8 +250,8 @@ def show(method_id: str, as_json: bool) -> None:
     how = _how_to_run(card, registry)
     if how:
         out += ["", "how to run"] + [f"  {line}" for line in how]
-    for line in card.deployment:
-        out.append(f"deployment: {line}")
+    if card.caveats:
+        out += ["", "caveats", f"  {card.caveats}"]
     click.echo("\n".join(out))
 
 

@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import difflib
 import json
+import shlex
 import sys
 from collections.abc import Iterable
 from pathlib import Path
@@ -129,15 +130,11 @@ def _runnable_in(card: MethodCard) -> str:
 
 
 def _paper_cell(card: MethodCard) -> str:
+    """The venue with its year, linked to the paper (kept short: the catalogue table has nine columns)."""
     paper = card.paper
     if paper is None:
         return "-"
-    label = f"{paper.year}"
-    if paper.arxiv:
-        return f"[arXiv {paper.arxiv}](https://arxiv.org/abs/{paper.arxiv}) ({label})"
-    if paper.url:
-        return f"[{paper.venue or 'paper'}]({paper.url}) ({label})"
-    return f"{paper.venue or ''} {label}".strip()
+    return f"[{paper.venue_label}]({paper.link})" if paper.link else paper.venue_label
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -162,6 +159,12 @@ def _catalogue_index(registry: Registry) -> str:
     cards = sorted(registry.cards.values(), key=lambda c: c.id)
     tax = registry.taxonomy
     out = [
+        # The nine-column table needs the page's width on a laptop: no table-of-contents sidebar.
+        "---",
+        "hide:",
+        "  - toc",
+        "---",
+        "",
         _BANNER,
         "# Catalogue",
         "",
@@ -203,6 +206,11 @@ def _catalogue_index(registry: Registry) -> str:
     return "\n".join(out)
 
 
+def _option_flags(options: dict) -> str:
+    """``--option key=value`` flags for the required options a card names (placeholders quoted for the shell)."""
+    return "".join(f" --option {shlex.quote(f'{key}={value}')}" for key, value in options.items())
+
+
 def _run_block(card: MethodCard, registry: Registry) -> list[str]:
     out = ["## How to run", ""]
     if not card.implementations:
@@ -215,6 +223,7 @@ def _run_block(card: MethodCard, registry: Registry) -> list[str]:
     for impl in card.implementations:
         pkg = impl.package
         install = [f"pip install {pkg}"] if pkg else []
+        needs_line = None
         if impl.engine is Engine.specplug_reference:
             kind = "method" if not card.scope or card.scope.value != "verification" else "verifier"
             title = "specplug reference engine"
@@ -226,13 +235,20 @@ def _run_block(card: MethodCard, registry: Registry) -> list[str]:
                     f"specplug bench --methods {card.id} --model smollm2-135m --prompts spec-bench:1",
                 ]
         elif impl.engine is Engine.vllm_specplug:
-            title = "vLLM, through specplug's custom_class adapter"
+            level = f" (level {impl.level})" if impl.level else ""
+            title = f"vLLM, through specplug's custom_class adapter{level}"
             config = {"model": f"specplug.vllm.{card.id}", "num_speculative_tokens": 5, **impl.config}
+            env = "SPECPLUG_VLLM_LEVEL2=1 " if impl.level == 2 else ""
             cmds = install + [
-                f"specplug vllm-config {card.id} --k 5   # prints the JSON below",
-                "python -m vllm.entrypoints.openai.api_server --model MODEL \\",
-                f"  --speculative-config '{json.dumps(config)}'",
+                f"specplug vllm-config {card.id} --k 5{_option_flags(impl.options)}   # prints the JSON below",
+                f"{env}python -m vllm.entrypoints.openai.api_server --model MODEL \\",
+                f"  --speculative-config '{json.dumps(config)}'"
+                + (" \\" if impl.options else ""),
             ]
+            if impl.options:
+                cmds.append(f"  --additional-config '{json.dumps({'specplug': {'options': impl.options}})}'")
+            if impl.needs:
+                needs_line = f"Needs {', '.join(f'`{n}`' for n in impl.needs)} from the engine: specplug's level 2 plugin provides it."
         elif impl.engine is Engine.vllm_native:
             title = f"vLLM, natively (method `{impl.vllm_method}`)"
             config = {"method": impl.vllm_method, "num_speculative_tokens": 5, **impl.config}
@@ -246,6 +262,8 @@ def _run_block(card: MethodCard, registry: Registry) -> list[str]:
         out += [f"### {title}", ""]
         if cmds:
             out += ["```bash", *cmds, "```", ""]
+        if needs_line:
+            out += [needs_line, ""]
         if impl.notes:
             out += [impl.notes, ""]
     return out
@@ -278,13 +296,17 @@ def _card_page(card: MethodCard, registry: Registry, results: dict[str, BenchRes
         p = card.paper
         link = p.link
         title = f"[{p.title}]({link})" if link else p.title
-        venue = f"{p.venue} {p.year}" if p.venue else str(p.year)
-        out += ["## Paper", "", f"{title}. {', '.join(p.authors)}. {venue}."]
+        authors = p.author_line if p.author_line.endswith(".") else p.author_line + "."
+        out += ["## Paper", "", f"{title}. {authors} {p.venue_label}."]
         if p.arxiv:
             out += ["", f"arXiv: [{p.arxiv}](https://arxiv.org/abs/{p.arxiv})"]
+        if p.note:
+            out += ["", f"Note: {p.note}"]
         out.append("")
     if card.deployment:
-        out += ["## Deployment notes", "", *[f"- {d}" for d in card.deployment], ""]
+        out += ["## Deployment", "", f"Tags: {', '.join(f'`{d}`' for d in card.deployment)}.", ""]
+    if card.caveats:
+        out += ["## Caveats", "", card.caveats, ""]
 
     out += _run_block(card, registry)
 
@@ -339,7 +361,8 @@ def _taxonomy_page(registry: Registry) -> str:
         count = len(_cards_under(node, cards))
         out += [f"{level} {node.title} ({count}) {{#{_anchor(node)}}}", ""]
         if node.survey_section:
-            out += [f"*Survey section {node.survey_section}.*", ""]
+            note = f" {node.section_note.strip()}" if node.section_note else ""
+            out += [f"*Survey section {node.survey_section}.{note}*", ""]
         out += [node.description.strip(), ""]
         own = sorted(c.id for c in cards if _node_matches(node, c))
         if own:

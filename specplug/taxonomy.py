@@ -39,6 +39,11 @@ __all__ = [
     "TaxonomyNode",
     "TrainingCost",
     "FACETS",
+    "DEPLOYMENT_TAGS",
+    "LOSSLESS_ACCEPTANCE",
+    "LOSSLESS_RULE",
+    "TRAINING_ORDER",
+    "TRAINING_RULE",
 ]
 
 
@@ -88,13 +93,57 @@ class AcceptanceRule(StrEnum):
 
 
 class TrainingCost(StrEnum):
-    """What a method needs trained before it runs (the survey marks each method so)."""
+    """What a method needs trained before it runs (the survey marks each method so).
+
+    The value is decided by *what* gets trained, never by the loss it is trained with (most heads are
+    trained on the target's own outputs, which is a kind of distillation, and are still ``peft``).
+    See :data:`TRAINING_RULE`; ``tests/test_catalogue.py`` checks the parts of it a card's other facets
+    make checkable.
+    """
 
     none = "none"
-    from_scratch = "from_scratch"
-    fine_tune = "fine_tune"
+    """Nothing: existing weights only (the target, or an off-the-shelf smaller model of its family)."""
     peft = "peft"
+    """New parameters (draft heads, adapters, early-exit heads, learned lookahead embeddings, LoRA) are
+    trained while the model they attach to stays frozen, whatever the loss."""
     distillation = "distillation"
+    """A standalone draft model (one that reads token ids only, not the target's hidden states) is
+    trained to agree with the target."""
+    fine_tune = "fine_tune"
+    """The weights of an existing model (the target, or a pretrained drafter) are updated, wholly or
+    mostly; continual pre-training counts here."""
+    from_scratch = "from_scratch"
+    """A model is pre-trained from random initialisation with the method's objective (MTP heads trained
+    with the model, a draft model pre-trained for the purpose)."""
+
+
+#: Training costs from cheapest to dearest: a card whose paper offers several recipes records the
+#: cheapest one the paper reports results for.
+TRAINING_ORDER: tuple[TrainingCost, ...] = (
+    TrainingCost.none, TrainingCost.peft, TrainingCost.distillation, TrainingCost.fine_tune, TrainingCost.from_scratch,
+)
+
+TRAINING_RULE = (
+    "What must be trained before the method runs, decided by what is trained (not by the loss): "
+    "'none' = existing weights only (the target, or an off-the-shelf smaller model of its family); "
+    "'peft' = new parameters (heads, adapters, early-exit heads, lookahead embeddings, LoRA) trained on a "
+    "frozen model, whatever the loss, so every head that reads the target's hidden states is 'peft' unless "
+    "the target itself is trained; 'distillation' = a standalone draft model (token ids in, no target hidden "
+    "states) trained to agree with the target; 'fine_tune' = an existing model's weights updated (continual "
+    "pre-training included); 'from_scratch' = a model pre-trained from random initialisation for the method. "
+    "When the paper offers several recipes (Medusa-1 and Medusa-2; LayerSkip's pre-training and fine-tuning), "
+    "record the cheapest it reports results for, in the order none < peft < distillation < fine_tune < from_scratch."
+)
+
+LOSSLESS_RULE = (
+    "Whether the method's acceptance keeps the output distribution equal to the target's (greedy: the same "
+    "tokens as plain greedy decoding). It must agree with 'acceptance': true exactly for exact_greedy, "
+    "speculative_sampling and block. When a method offers a lossless and a lossy acceptance as alternatives "
+    "(Medusa: standard verification, or typical acceptance), the card names the lossless one in 'acceptance', "
+    "sets lossless true and lists the lossy one in 'optional_acceptance'. When the lossy rule is the method's "
+    "contribution (LANTERN, BiLD, FLy), the card is lossy even if one parameter setting recovers standard "
+    "verification."
+)
 
 
 class Modality(StrEnum):
@@ -139,6 +188,9 @@ class Engine(StrEnum):
     """Another engine or the authors' code (see the notes)."""
 
 
+#: Acceptance rules that keep the target's output distribution (see :data:`LOSSLESS_RULE`).
+LOSSLESS_ACCEPTANCE = frozenset({AcceptanceRule.exact_greedy, AcceptanceRule.speculative_sampling, AcceptanceRule.block})
+
 _ARXIV_RE = re.compile(r"^\d{4}\.\d{4,5}$")
 _ID_RE = re.compile(r"^[a-z][a-z0-9_]*$")
 
@@ -151,11 +203,21 @@ class Paper(_Strict):
     """The publication a card cites."""
 
     title: str = Field(description="Title as published.")
-    authors: list[str] = Field(min_length=1, description="Author names; 'et al.' may close a long list.")
+    authors: list[str] = Field(
+        min_length=1,
+        description="Author names as published, in order. Never 'et al.': when the list is not complete, "
+        "set authors_truncated (specplug.catalogue_checks.bibliography_problems checks it).",
+    )
+    authors_truncated: bool = Field(
+        default=False, description="True when 'authors' lists only the first authors (the full list was not checked)."
+    )
     year: int = Field(ge=1990, le=2100, description="Year of the first public version.")
     venue: str | None = Field(default=None, description="Venue (conference or journal), or 'arXiv' for preprints.")
     arxiv: str | None = Field(default=None, description="arXiv identifier such as '2211.17192', without version.")
-    url: str | None = Field(default=None, description="Link when the paper is not on arXiv.")
+    url: str | None = Field(default=None, description="Link when the paper is not on arXiv, or its venue page (OpenReview).")
+    note: str | None = Field(
+        default=None, description="What about this reference could not be verified, or where versions differ."
+    )
 
     @field_validator("arxiv")
     @classmethod
@@ -169,6 +231,19 @@ class Paper(_Strict):
         """The arXiv abstract page, or the given url."""
         return f"https://arxiv.org/abs/{self.arxiv}" if self.arxiv else self.url
 
+    @property
+    def venue_label(self) -> str:
+        """The venue with its year once: 'ICML 2024' as given, 'arXiv 2024' for a venue without a year,
+        the year alone without a venue. (``year`` is the first public version, which may precede the venue's.)"""
+        if not self.venue:
+            return str(self.year)
+        return self.venue if re.search(r"\b(19|20)\d\d\b", self.venue) else f"{self.venue} {self.year}"
+
+    @property
+    def author_line(self) -> str:
+        """Authors joined by commas, closed by 'et al.' when the list is truncated."""
+        return ", ".join(self.authors) + (", et al." if self.authors_truncated else "")
+
 
 class Implementation(_Strict):
     """One engine that runs the method today, and how to select it there."""
@@ -181,12 +256,34 @@ class Implementation(_Strict):
     config: dict[str, Any] = Field(
         default_factory=dict, description="Extra speculative-config fields that select the method in that engine."
     )
+    level: int | None = Field(
+        default=None,
+        ge=1,
+        le=2,
+        description="For vllm_specplug: 1 when vLLM's custom_class proposer alone runs it; 2 when it needs specplug's "
+        "level 2 plugin (SPECPLUG_VLLM_LEVEL2=1), which is the case exactly when the method declares needs.",
+    )
+    needs: list[str] = Field(
+        default_factory=list,
+        description="For specplug engines: what the method needs from the engine beyond token ids "
+        "(specplug.protocols.Need values), as its plugin registers them.",
+    )
+    options: dict[str, Any] = Field(
+        default_factory=dict,
+        description="For specplug engines: the method options it cannot start without (its options model's required "
+        "fields), with a placeholder value; in vLLM they go in --additional-config '{\"specplug\": {\"options\": ...}}'.",
+    )
     notes: str | None = Field(default=None, description="Limits or conditions, in a sentence.")
 
     @model_validator(mode="after")
     def _native_needs_method(self) -> Implementation:
         if self.engine is Engine.vllm_native and not self.vllm_method:
             raise ValueError("a vllm_native implementation must name its vllm_method")
+        if self.engine is not Engine.vllm_specplug and self.level is not None:
+            raise ValueError("'level' applies to vllm_specplug implementations only")
+        ours = (Engine.specplug_reference, Engine.vllm_specplug)
+        if self.engine not in ours and (self.needs or self.options):
+            raise ValueError("'needs' and 'options' describe specplug implementations only")
         return self
 
 
@@ -201,9 +298,15 @@ class MethodCard(_Strict):
         description="How candidates are produced; null for a refinement rule that takes any drafter."
     )
     refinement: RefinementStrategy = Field(description="How candidates are verified.")
-    acceptance: AcceptanceRule = Field(description="The acceptance rule of the verification.")
-    lossless: bool = Field(description="Whether the output distribution equals the target model's.")
-    training: TrainingCost = Field(description="What must be trained before the method runs.")
+    acceptance: AcceptanceRule = Field(
+        description="The acceptance rule of the verification; the lossless one when the method offers both."
+    )
+    optional_acceptance: list[AcceptanceRule] = Field(
+        default_factory=list,
+        description="Other acceptance rules the method offers as options (Medusa's typical acceptance).",
+    )
+    lossless: bool = Field(description=LOSSLESS_RULE)
+    training: TrainingCost = Field(description=TRAINING_RULE)
     modalities: list[Modality] = Field(default_factory=lambda: [Modality.text], min_length=1, description="Modalities it was shown on.")
     paper: Paper | None = Field(default=None, description="The publication that introduced it.")
     survey_section: str | None = Field(
@@ -212,7 +315,16 @@ class MethodCard(_Strict):
     implementations: list[Implementation] = Field(
         default_factory=list, description="Engines that run it today; empty when none does yet."
     )
-    deployment: list[str] = Field(default_factory=list, description="Deployment notes: edge, distributed, hardware.")
+    deployment: list[str] = Field(
+        default_factory=list,
+        description="Deployment tags: the system node it belongs to (parallel, distributed, hardware) plus details "
+        "from DEPLOYMENT_TAGS; every detail tag implies its node's tag.",
+    )
+    caveats: str | None = Field(
+        default=None,
+        description="What on this card could not be checked against the paper or the survey, and why; "
+        "written instead of guessing.",
+    )
     aliases: list[str] = Field(default_factory=list, description="Other names users may type.")
     related: list[str] = Field(default_factory=list, description="Ids of related cards.")
     status: Status = Field(default=Status.catalogued, description="Maturity of specplug's implementation.")
@@ -231,6 +343,8 @@ class MethodCard(_Strict):
             raise ValueError(f"acceptance {self.acceptance.value!r} is lossy, so 'lossless' must be false")
         if self.scope is Scope.method and self.generation is None:
             raise ValueError("a card of scope 'method' must name its generation strategy")
+        if self.acceptance in self.optional_acceptance:
+            raise ValueError(f"optional_acceptance repeats the main acceptance {self.acceptance.value!r}")
         return self
 
     @property
@@ -250,6 +364,11 @@ class TaxonomyNode(_Strict):
     facet: str | None = Field(default=None, description="The card field this node filters on, e.g. 'generation'.")
     value: str | None = Field(default=None, description="The facet value cards carry to fall under this node.")
     survey_section: str | None = Field(default=None, description="Section of arXiv 2502.19732.")
+    section_note: str | None = Field(
+        default=None,
+        description="Why the section is shared with another node, or what about it could not be checked "
+        "against the survey's text.",
+    )
     description: str = Field(description="A short paragraph in our own words.")
     children: list[TaxonomyNode] = Field(default_factory=list, description="Sub-categories.")
 
@@ -270,6 +389,22 @@ class Taxonomy(_Strict):
         for root in self.roots:
             yield from root.walk()
 
+
+#: Deployment tags a card may carry, each mapped to the system node (survey Sec. VI) it belongs to; a card
+#: with a detail tag must also carry its node's tag, so the node lists it.
+DEPLOYMENT_TAGS: dict[str, str] = {
+    "parallel": "parallel",
+    "distributed": "distributed",
+    "hardware": "hardware",
+    "edge": "distributed",
+    "offloading": "distributed",
+    "cpu_gpu": "distributed",
+    "batching": "hardware",
+    "scheduling": "hardware",
+    "pim": "hardware",
+    "long_context": "hardware",
+    "pipeline": "hardware",
+}
 
 #: Facets a card can be filtered on from the CLI, with the enum of their values.
 FACETS: dict[str, type[StrEnum]] = {

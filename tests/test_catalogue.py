@@ -1,12 +1,26 @@
 """The survey catalogue as data: ``registry/taxonomy.yaml`` and one card per ``registry/methods/<id>.yaml``.
 
 The checks are written as small functions that return the problems they find, so each one is also run
-on a deliberately broken input to show it can fail.
+on a deliberately broken input to show it can fail. The facet, deployment and implementation rules live
+in :mod:`specplug.catalogue_checks` (plugins run them on their own cards too):
+
+- training: heads are trained (never 'none'); 'distillation' only for a standalone draft model; a head or
+  adapter on a frozen target is 'peft' (the full rule: ``MethodCard.training``'s description);
+- lossless: true exactly when the acceptance rule is lossless; a lossless option goes in 'acceptance';
+- deployment: known tags, each with its system node's tag;
+- implementations: every method a plugin registers (``get_registry().methods``) is described by its card
+  as registered: a specplug_reference entry; on every specplug entry the plugin's ``needs`` and its
+  required ``options``; a vllm_specplug entry with level 2 when the method has needs level 2 provides,
+  level 1 when it has none, and no vllm_specplug entry when level 2 cannot provide them; a tree-drafting
+  proposer makes the card's refinement 'single_pass_tree'. A card that promises a specplug engine for an
+  id no installed plugin registers fails too.
 """
 
 from __future__ import annotations
 
 import re
+import subprocess
+import sys
 import typing
 from collections import Counter
 from pathlib import Path
@@ -14,12 +28,23 @@ from pathlib import Path
 import pytest
 import yaml
 
-from specplug.registry import RegistryError, build_registry, load_card_file
+from specplug.catalogue_checks import (
+    LEVEL2_NEEDS,
+    bibliography_problems,
+    deployment_problems,
+    facet_problems,
+    vllm_level,
+)
+from specplug.catalogue_checks import implementation_problems as registered_problems
+from specplug.methods import MethodOptions, MethodSpec
+from specplug.protocols import Need
+from specplug.registry import RegistryError, build_registry, get_registry, load_card_file
 from specplug.taxonomy import (
     FACETS,
     AcceptanceRule,
     Engine,
     GenerationStrategy,
+    Implementation,
     MethodCard,
     Modality,
     RefinementStrategy,
@@ -144,6 +169,39 @@ def taxonomy_problems(taxonomy: Taxonomy, cards: list[MethodCard]) -> list[str]:
     return problems
 
 
+def section_problems(taxonomy: Taxonomy) -> list[str]:
+    """Nodes that share a survey section say why (or that it could not be checked) in their section_note."""
+    by_section: dict[str, list[str]] = {}
+    for _, node in taxonomy.walk():
+        if node.survey_section:
+            by_section.setdefault(node.survey_section, []).append(node.id)
+    return [
+        f"node {node.id!r} shares section {node.survey_section} with {sorted(set(by_section[node.survey_section]) - {node.id})} "
+        "but has no section_note saying why"
+        for _, node in taxonomy.walk()
+        if node.survey_section and len(by_section[node.survey_section]) > 1 and not (node.section_note or "").strip()
+    ]
+
+
+def plugin_problems(registry) -> list[str]:
+    """Every registered method against its card, and every card's specplug engines against the plugins."""
+    problems = []
+    for method_id, spec in sorted(registry.methods.items()):
+        problems += registered_problems(registry.cards[method_id], spec)
+    registered = set(registry.methods) | set(registry.verifiers)
+    for card in registry.cards.values():
+        promised = sorted(i.engine.value for i in card.implementations if i.engine in (Engine.specplug_reference, Engine.vllm_specplug))
+        if promised and card.id not in registered:
+            problems.append(
+                f"{card.id}: the card lists {promised} but no installed plugin registers {card.id!r} "
+                f"(install plugins/specplug-{card.id.replace('_', '-')}, or drop the entries)"
+            )
+    for verifier_id in sorted(registry.verifiers):
+        if Engine.specplug_reference not in registry.cards[verifier_id].engines:
+            problems.append(f"{verifier_id}: a registered verifier, so its card lists a specplug_reference entry")
+    return problems
+
+
 def implementation_problems(cards: list[MethodCard]) -> list[str]:
     """specplug packages follow the naming rule, and status tells whether specplug runs the method."""
     problems = []
@@ -227,6 +285,42 @@ def test_lossy_cards_say_so(cards):
     for card in cards.values():
         if card.acceptance in (AcceptanceRule.typical, AcceptanceRule.relaxed):
             assert not card.lossless, card.id
+
+
+def test_every_card_follows_the_training_and_lossless_rules():
+    registry = get_registry()  # catalogue cards and the cards plugins bring
+    assert [p for card in registry.cards.values() for p in facet_problems(card)] == []
+
+
+def test_deployment_tags_place_every_card_under_its_system_node():
+    registry = get_registry()
+    assert [p for card in registry.cards.values() for p in deployment_problems(card)] == []
+
+
+def test_shared_survey_sections_are_explained(taxonomy):
+    assert section_problems(taxonomy) == []
+
+
+def test_no_card_lists_et_al_as_an_author():
+    registry = get_registry()
+    assert [p for card in registry.cards.values() for p in bibliography_problems(card)] == []
+
+
+def test_cards_say_what_the_plugins_register():
+    """Each registered MethodSpec (needs, options, tree) against its card's implementations."""
+    registry = get_registry()
+    assert registry.methods, "no plugin registered a method: install the plugins/ packages"
+    assert plugin_problems(registry) == []
+
+
+@pytest.mark.vllm
+def test_level2_provides_what_the_catalogue_rule_assumes():
+    """LEVEL2_NEEDS (used by the rule above) equals what the level 2 patches report (in a fresh process)."""
+    pytest.importorskip("vllm")
+    code = "from specplug.integrations.vllm import patches; print(' '.join(sorted(str(n) for n in patches.apply())))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, check=True)
+    provided = out.stdout.strip().splitlines()[-1].split()  # the last line: vLLM may log before it
+    assert provided == sorted(str(n) for n in LEVEL2_NEEDS), out.stdout[-2000:]
 
 
 @pytest.mark.vllm
@@ -320,3 +414,107 @@ def test_implementation_check_catches_problems():
     assert "pld: package 'specplug-prompt-lookup' should be 'specplug-pld'" in problems
     assert "pld: the vllm_specplug config must name specplug.vllm.pld" in problems
     assert implementation_problems([_card(status="preview")]) == ["demo: status 'preview' but no specplug implementation"]
+
+
+class _NeedsDatastore(MethodOptions):
+    datastore: str
+    depth: int = 4
+
+
+def _spec(**changes) -> MethodSpec:
+    fields = {"id": "demo", "factory": lambda options: None}
+    fields.update(changes)
+    return MethodSpec(**fields)
+
+
+def _impl(engine: str, **fields) -> dict:
+    out = {"engine": engine, "package": "specplug-demo"}
+    if engine == "vllm_specplug":
+        out["config"] = {"model": "specplug.vllm.demo"}
+    out.update(fields)
+    return out
+
+
+def test_facet_rules_catch_bad_cards():
+    heads_untrained = _card(generation="feature_heads", training="none")
+    assert facet_problems(heads_untrained) == [
+        "demo: generation 'feature_heads' drafts with trained heads, so training cannot be 'none'"
+    ]
+    head_distilled = _card(generation="feature_heads", training="distillation")
+    assert "a head or adapter trained on a frozen target is 'peft'" in facet_problems(head_distilled)[0]
+    assert facet_problems(_card(generation="independent_drafter", training="distillation")) == []
+    lossy_sampling = _card(acceptance="speculative_sampling", lossless=False)
+    assert facet_problems(lossy_sampling) == [
+        "demo: lossless is false but acceptance 'speculative_sampling' is lossless; they must agree"
+    ]
+    hidden_lossless = _card(acceptance="typical", lossless=False, optional_acceptance=["speculative_sampling"])
+    assert "offers the lossless speculative_sampling" in facet_problems(hidden_lossless)[0]
+    medusa_like = _card(generation="multi_token_heads", training="peft", acceptance="speculative_sampling",
+                        optional_acceptance=["typical"])
+    assert facet_problems(medusa_like) == []
+    with pytest.raises(ValueError, match="repeats the main acceptance"):
+        _card(optional_acceptance=["exact_greedy"])
+
+
+def test_et_al_is_refused_as_an_author():
+    assert bibliography_problems(_card(paper={"title": "T", "authors": ["A", "et al."], "year": 2024})) == [
+        "demo: 'et al.' is not an author: list the real authors, or the first ones and set authors_truncated: true"
+    ]
+    truncated = _card(paper={"title": "T", "authors": ["A"], "authors_truncated": True, "year": 2024})
+    assert bibliography_problems(truncated) == [] and truncated.paper.author_line == "A, et al."
+
+
+def test_deployment_and_section_checks_catch_problems(taxonomy):
+    assert deployment_problems(_card(scope="system", deployment=["offloading"])) == [
+        "demo: deployment tag 'offloading' belongs to the 'distributed' node, so add 'distributed' too"
+    ]
+    assert "is unknown" in deployment_problems(_card(deployment=["quantum"]))[0]
+    broken = taxonomy.model_copy(deep=True)
+    for _, node in broken.walk():
+        if node.id == "speech":
+            node.section_note = None
+    assert section_problems(broken) == [
+        "node 'speech' shares section VII.B with ['multimodal'] but has no section_note saying why"
+    ]
+
+
+def test_implementation_rule_catches_a_card_that_says_less_than_the_code():
+    level2 = _spec(needs=frozenset({Need.target_topk}), tree=True)
+    silent = _card(refinement="single_pass_linear", status="preview",
+                   implementations=[_impl("specplug_reference"), _impl("vllm_specplug", level=1)])
+    problems = registered_problems(silent, level2)
+    assert "demo: the specplug_reference entry says needs [], the plugin registers ['target_topk']" in problems
+    assert ("demo: the vllm_specplug entry says level 1; it needs ['target_topk'], so level 2") in problems
+    assert "demo: the proposer drafts trees, so refinement is 'single_pass_tree'" in problems
+    honest = _card(refinement="single_pass_tree", status="preview", implementations=[
+        _impl("specplug_reference", needs=["target_topk"]), _impl("vllm_specplug", level=2, needs=["target_topk"])])
+    assert registered_problems(honest, level2) == []
+
+    no_vllm = _card(status="preview", implementations=[_impl("specplug_reference")])
+    assert registered_problems(no_vllm, _spec()) == [
+        "demo: specplug's vLLM adapter runs it (level 1), so the card lists a vllm_specplug entry with level 1"
+    ]
+    datastore = _spec(options=_NeedsDatastore)
+    missing_option = _card(status="preview", implementations=[
+        _impl("specplug_reference"), _impl("vllm_specplug", level=1, options={"datstore": "<dir>"})])
+    problems = registered_problems(missing_option, datastore)
+    assert "demo: the specplug_reference entry must name the required option(s) ['datastore'] in 'options' (with a placeholder value)" in problems
+    assert "demo: the vllm_specplug entry names option(s) ['datstore'] that _NeedsDatastore does not have" in problems
+
+    # A need level 2 does not provide (here: a level 2 that provides nothing): no vllm_specplug entry may
+    # promise vLLM, and the card without one is right.
+    assert vllm_level(level2, level2_needs=frozenset()) is None
+    assert any("level 2 does not provide" in p for p in registered_problems(honest, level2, level2_needs=frozenset()))
+    reference_only = honest.model_copy(update={"implementations": honest.implementations[:1]})
+    assert registered_problems(reference_only, level2, level2_needs=frozenset()) == []
+    assert vllm_level(level2) == 2 and vllm_level(_spec()) == 1
+
+
+def test_plugin_check_catches_a_card_without_a_plugin():
+    registry = get_registry()
+    promise = Implementation(engine="specplug_reference", package="specplug-demo")
+    registry.cards["demo"] = _card(status="preview", implementations=[promise])
+    assert plugin_problems(registry) == [
+        "demo: the card lists ['specplug_reference'] but no installed plugin registers 'demo' "
+        "(install plugins/specplug-demo, or drop the entries)"
+    ]

@@ -48,6 +48,22 @@ def test_show_pld():
     assert "implementations" in result.stdout and "how to run" in result.stdout
 
 
+def test_show_prints_the_venue_once_and_tags_in_the_facet_block():
+    eagle = run_specplug("show", "eagle", check=True).stdout
+    assert "(ICML 2024)" in eagle and "ICML 2024, 2024" not in eagle
+    suffix = run_specplug("show", "suffix", check=True).stdout
+    assert "(NeurIPS 2025)" in suffix and "2025 2024" not in suffix
+    assert "(arXiv 2024)" in run_specplug("show", "dare", check=True).stdout  # a venue without a year gets one
+    lines = run_specplug("show", "specexec", check=True).stdout.splitlines()
+    block = lines[lines.index("") + 3:]  # name, blank, summary, blank: then the aligned facets
+    block = block[: block.index("")]
+    assert "deployment      distributed, edge, offloading" in block
+    assert not any(line.startswith("deployment:") for line in lines)
+    rest = run_specplug("show", "rest", check=True).stdout
+    assert "vllm_specplug package=specplug-rest level=1 options=datastore" in rest
+    assert "level=2 needs=target_topk" in run_specplug("show", "recycling", check=True).stdout
+
+
 def test_show_accepts_aliases_and_case():
     assert run_specplug("show", "PLD", check=True).stdout == run_specplug("show", "pld", check=True).stdout
 

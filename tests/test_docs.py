@@ -138,6 +138,28 @@ def test_card_page_has_facets_paper_and_how_to_run(small_registry, tmp_path):
     assert "No committed benchmark run includes this method yet." in page
 
 
+def test_card_page_gives_venue_once_level_options_and_caveats(small_registry, tmp_path):
+    small_registry.add_card(card(
+        "epsilon", paper={"title": "E", "authors": ["Y"], "authors_truncated": True, "year": 2024, "venue": "NeurIPS 2025"},
+        implementations=[{"engine": "vllm_specplug", "package": "specplug-epsilon", "config": {"model": "specplug.vllm.epsilon"},
+                          "level": 2, "needs": ["target_topk"], "options": {"datastore": "DIR"}}],
+        caveats="The venue was not checked.",
+    ), "test")
+    pages = docs_gen.render_pages(small_registry, tmp_path)
+    page = pages["catalogue/epsilon.md"]
+    assert "E. Y, et al. NeurIPS 2025." in page
+    assert "2025 2024" not in page
+    assert "### vLLM, through specplug's custom_class adapter (level 2)" in page
+    assert "SPECPLUG_VLLM_LEVEL2=1 python -m vllm" in page
+    assert "specplug vllm-config epsilon --k 5 --option datastore=DIR" in page
+    assert """--additional-config '{"specplug": {"options": {"datastore": "DIR"}}}'""" in page
+    assert "Needs `target_topk` from the engine" in page
+    assert "## Caveats" in page and "The venue was not checked." in page
+    assert "[NeurIPS 2025](" not in pages["catalogue/index.md"]  # no link without an arXiv id or url
+    assert "| NeurIPS 2025 |" in pages["catalogue/index.md"]
+    assert "hide:\n  - toc" in pages["catalogue/index.md"]  # the wide table gets the toc sidebar's room
+
+
 def test_taxonomy_counts_cards_under_each_node(small_registry, tmp_path):
     page = docs_gen.render_pages(small_registry, tmp_path)["taxonomy.md"]
     assert 'n_generation["Generation (4)"]' in page

@@ -12,6 +12,12 @@
       return th.textContent.trim();
     });
     var rows = Array.prototype.slice.call(table.querySelectorAll("tbody tr"));
+    // Phones show each row as a card: label every cell with its column (see specplug.css).
+    rows.forEach(function (row) {
+      Array.prototype.forEach.call(row.cells, function (cell, i) {
+        if (headers[i]) cell.dataset.label = headers[i];
+      });
+    });
     var bar = document.createElement("div");
     bar.className = "specplug-filter-bar";
     var input = document.createElement("input");
@@ -83,6 +89,27 @@
     });
     selects.forEach(function (s) { s.addEventListener("change", apply); });
     apply();
+
+    // Record whether every column is visible without sideways scrolling: data-fits is "yes" when no
+    // header or first-row cell ends past the table's scroll box or the viewport, data-layout is "table"
+    // or "cards" (phones). The site's browser test reads both; readers lose nothing if it never runs.
+    function measure() {
+      var box = table.closest(".md-typeset__scrollwrap") || container;
+      var limit = Math.min(box.getBoundingClientRect().right, document.documentElement.clientWidth) + 1;
+      var cells = Array.prototype.slice.call(table.querySelectorAll("thead th"));
+      if (rows.length) cells = cells.concat(Array.prototype.slice.call(rows[0].cells));
+      var right = 0;
+      cells.forEach(function (cell) {
+        var rect = cell.getBoundingClientRect();
+        if (rect.width > 0) right = Math.max(right, rect.right);
+      });
+      container.dataset.fits = right <= limit ? "yes" : "no";
+      container.dataset.tableRight = String(Math.round(right));
+      container.dataset.viewRight = String(Math.round(limit - 1));
+      container.dataset.layout = rows.length && getComputedStyle(rows[0].cells[0]).display === "block" ? "cards" : "table";
+    }
+    measure();
+    window.addEventListener("resize", measure);
   }
   function init() {
     document.querySelectorAll(".specplug-catalogue").forEach(setup);

@@ -1,7 +1,7 @@
 """The built site in a real browser: headless Chromium opens the catalogue and a method page.
 
 Chromium is driven from the command line (``--dump-dom`` prints the DOM after the page's scripts ran,
-``--screenshot`` saves a PNG), so no Python browser driver is needed. The site is served by
+``--screenshot`` saves a PNG, ``--window-size`` sets the viewport), so no Python browser driver is needed. The site is served by
 ``http.server`` on a free port of 127.0.0.1 and stopped in ``finally``. Screenshots go to
 ``test-output/`` (git-ignored). Debian: ``apt-get install -y chromium chromium-driver``.
 """
@@ -87,6 +87,7 @@ class CatalogueRows(HTMLParser):
         self.rows: list[tuple[bool, str]] = []
         self.filter_bar = False
         self.count_text = ""
+        self.layout: dict[str, str | None] = {}
         self._in_catalogue = 0
         self._depth = 0
         self._in_body = False
@@ -99,6 +100,7 @@ class CatalogueRows(HTMLParser):
         classes = (attrs.get("class") or "").split()
         if tag == "div" and "specplug-catalogue" in classes:
             self._in_catalogue = True
+            self.layout = {k: attrs.get(f"data-{k}") for k in ("fits", "layout", "table-right", "view-right")}
         if "specplug-filter-bar" in classes:
             self.filter_bar = True
         if "specplug-filter-count" in classes:
@@ -142,8 +144,27 @@ def test_catalogue_lists_every_card(base_url, tmp_path):
     # the filter script ran: it added its bar and counted the rows
     assert page.filter_bar, "the catalogue filter bar is missing: docs/javascripts/catalogue-filter.js did not run"
     assert page.count_text.strip() == f"{len(cards)} of {len(cards)} methods"
-    shot = OUTPUT / "catalogue.png"
-    chromium(url, tmp_path, "--window-size=1400,1200", f"--screenshot={shot}")
+
+
+#: Viewports the catalogue must fit without sideways scrolling: a laptop screen and a phone.
+VIEWPORTS = {"laptop": ("1400,900", "table"), "phone": ("390,844", "cards")}
+
+
+@pytest.mark.parametrize("device", sorted(VIEWPORTS))
+def test_catalogue_shows_every_column_on_a_laptop_and_a_phone(base_url, tmp_path, device):
+    """The filter script measures the laid-out table (data-fits, data-layout); the screenshot shows it."""
+    size, layout = VIEWPORTS[device]
+    url = f"{base_url}/generated/catalogue/"
+    page = parse_catalogue(chromium(url, tmp_path, f"--window-size={size}", "--dump-dom").stdout)
+    measured = page.layout
+    assert measured.get("layout") == layout, f"{device}: layout {measured}"
+    assert measured.get("fits") == "yes", (
+        f"{device} ({size}): the table ends at x={measured.get('table-right')} but the visible area at "
+        f"x={measured.get('view-right')}: a column is cut off"
+    )
+    OUTPUT.mkdir(exist_ok=True)
+    shot = OUTPUT / f"catalogue-{device}.png"
+    chromium(url, tmp_path, f"--window-size={size}", f"--screenshot={shot}")
     assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 

@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 from specplug import OptionsError, ProposalRequest
+from specplug.catalogue_checks import facet_problems, implementation_problems
 from specplug.registry import build_registry
 from specplug_hello import BigramOptions, BigramProposer
 
@@ -74,3 +75,12 @@ def test_bad_options_are_refused():
     with pytest.raises(OptionsError, match="max_draft"):
         build_registry().method("hello_bigram").build({"max_draft": 0})
 # --8<-- [end:test-plugin]
+
+
+# --8<-- [start:test-card]
+def test_card_says_what_the_plugin_registers():
+    registry = build_registry(strict=False)
+    card, spec = registry.cards["hello_bigram"], registry.methods["hello_bigram"]
+    assert facet_problems(card) == []
+    assert implementation_problems(card, spec) == []
+# --8<-- [end:test-card]

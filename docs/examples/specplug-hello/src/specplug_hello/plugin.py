@@ -30,7 +30,11 @@ CARD = MethodCard(
     status=Status.preview,
     implementations=[
         Implementation(engine=Engine.specplug_reference, package="specplug-hello"),
-        Implementation(engine=Engine.vllm_specplug, package="specplug-hello"),
+        # Level 1: the method needs nothing from the engine beyond token ids (MethodSpec.needs is empty).
+        Implementation(
+            engine=Engine.vllm_specplug, package="specplug-hello",
+            config={"model": "specplug.vllm.hello_bigram"}, level=1,
+        ),
     ],
     related=["pld"],
 )
