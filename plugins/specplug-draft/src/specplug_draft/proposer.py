@@ -44,6 +44,9 @@ from specplug.protocols import BaseProposer, Draft, Need, ProposalRequest, Targe
 __all__ = ["DraftModelError", "DraftOptions", "DraftProposer", "tokenizer_fingerprint"]
 
 
+_DRAFT_STREAM = 0x5B5D4AF7  # mixes into the draft's seeds so they differ from the engine's
+
+
 class DraftModelError(ValueError):
     """A draft model that cannot draft for this target; the message names both and the fix."""
 
@@ -84,7 +87,7 @@ class DraftOptions(MethodOptions):
     dtype: Literal["float32", "bfloat16", "float16"] | None = Field(
         None, description="dtype of a draft loaded from 'model' (default: the target's)."
     )
-    seed: int = Field(0, description="Seed of the draft's sampling at temperature > 0 (request i uses seed + i).")
+    seed: int = Field(0, description="Seed of the draft's sampling at temperature > 0 (each request gets its own stream).")
 
     @model_validator(mode="after")
     def _one_source(self) -> DraftOptions:
@@ -226,7 +229,10 @@ class DraftProposer(BaseProposer):
                 "In vLLM run it as the native draft_model method: 'specplug vllm-config sps --model DRAFT_FOLDER'"
             )
         self._caches[request_id] = DraftCache(self.draft_model, self.vocab)
-        self._generators[request_id] = torch.Generator().manual_seed(self.options.seed + self._requests)
+        # a stream of its own: seeded like the engine's (seed + i), the draft's draws would be correlated
+        # with the verifier's uniforms, and speculative sampling would no longer be exact
+        seed = int(np.random.SeedSequence([self.options.seed, self._requests, _DRAFT_STREAM]).generate_state(1, np.uint64)[0] >> 1)
+        self._generators[request_id] = torch.Generator().manual_seed(seed)
         self._requests += 1
 
     def propose(self, request: ProposalRequest) -> Draft:
