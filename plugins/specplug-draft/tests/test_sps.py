@@ -198,3 +198,15 @@ def test_a_confidence_stop_drafts_less():
     short = engine.generate([[1, 2, 3]], build({"layers": "0", "stop_below": 0.9}), k=6, max_new_tokens=24)[0]
     assert short.token_ids == full.token_ids
     assert short.stats.drafted < full.stats.drafted
+
+
+def test_vllm_config_prints_the_native_draft_model_config(tmp_path):
+    from click.testing import CliRunner
+
+    from specplug.cli import cli
+
+    result = CliRunner().invoke(cli, ["vllm-config", "sps", "--model", str(tmp_path), "--k", "5"])
+    assert result.exit_code == 0, result.output
+    expected = json.dumps({"method": "draft_model", "num_speculative_tokens": 5, "model": str(tmp_path)})
+    assert f"--speculative-config '{expected}'" in result.output
+    assert "specplug.vllm.sps" not in result.output  # the custom_class adapter cannot bind a draft model
