@@ -15,7 +15,7 @@ from pathlib import Path
 import click
 
 from specplug.registry import RegistryError, UnknownIdError, get_registry, load_card_file
-from specplug.taxonomy import FACETS, MethodCard
+from specplug.taxonomy import FACETS, Engine, MethodCard
 
 #: command name -> "module:attribute", imported on first use.
 LAZY_COMMANDS: dict[str, str] = {
@@ -174,8 +174,9 @@ def _how_to_run(card: MethodCard, registry) -> list[str]:
     lines = []
     if card.id in registry.methods:
         lines.append(f"specplug generate --method {card.id} --compare \"Your prompt\"")
-        config = json.dumps({"model": f"specplug.vllm.{card.id}", "num_speculative_tokens": 5})
-        lines.append(f"vllm serve MODEL --speculative-config '{config}'   (options: specplug vllm-config {card.id} --option KEY=VALUE)")
+        if card.native_vllm() is None or Engine.vllm_specplug in card.engines:  # else vLLM runs it natively only
+            config = json.dumps({"model": f"specplug.vllm.{card.id}", "num_speculative_tokens": 5})
+            lines.append(f"vllm serve MODEL --speculative-config '{config}'   (options: specplug vllm-config {card.id} --option KEY=VALUE)")
     elif card.id in registry.verifiers:
         lines.append(f"verifier: specplug generate --method pld --verifier {card.id} \"Your prompt\"")
     native = card.native_vllm()

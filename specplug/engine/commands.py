@@ -44,6 +44,30 @@ def models_fetch(name: str) -> None:
     click.echo(path)
 
 
+@models.command("derive")
+@click.argument("base")
+@click.option("--layers", "layer_spec", required=True, metavar="SPEC",
+              help="Decoder layers to keep: ids and inclusive ranges, e.g. 0-3,29.")
+@click.option("--out", "out", default=None, type=click.Path(file_okay=False),
+              help="Folder to write (default: under the cache, keyed by the base's fingerprint and the layers).")
+@click.option("--dtype", default=None, type=click.Choice(["float32", "bfloat16", "float16"]), help="Convert the weights (default: as stored).")
+def models_derive(base: str, layer_spec: str, out: str | None, dtype: str | None) -> None:
+    """Write a draft model holding a subset of BASE's decoder layers; print its folder as the last line.
+
+    BASE is smollm2-135m or a local Llama-style folder. Embeddings, final norm and LM head are kept
+    (tied embeddings stay tied), the kept layers are renumbered. The folder loads in transformers and as
+    vLLM's draft model: specplug vllm-config sps --model FOLDER.
+    """
+    from specplug.derive import DeriveError, derive_model
+    from specplug.models import ModelLoadError
+
+    try:
+        path = derive_model(base, layer_spec, out, dtype)
+    except (DeriveError, ModelLoadError) as err:
+        raise click.ClickException(str(err)) from None
+    click.echo(path)
+
+
 def _parse_options(pairs: tuple[str, ...]) -> dict:
     """``key=value`` pairs; values read as YAML scalars (``3`` -> int, ``true`` -> bool)."""
     import yaml

@@ -33,8 +33,14 @@ def _parse_options(pairs: tuple[str, ...]) -> dict[str, object]:
     return options
 
 
-def speculative_configs(method_id: str, k: int | None = None, options: dict | None = None) -> dict[str, dict]:
+def speculative_configs(
+    method_id: str, k: int | None = None, options: dict | None = None, draft_model: str | None = None
+) -> dict[str, dict]:
     """The configs for ``method_id``: keys ``specplug`` (speculative + additional config) and ``native``.
+
+    ``draft_model`` fills the ``model`` field of a native method that loads one (``sps``: vLLM's
+    ``draft_model`` with a folder from ``specplug models derive``). A method whose card lists a native
+    vLLM implementation but none through specplug's adapter gets only ``native``.
 
     Raises the registry's errors for unknown or unrunnable ids and :class:`OptionsError` / ValueError
     for bad options or K.
@@ -51,6 +57,10 @@ def speculative_configs(method_id: str, k: int | None = None, options: dict | No
     except NotRunnableError:
         if native is None:
             raise
+    from specplug.taxonomy import Engine
+
+    if spec is not None and native is not None and Engine.vllm_specplug not in card.engines:
+        spec = None  # vLLM runs it natively only (sps: the adapter cannot bind a draft model)
     if spec is not None:
         k_spec = k if k is not None else min(DEFAULT_K, spec.max_k or DEFAULT_K)
         if k_spec < 1:
@@ -67,9 +77,14 @@ def speculative_configs(method_id: str, k: int | None = None, options: dict | No
         out["specplug"] = entry
     if native is not None:
         k_native = k if k is not None else DEFAULT_K
-        out["native"] = {
-            "speculative_config": {"method": native.vllm_method, "num_speculative_tokens": k_native, **native.config}
-        }
+        config = {"method": native.vllm_method, "num_speculative_tokens": k_native, **native.config}
+        if draft_model is not None:
+            if "model" not in native.config:
+                raise ValueError(f"--model: vLLM's {native.vllm_method!r} (the native {method_id!r}) loads no model")
+            config["model"] = str(draft_model)
+        out["native"] = {"speculative_config": config}
+    elif draft_model is not None:
+        raise ValueError(f"--model: {method_id!r} has no native vLLM method that loads a model")
     return out
 
 
@@ -81,15 +96,17 @@ def _quote(obj: dict) -> str:
 @click.argument("method_id", metavar="ID")
 @click.option("--k", "k", type=int, default=None, help=f"num_speculative_tokens (default {DEFAULT_K}, or the method's max).")
 @click.option("--option", "option_pairs", multiple=True, metavar="KEY=VALUE", help="A method option; repeat for more.")
+@click.option("--model", "draft_model", default=None, metavar="DIR",
+              help="The draft model folder of a native method that loads one (sps: from 'specplug models derive').")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of command-line flags.")
-def vllm_config(method_id: str, k: int | None, option_pairs: tuple[str, ...], as_json: bool) -> None:
+def vllm_config(method_id: str, k: int | None, option_pairs: tuple[str, ...], draft_model: str | None, as_json: bool) -> None:
     """Print the --speculative-config JSON that runs method ID inside vLLM."""
     from specplug.methods import OptionsError
     from specplug.registry import NotRunnableError, UnknownIdError
 
     options = _parse_options(option_pairs)
     try:
-        configs = speculative_configs(method_id, k, options)
+        configs = speculative_configs(method_id, k, options, draft_model)
     except (UnknownIdError, NotRunnableError, OptionsError, ValueError) as err:
         raise click.ClickException(str(err)) from None
     if options and "specplug" not in configs:
