@@ -188,8 +188,11 @@ def draft_chain(
     Greedy (``sampling`` ``None`` or temperature 0): each token is the draft's argmax, and the draft is
     deterministic (no ``q``). Otherwise each token is sampled from the draft's distribution under the
     same ``sampling`` and ``q`` (target-vocabulary rows) is recorded for speculative sampling.
-    ``stop_below``: stop before a token whose draft probability (after temperature; plain softmax when
-    greedy) is below it.
+    ``stop_below``: stop before a position where the draft's confidence, its largest probability
+    (after temperature; plain softmax when greedy), is below it. When sampling, the stop decision
+    must not look at the sampled token: keeping a token only when its own probability is high would
+    draft from ``q`` restricted to its likely tokens while the verifier is told ``q``, which biases
+    the output. The largest probability depends on the prefix alone, so stopping on it is exact.
     """
     sampling = sampling or SamplingParams()
     vocab = cache.vocab
@@ -202,12 +205,12 @@ def draft_chain(
             confidence = float(torch.softmax(logits, -1)[index]) if stop_below > 0 else 1.0
         else:
             probs = process_logits(logits[None], sampling)[0]  # [V or N]
+            confidence = float(probs.max())
+            if confidence < stop_below:
+                break
             index = sample_token(probs, generator)
-            confidence = float(probs[index])
             q_rows.append(probs)
         if confidence < stop_below:
-            if q_rows and not sampling.greedy:
-                q_rows.pop()
             break
         token = index if vocab is None else vocab.to_target(index)
         tokens.append(token)

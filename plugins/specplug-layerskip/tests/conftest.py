@@ -1,0 +1,31 @@
+"""Fixtures: tiny random Llamas and layer-skip profiles calibrated for them in seconds."""
+
+from __future__ import annotations
+
+import pytest
+
+from specplug.testing import limit_torch_threads, repetitive_prompts, tiny_llama
+
+limit_torch_threads(1)
+
+
+def tiny_profile(model, method: str, path, threshold_scan: bool = True):
+    """Calibrate ``method`` for ``model`` on repetitive token prompts and save it at ``path``."""
+    from specplug_layerskip.calibrate import calibrate
+    from specplug_layerskip.profile import save_profile
+
+    prompts = [(f"tiny-{i}", p) for i, p in enumerate(repetitive_prompts(3, model.config.vocab_size, seed=11))]
+    profile = calibrate(model, None, method, "tiny", prompts=prompts, new_tokens=16, k=4, evaluations=6, texts=[],
+                        cache_continuations=False)
+    return save_profile(profile, path)
+
+
+@pytest.fixture(scope="session")
+def tiny_model():
+    return tiny_llama(vocab_size=128, seed=1, num_layers=4)
+
+
+@pytest.fixture(scope="session")
+def tiny_profiles(tmp_path_factory, tiny_model):
+    folder = tmp_path_factory.mktemp("profiles")
+    return {method: tiny_profile(tiny_model, method, folder / f"{method}.json") for method in ("draft_verify", "swift")}
