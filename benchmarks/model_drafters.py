@@ -8,8 +8,8 @@ decodes each prompt plainly and then with every method before the next prompt, s
 all alike, and speedups are against plain decoding of the same run):
 
 - ``pld`` (min n-gram 1, max 3);
-- ``sps:<layers>``: an independent draft made of SmolLM2's own layers (default: 2, 4 and 8 of 30:
-  ``0,29``, ``0-2,29``, ``0-6,29``), the same model ``specplug models derive smollm2-135m --layers
+- ``sps:<layers>``: an independent draft made of SmolLM2's own layers (default: 4, 16 and 24 of 30:
+  ``0-3``, ``0-7,22-29``, ``0-11,18-29``; see :data:`DEFAULT_DRAFTS`), the same model ``specplug models derive smollm2-135m --layers
   ...`` writes; ``.../v<N>`` with a reduced draft vocabulary of ``N`` ids (default 8192) counted in
   held-out Spec-Bench prompts (never the benchmark's; checked below);
 - ``draft_verify`` and ``swift`` (specplug-layerskip) with their default options and, when their
@@ -52,7 +52,11 @@ ROOT = Path(__file__).resolve().parent.parent
 SCHEMA = "specplug-model-drafters/1"
 LAYER_SKIP = ("draft_verify", "swift")
 FAMILIES = ("pld", "sps", *LAYER_SKIP)
-DEFAULT_DRAFTS = ("0,29", "0-2,29", "0-6,29")
+DEFAULT_DRAFTS = ("0-3", "0-7,22-29", "0-11,18-29")
+"""4, 16 and 24 of SmolLM2's 30 layers. Measured here (6 Spec-Bench prompts, 40 tokens, teacher-forced top-1
+agreement with the target): 4% for 0-3, 10% for 0-7,22-29, 49% for 0-11,18-29, 74% for 0-13,16-29, and 0% for
+0,29 / 0-2,29 / 0-6,29 (a last layer without the ones before it): an untrained layer subset of a 135M model
+agrees with it only when it keeps most layers."""
 
 
 # -- variants: one registry entry per (method, options) ---------------------------------------------
@@ -353,7 +357,7 @@ def main(argv=None) -> int:
     if args.quick:
         args.per_category, args.max_prompts, args.max_new_tokens = 1, args.max_prompts or 3, min(args.max_new_tokens, 12)
         args.ks = "3"
-        args.drafts = args.drafts if args.drafts != ";".join(DEFAULT_DRAFTS) else "0,29"
+        args.drafts = args.drafts if args.drafts != ";".join(DEFAULT_DRAFTS) else "0-3"
         args.vllm_k = 3
     args.ks = [int(k) for k in str(args.ks).split(",") if k.strip()]
     families = [m.strip() for m in args.methods.split(",") if m.strip()]

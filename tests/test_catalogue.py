@@ -55,6 +55,8 @@ from specplug.taxonomy import (
 
 REPO = Path(__file__).resolve().parent.parent
 METHODS = REPO / "registry" / "methods"
+#: plugin folders of this repository (their distribution names equal the folder names)
+FAMILY_PLUGINS = {p.name for p in (REPO / "plugins").glob("specplug-*") if (p / "pyproject.toml").exists()}
 CARD_FILES = sorted(METHODS.glob("*.yaml"))
 #: Section labels as the survey numbers them (v3, Fig. 4): "IV.D.1" is its §IV-D1.
 SECTION_RE = re.compile(r"^(IV|V|VI|VII)(\.[A-E](\.[1-2])?)?$")
@@ -213,7 +215,10 @@ def implementation_problems(cards: list[MethodCard]) -> list[str]:
         if not runs_here and card.status is not Status.catalogued:
             problems.append(f"{card.id}: status {card.status.value!r} but no specplug implementation")
         for impl in card.implementations:
-            if impl.engine in ours and impl.package not in (None, "specplug-" + card.id.replace("_", "-")):
+            # one distribution per method ('specplug-<id>'), or a family plugin of this repository that
+            # implements several methods (specplug-draft: sps; specplug-layerskip: draft_verify, swift)
+            allowed = {None, "specplug-" + card.id.replace("_", "-")} | FAMILY_PLUGINS
+            if impl.engine in ours and impl.package not in allowed:
                 problems.append(f"{card.id}: package {impl.package!r} should be 'specplug-{card.id.replace('_', '-')}'")
             if impl.engine is Engine.vllm_specplug and impl.config.get("model") != f"specplug.vllm.{card.id}":
                 problems.append(f"{card.id}: the vllm_specplug config must name specplug.vllm.{card.id}")

@@ -20,7 +20,7 @@ def test_the_quick_benchmark_runs_and_reports_the_goals(tmp_path):
     assert proc.returncode == 0, proc.stderr[-3000:]
     doc = json.loads((tmp_path / "model_drafters.json").read_text())
     methods = {r["method"] for r in doc["reference"]}
-    assert {"plain", "pld", "sps:0_29", "sps:0_29/v8192"} <= methods
+    assert {"plain", "pld", "sps:0-3", "sps:0-3/v8192"} <= methods
     assert all(r["identical"] == r["prompts"] for r in doc["reference"] if r["method"] != "plain")
     assert [g["goal"] for g in doc["goals"]][1:] == ["best model drafter MAT >= 1.3x pld's", "speedup > 1.0 at batch 1 (reference engine)"]
     assert (tmp_path / "model_drafters_k3.md").read_text().startswith("# Reference engine: model drafters")

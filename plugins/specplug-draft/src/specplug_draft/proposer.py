@@ -36,7 +36,7 @@ import json
 from typing import Any, Literal
 
 import numpy as np
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from specplug.methods import MethodOptions
 from specplug.protocols import BaseProposer, Draft, Need, ProposalRequest, TargetInfo
@@ -88,6 +88,11 @@ class DraftOptions(MethodOptions):
         None, description="dtype of a draft loaded from 'model' (default: the target's)."
     )
     seed: int = Field(0, description="Seed of the draft's sampling at temperature > 0 (each request gets its own stream).")
+
+    @field_validator("layers", mode="before")
+    @classmethod
+    def _layers_as_text(cls, value):
+        return str(value) if isinstance(value, int) and not isinstance(value, bool) else value  # -o layers=0 reads as 0
 
     @model_validator(mode="after")
     def _one_source(self) -> DraftOptions:
