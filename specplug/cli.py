@@ -174,8 +174,9 @@ def _how_to_run(card: MethodCard, registry) -> list[str]:
     lines = []
     if card.id in registry.methods:
         lines.append(f"specplug generate --method {card.id} --compare \"Your prompt\"")
-        config = json.dumps({"model": f"specplug.vllm.{card.id}", "num_speculative_tokens": 5})
-        lines.append(f"vllm serve MODEL --speculative-config '{config}'   (options: specplug vllm-config {card.id} --option KEY=VALUE)")
+        if "target_model" not in {str(n) for n in registry.methods[card.id].needs}:  # self-drafters cannot run in vLLM
+            config = json.dumps({"model": f"specplug.vllm.{card.id}", "num_speculative_tokens": 5})
+            lines.append(f"vllm serve MODEL --speculative-config '{config}'   (options: specplug vllm-config {card.id} --option KEY=VALUE)")
     elif card.id in registry.verifiers:
         lines.append(f"verifier: specplug generate --method pld --verifier {card.id} \"Your prompt\"")
     native = card.native_vllm()
