@@ -174,7 +174,8 @@ def _how_to_run(card: MethodCard, registry) -> list[str]:
     lines = []
     if card.id in registry.methods:
         lines.append(f"specplug generate --method {card.id} --compare \"Your prompt\"")
-        if card.native_vllm() is None or Engine.vllm_specplug in card.engines:  # else vLLM runs it natively only
+        runs_in_vllm = card.native_vllm() is None or Engine.vllm_specplug in card.engines  # else natively only
+        if runs_in_vllm and "target_model" not in {str(n) for n in registry.methods[card.id].needs}:  # self-drafters cannot
             config = json.dumps({"model": f"specplug.vllm.{card.id}", "num_speculative_tokens": 5})
             lines.append(f"vllm serve MODEL --speculative-config '{config}'   (options: specplug vllm-config {card.id} --option KEY=VALUE)")
     elif card.id in registry.verifiers:

@@ -320,7 +320,7 @@ def test_sampled_output_is_distributed_as_the_target(method, tmp_path):
                 else DraftVerifyProposer(DraftVerifyOptions(**options)))
     prompt = [3, 7, 1, 4]
     temperature = 1.0
-    runs = 2000
+    runs = 1500
     engine = ReferenceEngine(model)
     # 3 new tokens: the first step drafts up to 2 (a chain of 2, or a tree), so q is checked past depth 1
     out = engine.generate([prompt] * runs, proposer, k=3, max_new_tokens=3, sampling=SamplingParams(temperature=temperature), seed=0)
@@ -335,6 +335,26 @@ def test_sampled_output_is_distributed_as_the_target(method, tmp_path):
     obs = np.append(observed[big], observed[~big].sum())
     exp = np.append(expected[big], expected[~big].sum())
     assert chisquare(obs, exp).pvalue > 1e-3
+
+
+def test_a_sampled_chain_stops_on_the_drafts_confidence_never_on_the_sampled_token(tiny_model):
+    """With ``stop_below`` just under the draft's largest probability at the first position, the
+    first token is always drafted, whichever token the sample picks (stopping on the sampled token's
+    own probability would draft from a truncated q and bias the output)."""
+    from specplug.engine.drafting import DraftCache, draft_chain
+
+    view = skip_view(tiny_model, SkipSet(mlp=(1,)))
+    committed = [5, 6, 7]
+    cache = DraftCache(view)
+    top = float(torch.softmax(cache.sync(committed), -1).max())
+    sampling = SamplingParams(temperature=1.5)
+    tokens = set()
+    for seed in range(60):
+        draft = draft_chain(cache, committed, 1, sampling, torch.Generator().manual_seed(seed), stop_below=top * 0.99)
+        assert len(draft) == 1
+        tokens.add(int(draft.token_ids[0]))
+    assert len(tokens) > 1, "the draft always sampled the same token: the test says nothing"
+    assert len(draft_chain(cache, committed, 1, sampling, torch.Generator().manual_seed(0), stop_below=top * 1.01)) == 0
 
 
 # -- wiring --------------------------------------------------------------------------------------------
