@@ -34,8 +34,13 @@ __all__ = ["Eagle3Head", "default_aux_layers"]
 
 
 def default_aux_layers(num_layers: int) -> list[int]:
-    """vLLM's default EAGLE-3 layers for a target with ``num_layers`` layers: (2, L // 2, L - 3)."""
-    return [2, num_layers // 2, num_layers - 3] if num_layers >= 6 else sorted({0, num_layers // 2, num_layers - 1})
+    """vLLM's default EAGLE-3 layers for a target with ``num_layers`` layers: (2, L // 2, L - 3);
+    (0, L // 2, L - 1) for targets of 3 to 5 layers (tiny test models)."""
+    if num_layers >= 6:
+        return [2, num_layers // 2, num_layers - 3]
+    if num_layers >= 3:
+        return [0, num_layers // 2, num_layers - 1]
+    raise ValueError(f"EAGLE-3 fuses three distinct target layers; a {num_layers}-layer target has too few")
 
 
 class _Eagle3Layer(nn.Module):
