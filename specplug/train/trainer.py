@@ -223,6 +223,10 @@ def train_head(cfg: TrainConfig, log=print) -> Path:
                             data_manifest_id=data.id, training=training,
                             extra={"num_heads": cfg.num_heads} if cfg.method == "medusa" else {})
     head.save_pretrained(out, metadata)
+    if cfg.method == "eagle3":  # the same head in the vllm-project/speculators format
+        from specplug.models import resolve_model
+
+        head.save_speculators(out / "speculators", metadata, verifier=resolve_model(cfg.model))
     log(f"{cfg.method} head: {out} ({progress['step']} steps, {progress['tokens']} tokens, {progress['elapsed']:.0f} s; "
         f"held-out loss {progress['initial_eval']['loss'] if progress['initial_eval'] else float('nan'):.4f} -> {final['loss']:.4f})")
     log(accuracy_line(final))
