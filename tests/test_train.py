@@ -188,3 +188,21 @@ def test_train_help_says_what_each_costs():
     assert result.exit_code == 0
     for word in ("data", "medusa", "eagle3", "tok/s", "--budget tiny"):
         assert word in result.output
+
+
+def test_vllm_config_prints_the_native_config_of_a_head(workspace):
+    from click.testing import CliRunner
+
+    from specplug.cli import cli
+
+    head_dir = workspace["root"] / "head-eagle3"
+    if not head_dir.exists():
+        _train(workspace, "eagle3", head_dir)
+    result = CliRunner().invoke(cli, ["vllm-config", "eagle3", "--model", str(head_dir), "--json"])
+    assert result.exit_code == 0, result.output
+    config = json.loads(result.output)["native"]["speculative_config"]
+    assert config == {"method": "eagle3", "model": str(head_dir.resolve()), "num_speculative_tokens": 4}
+    wrong = CliRunner().invoke(cli, ["vllm-config", "eagle", "--model", str(head_dir)])
+    assert wrong.exit_code != 0 and "'eagle3'" in wrong.output
+    missing = CliRunner().invoke(cli, ["vllm-config", "eagle3", "--model", str(workspace["root"])])
+    assert missing.exit_code != 0 and "not a head folder" in missing.output

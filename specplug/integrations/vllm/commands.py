@@ -87,10 +87,12 @@ def head_config(method_id: str, folder: str, k: int | None = None) -> dict:
     meta = json.loads((path / "specplug_head.json").read_text())
     if meta.get("method") != expected:
         raise ValueError(f"{folder} holds a head of kind {meta.get('method')!r}; {method_id} runs on one of kind {expected!r}")
-    limit = json.loads((path / "config.json").read_text()).get("num_heads") if expected == "medusa" else None
-    k = k if k is not None else min(DEFAULT_K, limit or DEFAULT_K)
-    if k < 1 or (limit is not None and k > limit):
-        raise ValueError(f"--k {k}: use 1..{limit or 'n'} (this head has {limit} Medusa heads)" if limit else f"--k must be >= 1, got {k}")
+    heads = json.loads((path / "config.json").read_text()).get("num_heads") if expected == "medusa" else None
+    k = k if k is not None else (heads or DEFAULT_K)
+    if heads is not None and k != heads:  # vLLM's Medusa drafts one token per head
+        raise ValueError(f"--k {k}: this Medusa head drafts exactly {heads} tokens (one per head); use --k {heads}")
+    if k < 1:
+        raise ValueError(f"--k must be >= 1, got {k}")
     target = meta.get("target", {})
     return {"speculative_config": {"method": expected, "model": str(path), "num_speculative_tokens": k},
             "target": f"{target.get('name')} (fingerprint {target.get('fingerprint')})"}
