@@ -1,4 +1,4 @@
-"""Fixtures of specplug-medusa's tests."""
+"""Fixtures of specplug-eagle's tests."""
 
 import pytest
 

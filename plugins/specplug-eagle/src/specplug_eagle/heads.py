@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import torch
 
-__all__ = ["HeadRunner", "load_runner", "meta_value"]
+__all__ = ["HeadRunner", "default_head_dir", "load_runner", "meta_value"]
 
 
 def meta_value(meta: Any, key: str, default: Any = None) -> Any:
@@ -36,8 +36,9 @@ class HeadRunner:
         self.dtype, self.device = param.dtype, param.device
         self.method = str(meta_value(meta, "method"))
         self.hidden_state_layers = tuple(int(x) for x in meta_value(meta, "hidden_state_layers", (-1,)))
-        d2t = meta_value(meta, "draft_to_target")
-        self.draft_to_target = None if d2t is None else np.asarray(d2t, dtype=np.int64)  # [N] target id of draft index j
+        # EAGLE-3's reduced vocabulary: the target id of every draft index (vLLM's d2t offsets applied)
+        token_ids = getattr(module, "token_ids", None)
+        self.draft_to_target = None if token_ids is None else token_ids.detach().cpu().numpy().astype(np.int64)
 
     def new_cache(self):
         from transformers import DynamicCache
@@ -66,6 +67,18 @@ class HeadRunner:
         out = probs.new_zeros(*probs.shape[:-1], vocab_size)
         out[..., torch.as_tensor(self.draft_to_target, device=probs.device)] = probs
         return out
+
+
+def default_head_dir(method: str, target_model) -> Path:
+    """The folder ``specplug train <method>`` writes for ``target_model`` in specplug's cache."""
+    from specplug import heads
+
+    finder = getattr(heads, "default_head_dir", None)
+    if finder is None:
+        from specplug import train
+
+        finder = getattr(train, "default_head_dir")
+    return Path(finder(method, target_model))
 
 
 def load_runner(folder: str | Path, target_model) -> HeadRunner:

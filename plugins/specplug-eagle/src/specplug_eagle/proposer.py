@@ -75,9 +75,9 @@ class EagleProposer(BaseProposer):
     def head_folder(self, info: TargetInfo) -> Path:
         if self.options.head:
             return Path(self.options.head).expanduser()
-        from specplug.heads import default_head_dir
+        from specplug_eagle.heads import default_head_dir
 
-        return Path(default_head_dir(self.head_method, info.model))
+        return default_head_dir(self.head_method, info.model)
 
     def bind_target(self, info: TargetInfo) -> None:
         if info.model is None:
