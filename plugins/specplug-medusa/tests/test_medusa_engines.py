@@ -45,7 +45,7 @@ def test_the_tree_is_the_papers_scaled_to_k_and_bounded_by_the_heads(tiny, head)
     drafts = []
     original = proposer.propose
     proposer.propose = lambda request: drafts.append(original(request)) or drafts[-1]
-    ReferenceEngine(tiny).generate(PROMPTS[:1], proposer, k=12, max_new_tokens=10)
+    ReferenceEngine(tiny).generate(PROMPTS[:1], proposer, k=12, max_new_tokens=30)
     full = [d for d in drafts if len(d) == 12]
     assert full, "a step with room for 12 nodes drafted fewer"
     assert full[0].is_tree and full[0].depths().max() <= 3  # 3 heads: at most 3 deep

@@ -70,15 +70,16 @@ class HeadRunner:
 
 
 def default_head_dir(method: str, target_model) -> Path:
-    """The folder ``specplug train <method>`` writes for ``target_model`` in specplug's cache."""
-    from specplug import heads
+    """The folder ``specplug train <method>`` writes for ``target_model``: ``<cache>/heads/<fingerprint>/<method>``."""
+    from specplug.heads import target_fingerprint
 
-    finder = getattr(heads, "default_head_dir", None)
-    if finder is None:
-        from specplug import train
+    try:
+        from specplug.train.trainer import default_head_dir as trainer_dir
+    except ImportError:  # specplug without the training commands: the same layout
+        from specplug.models import cache_dir
 
-        finder = getattr(train, "default_head_dir")
-    return Path(finder(method, target_model))
+        return cache_dir() / "heads" / target_fingerprint(target_model) / method
+    return Path(trainer_dir(target_fingerprint(target_model), method))
 
 
 def load_runner(folder: str | Path, target_model) -> HeadRunner:

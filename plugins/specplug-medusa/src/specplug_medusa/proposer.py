@@ -33,6 +33,19 @@ from specplug_medusa.tree import tree_paths
 __all__ = ["MedusaOptions", "MedusaProposer"]
 
 
+def default_head_dir(target_model) -> Path:
+    """The folder ``specplug train medusa`` writes for ``target_model``: ``<cache>/heads/<fingerprint>/medusa``."""
+    from specplug.heads import target_fingerprint
+
+    try:
+        from specplug.train.trainer import default_head_dir as trainer_dir
+    except ImportError:  # specplug without the training commands: the same layout
+        from specplug.models import cache_dir
+
+        return cache_dir() / "heads" / target_fingerprint(target_model) / "medusa"
+    return Path(trainer_dir(target_fingerprint(target_model), "medusa"))
+
+
 class MedusaOptions(MethodOptions):
     head: str | None = Field(
         None, description="folder of trained Medusa heads in vLLM's layout; default: the folder `specplug train medusa` "
@@ -61,9 +74,7 @@ class MedusaProposer(BaseProposer):
     def head_folder(self, info: TargetInfo) -> Path:
         if self.options.head:
             return Path(self.options.head).expanduser()
-        from specplug.heads import default_head_dir
-
-        return Path(default_head_dir("medusa", info.model))
+        return default_head_dir(info.model)
 
     def bind_target(self, info: TargetInfo) -> None:
         if info.model is None:
