@@ -33,8 +33,9 @@ def heads(tiny, tmp_path_factory):
             "eagle3": save_random_head("eagle3", tiny, root / "eagle3", draft_vocab=64)}
 
 
-CASES = [("eagle", "chain"), ("eagle", "dynamic"), ("eagle2", "dynamic"), ("eagle2", "chain"),
-         ("eagle3", "chain"), ("eagle3", "dynamic")]
+# (method, draft shape, verifiers): every lossless verifier on one chain and one tree, the default on the rest
+CASES = [("eagle", "chain", LOSSLESS_VERIFIERS), ("eagle2", "dynamic", ("tree_verification",)),
+         ("eagle3", "chain", ("tree_verification",)), ("eagle3", "dynamic", LOSSLESS_VERIFIERS)]
 
 
 def build(method, heads, **options):
@@ -42,15 +43,15 @@ def build(method, heads, **options):
     return get_registry().method(method).build({"head": str(head), **options})
 
 
-@pytest.mark.parametrize(("method", "tree"), CASES)
-def test_greedy_output_equals_plain_decoding(tiny, heads, method, tree):
+@pytest.mark.parametrize(("method", "tree", "verifiers"), CASES)
+def test_greedy_output_equals_plain_decoding(tiny, heads, method, tree, verifiers):
     made = []
 
     def factory():
         made.append(build(method, heads, tree=tree, depth=3, top_k=3))
         return made[-1]
 
-    out = assert_greedy_lossless(factory, tiny, PROMPTS, k=6, max_new_tokens=30, verifiers=LOSSLESS_VERIFIERS)
+    out = assert_greedy_lossless(factory, tiny, PROMPTS, k=6, max_new_tokens=24, verifiers=verifiers)
     drafted = sum(r.stats.drafted for results in out.values() for r in results)
     assert drafted > 0, "the proposer never drafted"
     assert all(not p.caches for p in made), "per-request head caches must be dropped when requests finish"
@@ -160,3 +161,21 @@ def test_options_are_validated_and_defaults_follow_the_paper():
         registry.method("eagle2").validate_options({"top_k": 0})
     with pytest.raises(OptionsError, match="tree"):
         registry.method("eagle").validate_options({"tree": "static"})
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("method", "head_method"), [("eagle", "eagle"), ("eagle2", "eagle"), ("eagle3", "eagle3")])
+def test_trained_smollm2_head_is_lossless_and_drafts_get_accepted(method, head_method):
+    from specplug.models import load_model
+    from specplug.testing import spec_bench_chat_prompts, total_accepted
+    from specplug_eagle.heads import default_head_dir
+
+    model, tokenizer = load_model("smollm2-135m")
+    folder = default_head_dir(head_method, model)
+    if not folder.exists():
+        pytest.skip(f"no trained {head_method} head for SmolLM2 at {folder}: make one with `specplug train data --model "
+                    f"smollm2-135m` and `specplug train {head_method} --model smollm2-135m`")
+    prompts = spec_bench_chat_prompts(tokenizer, 3)
+    out = assert_greedy_lossless(lambda: get_registry().method(method).build({"tree_size": 8}), model, prompts, k=8,
+                                 max_new_tokens=32, verifiers=("tree_verification",), tokenizer=tokenizer)
+    assert total_accepted(out) > 0

@@ -60,3 +60,20 @@ def test_heads_for_another_model_or_method_are_refused(tiny, head, tmp_path):
         ReferenceEngine(other).generate([[1, 2, 3]], get_registry().method("medusa").build({"head": str(head)}), k=3, max_new_tokens=4)
     with pytest.raises(FileNotFoundError, match="specplug train medusa"):
         get_registry().method("medusa").build({"head": str(tmp_path / "none")}).bind_target(ReferenceEngine(tiny).target_info())
+
+
+@pytest.mark.slow
+def test_trained_smollm2_heads_are_lossless_and_drafts_get_accepted():
+    from specplug.models import load_model
+    from specplug.testing import spec_bench_chat_prompts, total_accepted
+    from specplug_medusa.proposer import default_head_dir
+
+    model, tokenizer = load_model("smollm2-135m")
+    folder = default_head_dir(model)
+    if not folder.exists():
+        pytest.skip(f"no trained Medusa heads for SmolLM2 at {folder}: make them with `specplug train data --model "
+                    "smollm2-135m` and `specplug train medusa --model smollm2-135m`")
+    prompts = spec_bench_chat_prompts(tokenizer, 3)
+    out = assert_greedy_lossless(lambda: get_registry().method("medusa").build(), model, prompts, k=8,
+                                 max_new_tokens=32, verifiers=("tree_verification",), tokenizer=tokenizer)
+    assert total_accepted(out) > 0

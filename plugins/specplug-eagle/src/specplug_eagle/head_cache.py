@@ -23,6 +23,8 @@ from collections.abc import Sequence
 
 import torch
 
+from specplug.engine.target import causal_bias
+
 __all__ = ["HeadCache"]
 
 
@@ -52,7 +54,7 @@ class HeadCache:
         if self.length != self.real:
             self.discard_drafts()
         positions = torch.arange(self.real, self.real + n, dtype=torch.long)
-        mask = self._mask([list(range(self.real + j + 1)) for j in range(n)], self.real + n)
+        mask = causal_bias(self.real, n, self.runner.dtype, self.runner.device)[None, None]
         hidden = self.runner.run(list(next_tokens), features, positions, self.cache, mask)  # [n, H]
         self.real += n
         self.root_hidden = hidden[-1]
@@ -74,8 +76,11 @@ class HeadCache:
 
     def discard_drafts(self) -> None:
         """Drop every draft entry (keep the real ones)."""
-        if self.length > self.real:
-            self.cache.crop(self.real)
+        if self.length > self.real:  # slice every layer, as TargetModel.rollback does (crop(n > 0) is deprecated)
+            for layer in self.cache.layers:
+                if getattr(layer, "keys", None) is not None and layer.keys.numel():
+                    layer.keys = layer.keys[..., : self.real, :]
+                    layer.values = layer.values[..., : self.real, :]
 
     def _mask(self, visible: list[list[int]], total: int) -> torch.Tensor:
         dtype = self.runner.dtype
