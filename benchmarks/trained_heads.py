@@ -216,9 +216,13 @@ def run_vllm(args, heads, prompt_ids: list[dict]) -> dict:
     from specplug.models import resolve_model
 
     model = str(resolve_model(args.model))
+    wanted = {c.strip() for c in args.vllm_configs.split(",") if c.strip()} | {"plain"}
+    unknown = wanted - set(VLLM_CONFIGS)
+    if unknown:
+        raise SystemExit(f"--vllm-configs: unknown {sorted(unknown)}; choose from {', '.join(VLLM_CONFIGS)}")
     results = {}
     with tempfile.TemporaryDirectory(prefix="specplug-trained-heads-") as tmp:
-        for name in VLLM_CONFIGS:
+        for name in [c for c in VLLM_CONFIGS if c in wanted]:
             spec, additional = vllm_speculative_config(name, args, heads)
             job = {"model": model, "prompts": prompt_ids, "max_tokens": args.max_new_tokens, "max_model_len": 4096,
                    "speculative_config": spec, "additional_config": additional}
@@ -388,6 +392,7 @@ def main() -> None:
     parser.add_argument("--depth", type=int, default=5)
     parser.add_argument("--top-k", type=int, default=4)
     parser.add_argument("--engines", default="reference,vllm")
+    parser.add_argument("--vllm-configs", default=",".join(VLLM_CONFIGS), help="vLLM engines to run (plain always runs)")
     parser.add_argument("--out-dir", type=Path, default=ROOT / "docs" / "results")
     parser.add_argument("--name", default=None, help="output file stem (default trained_heads, or trained_heads_quick)")
     parser.add_argument("--worker", nargs=2, help=argparse.SUPPRESS)
