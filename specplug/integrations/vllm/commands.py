@@ -33,18 +33,11 @@ def _parse_options(pairs: tuple[str, ...]) -> dict[str, object]:
     return options
 
 
-#: needs that vLLM's custom_class route cannot meet (model drafters: vLLM runs them natively)
-_NATIVE_ONLY_NEEDS = frozenset({"target_hidden_states", "target_model"})
-
-
-def speculative_configs(method_id: str, k: int | None = None, options: dict | None = None,
-                        model: str | None = None) -> dict[str, dict]:
+def speculative_configs(method_id: str, k: int | None = None, options: dict | None = None) -> dict[str, dict]:
     """The configs for ``method_id``: keys ``specplug`` (speculative + additional config) and ``native``.
 
-    ``model`` fills the native config's ``model`` (a trained head's folder for eagle, eagle3, medusa).
-    Methods that need the target's hidden states or weights get no ``specplug`` entry when vLLM runs
-    them natively (custom_class cannot see either). Raises the registry's errors for unknown or
-    unrunnable ids and :class:`OptionsError` / ValueError for bad options or K.
+    Raises the registry's errors for unknown or unrunnable ids and :class:`OptionsError` / ValueError
+    for bad options or K.
     """
     from specplug.registry import NotRunnableError, get_registry
 
@@ -58,8 +51,6 @@ def speculative_configs(method_id: str, k: int | None = None, options: dict | No
     except NotRunnableError:
         if native is None:
             raise
-    if spec is not None and native is not None and {str(n) for n in spec.needs} & _NATIVE_ONLY_NEEDS:
-        spec = None  # a model drafter: vLLM's own implementation loads its checkpoint
     if spec is not None:
         k_spec = k if k is not None else min(DEFAULT_K, spec.max_k or DEFAULT_K)
         if k_spec < 1:
@@ -76,11 +67,8 @@ def speculative_configs(method_id: str, k: int | None = None, options: dict | No
         out["specplug"] = entry
     if native is not None:
         k_native = k if k is not None else DEFAULT_K
-        config = dict(native.config)
-        if model is not None:
-            config["model"] = model
         out["native"] = {
-            "speculative_config": {"method": native.vllm_method, "num_speculative_tokens": k_native, **config}
+            "speculative_config": {"method": native.vllm_method, "num_speculative_tokens": k_native, **native.config}
         }
     return out
 
@@ -94,16 +82,14 @@ def _quote(obj: dict) -> str:
 @click.option("--k", "k", type=int, default=None, help=f"num_speculative_tokens (default {DEFAULT_K}, or the method's max).")
 @click.option("--option", "option_pairs", multiple=True, metavar="KEY=VALUE", help="A method option; repeat for more.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of command-line flags.")
-@click.option("--model", "model", default=None, metavar="DIR",
-              help="The draft checkpoint of a native method (a head folder of `specplug train`).")
-def vllm_config(method_id: str, k: int | None, option_pairs: tuple[str, ...], as_json: bool, model: str | None) -> None:
+def vllm_config(method_id: str, k: int | None, option_pairs: tuple[str, ...], as_json: bool) -> None:
     """Print the --speculative-config JSON that runs method ID inside vLLM."""
     from specplug.methods import OptionsError
     from specplug.registry import NotRunnableError, UnknownIdError
 
     options = _parse_options(option_pairs)
     try:
-        configs = speculative_configs(method_id, k, options, model=model)
+        configs = speculative_configs(method_id, k, options)
     except (UnknownIdError, NotRunnableError, OptionsError, ValueError) as err:
         raise click.ClickException(str(err)) from None
     if options and "specplug" not in configs:
