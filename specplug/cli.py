@@ -23,6 +23,7 @@ LAZY_COMMANDS: dict[str, str] = {
     "models": "specplug.engine.commands:models",
     "vllm-config": "specplug.integrations.vllm.commands:vllm_config",
     "bench": "specplug.bench.commands:bench",
+    "train": "specplug.train.commands:train",
     "docs": "specplug.docs_gen:docs",
 }
 

@@ -116,6 +116,12 @@ def test_save_load_round_trip_and_refusal(target, tmp_path):
         for name, tensor in head.state_dict().items():
             assert torch.equal(tensor, loaded.state_dict()[name]), name
         if head.method == "eagle3":
+            spec = head.save_speculators(tmp_path / "speculators", meta, verifier="TARGET", num_speculative_tokens=5)
+            spec_config = json.loads((spec / "config.json").read_text())
+            assert spec_config["speculators_model_type"] == "eagle3"
+            assert spec_config["speculators_config"]["proposal_methods"][0]["speculative_tokens"] == 5
+            again, _ = load_head(spec, target)
+            assert all(torch.equal(t, again.state_dict()[n]) for n, t in head.state_dict().items())
             assert config["architectures"] == ["LlamaForCausalLMEagle3"]
             assert config["eagle_aux_hidden_state_layer_ids"] == [0, 1, 2] and config["draft_vocab_size"] == V // 2
         other = tiny_llama(vocab_size=V, hidden=H, num_layers=3, seed=7)

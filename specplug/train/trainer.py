@@ -1,0 +1,237 @@
+"""The training loop every head shares: budget, deterministic batches, checkpoints that resume,
+progress, held-out accuracy, export to vLLM's format.
+
+Budgets (``--budget``):
+
+- ``tiny``: 40 steps on short batches (seconds on a tiny random model; what the tests use);
+- ``default``: 60 minutes of training (SmolLM2 on 2 CPU cores: about an hour plus the evaluation);
+- a number: that many minutes.
+
+Training stops at the budget (time counts across resumed runs) or after ``max_epochs`` passes over
+the data. ``training/state.pt`` in the output folder holds the head, the optimizer and the position
+in the data; it is saved every ``checkpoint_every`` seconds and at the end, and a rerun with the same
+settings continues from it (``--restart`` starts over). Batch ``i`` of epoch ``e`` and the noise of
+step ``s`` depend only on the seed, so a resumed run trains exactly like an uninterrupted one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+__all__ = ["BUDGETS", "TrainConfig", "TrainError", "train_head"]
+
+
+class TrainError(ValueError):
+    """Training that cannot start or continue; the message names the fix."""
+
+
+#: name -> (minutes or None, max steps or None, batch tokens, max sequence length, held-out sequences)
+BUDGETS = {
+    "tiny": (None, 40, 512, 128, 4),
+    "default": (60.0, None, 2048, 1536, None),
+}
+
+
+@dataclass
+class TrainConfig:
+    method: str
+    model: str = "smollm2-135m"
+    data: str | None = None
+    out: str | None = None
+    budget: str = "default"
+    seed: int = 0
+    lr: float | None = None
+    batch_tokens: int | None = None
+    max_len: int | None = None
+    max_epochs: int = 50
+    max_steps: int | None = None  # stop this run after this many steps in all (an interruption, for tests)
+    checkpoint_every: float = 120.0
+    num_heads: int = 4  # medusa
+    ttt_steps: int = 4  # eagle3
+    draft_vocab: int = 8192  # eagle3
+    layers: list[int] | None = None  # eagle3 low, mid, high
+    eval_positions: int = 5
+    restart: bool = False
+    quiet: bool = False
+
+    def resolved(self) -> dict:
+        if self.budget in BUDGETS:
+            minutes, steps, batch_tokens, max_len, eval_limit = BUDGETS[self.budget]
+        else:
+            try:
+                minutes = float(self.budget)
+            except ValueError:
+                raise TrainError(f"--budget {self.budget!r}: use tiny, default or a number of minutes") from None
+            if minutes <= 0:
+                raise TrainError(f"--budget {self.budget!r}: the number of minutes must be positive")
+            steps, batch_tokens, max_len, eval_limit = None, 2048, 1536, None
+        default_lr = {"medusa": 1e-3, "eagle": 3e-4, "eagle3": 3e-4}[self.method]
+        return {"minutes": minutes, "steps": steps, "batch_tokens": self.batch_tokens or batch_tokens,
+                "max_len": self.max_len or max_len, "eval_limit": eval_limit, "lr": self.lr or default_lr}
+
+
+def _objective(cfg: TrainConfig):
+    from specplug.train.objectives import Eagle3Objective, EagleObjective, MedusaObjective
+
+    if cfg.method == "medusa":
+        return MedusaObjective(num_heads=cfg.num_heads)
+    if cfg.method == "eagle":
+        return EagleObjective(eval_positions=cfg.eval_positions)
+    if cfg.method == "eagle3":
+        return Eagle3Objective(ttt_steps=cfg.ttt_steps, draft_vocab=cfg.draft_vocab, eval_positions=cfg.eval_positions,
+                               aux_layers=cfg.layers)
+    raise TrainError(f"unknown head method {cfg.method!r}: use medusa, eagle or eagle3")
+
+
+def default_head_dir(fingerprint: str, method: str) -> Path:
+    from specplug.models import cache_dir
+
+    return cache_dir() / "heads" / fingerprint / method
+
+
+def evaluate(objective, head, data, settings) -> dict:
+    """Held-out loss and top-1 accuracy per draft position."""
+    head.eval()
+    loss, batches = 0.0, 0
+    correct, count = [0] * objective.positions, [0] * objective.positions
+    for indices in data.eval_batches(settings["batch_tokens"], settings["max_len"], settings["eval_limit"]):
+        batch_loss, c, n = objective.evaluate(head, data.batch(indices, settings["max_len"]))
+        loss += batch_loss
+        batches += 1
+        correct = [a + b for a, b in zip(correct, c)]
+        count = [a + b for a, b in zip(count, n)]
+    head.train()
+    return {"loss": loss / max(1, batches), "accuracy": [c / n if n else None for c, n in zip(correct, count)], "positions": count}
+
+
+def accuracy_line(result: dict) -> str:
+    parts = [f"{i + 1}: {a:.3f}" for i, a in enumerate(result["accuracy"]) if a is not None]
+    return f"held-out top-1 accuracy by draft position ({result['positions'][0]} positions): " + "  ".join(parts)
+
+
+def train_head(cfg: TrainConfig, log=print) -> Path:
+    """Train (or finish training) one head and export it; returns the head folder."""
+    import torch
+
+    from specplug.heads import HeadMetadata, target_fingerprint, target_summary
+    from specplug.train.data import _load_target, default_data_dir
+    from specplug.train.dataset import TrainingData
+    from specplug.train.progress import progress_bar
+
+    settings = cfg.resolved()
+    objective = _objective(cfg)
+    target, _ = _load_target(cfg.model)
+    fingerprint = target_fingerprint(target)
+    data_dir = Path(cfg.data).expanduser() if cfg.data else default_data_dir(fingerprint)
+    from specplug.train.data import read_manifest
+
+    manifest = read_manifest(data_dir)
+    layers = objective.layers(manifest["layers"], cfg)
+    data = TrainingData(data_dir, layers, fingerprint)
+    out = Path(cfg.out).expanduser() if cfg.out else default_head_dir(fingerprint, cfg.method)
+    state_path = out / "training" / "state.pt"
+
+    torch.manual_seed(cfg.seed)
+    head = objective.build(target, data, cfg)
+    head.train()
+    params = [p for p in head.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(params, lr=settings["lr"], betas=(0.9, 0.95), weight_decay=0.0)
+    identity = {"method": cfg.method, "data": data.id, "target": fingerprint, "seed": cfg.seed, "lr": settings["lr"],
+                "batch_tokens": settings["batch_tokens"], "max_len": settings["max_len"], "num_heads": cfg.num_heads,
+                "ttt_steps": cfg.ttt_steps, "draft_vocab": cfg.draft_vocab, "layers": layers}
+    identity_id = hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:16]
+
+    progress = {"step": 0, "epoch": 0, "batch": 0, "elapsed": 0.0, "tokens": 0, "initial_eval": None, "losses": []}
+    if state_path.exists() and not cfg.restart:
+        saved = torch.load(state_path, map_location="cpu", weights_only=False)
+        if saved.get("identity_id") != identity_id:
+            raise TrainError(f"{out} holds a {saved.get('identity', {}).get('method')} run with other settings; "
+                             "use another --out, or --restart to start over")
+        head.load_state_dict(saved["head"])
+        optimizer.load_state_dict(saved["optimizer"])
+        progress = saved["progress"]
+        log(f"resuming {cfg.method} at step {progress['step']} ({progress['elapsed']:.0f} s trained)")
+    else:
+        progress["initial_eval"] = evaluate(objective, head, data, settings)
+
+    def save_state() -> None:
+        state_path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = state_path.with_suffix(".tmp")
+        torch.save({"identity_id": identity_id, "identity": identity, "head": head.state_dict(),
+                    "optimizer": optimizer.state_dict(), "progress": progress}, tmp)
+        tmp.replace(state_path)
+
+    budget_s = settings["minutes"] * 60 if settings["minutes"] else None
+    step_limit = settings["steps"]
+    if cfg.max_steps is not None:
+        step_limit = min(step_limit, cfg.max_steps) if step_limit is not None else cfg.max_steps
+    warmup = 5 if settings["steps"] else 50
+
+    def finished() -> bool:
+        return ((budget_s is not None and progress["elapsed"] >= budget_s)
+                or (step_limit is not None and progress["step"] >= step_limit)
+                or progress["epoch"] >= cfg.max_epochs)
+
+    total = budget_s if budget_s is not None else step_limit
+    last_save = time.monotonic()
+    with progress_bar(f"train {cfg.method}", total or cfg.max_epochs, "s" if budget_s else "steps", cfg.quiet) as advance:
+        advance(min(progress["elapsed"], total) if budget_s else progress["step"])
+        while not finished():
+            batches = data.epoch_batches(progress["epoch"], cfg.seed, settings["batch_tokens"], settings["max_len"])
+            while progress["batch"] < len(batches) and not finished():
+                started = time.monotonic()
+                batch = data.batch(batches[progress["batch"]], settings["max_len"])
+                generator = torch.Generator().manual_seed(cfg.seed * 1_000_003 + progress["step"])
+                for group in optimizer.param_groups:
+                    group["lr"] = settings["lr"] * min(1.0, (progress["step"] + 1) / warmup)
+                loss, parts = objective.loss(head, batch, generator)
+                if loss is not None:
+                    optimizer.zero_grad(set_to_none=True)
+                    loss.backward()
+                    torch.nn.utils.clip_grad_norm_(params, 0.5)
+                    optimizer.step()
+                    progress["losses"].append(float(loss.detach()))
+                progress["step"] += 1
+                progress["batch"] += 1
+                progress["tokens"] += batch.num_tokens
+                spent = time.monotonic() - started
+                progress["elapsed"] += spent
+                recent = progress["losses"][-20:]
+                advance(spent if budget_s else 1, loss=sum(recent) / max(1, len(recent)))
+                if time.monotonic() - last_save >= cfg.checkpoint_every:
+                    save_state()
+                    last_save = time.monotonic()
+            if progress["batch"] >= len(batches):
+                progress["epoch"] += 1
+                progress["batch"] = 0
+    save_state()
+
+    final = evaluate(objective, head, data, settings)
+    losses = progress["losses"]
+    training = {"steps": progress["step"], "epochs": progress["epoch"], "batch_in_epoch": progress["batch"],
+                "tokens_seen": progress["tokens"], "seconds": round(progress["elapsed"], 1), "budget": cfg.budget,
+                "settings": identity, "first_loss": losses[0] if losses else None,
+                "last_loss": sum(losses[-20:]) / max(1, len(losses[-20:])) if losses else None,
+                "initial_eval": progress["initial_eval"], "held_out": final,
+                "data_tokens": data.manifest.get("tokens"), "held_out_sequences": len(data.held_out)}
+    metadata = HeadMetadata(cfg.method, target_summary(target, str(cfg.model)), head.hidden_state_layers,
+                            int(getattr(head, "draft_vocab_size", None) or target.get_output_embeddings().weight.shape[0]),
+                            data_manifest_id=data.id, training=training,
+                            extra={"num_heads": cfg.num_heads} if cfg.method == "medusa" else {})
+    head.save_pretrained(out, metadata)
+    if cfg.method == "eagle3":  # the same head in the vllm-project/speculators format
+        from specplug.models import resolve_model
+
+        head.save_speculators(out / "speculators", metadata, verifier=resolve_model(cfg.model))
+    log(f"{cfg.method} head: {out} ({progress['step']} steps, {progress['tokens']} tokens, {progress['elapsed']:.0f} s; "
+        f"held-out loss {progress['initial_eval']['loss'] if progress['initial_eval'] else float('nan'):.4f} -> {final['loss']:.4f})")
+    log(accuracy_line(final))
+    return out
+
+
+def config_dict(cfg: TrainConfig) -> dict:
+    return asdict(cfg)

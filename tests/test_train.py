@@ -1,0 +1,190 @@
+"""``specplug train``: data shards that resume, training that lowers the loss and resumes exactly,
+refusal of another target's data or head, and the prompt split that keeps benchmarks out."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import pytest
+
+torch = pytest.importorskip("torch")
+pytest.importorskip("transformers")
+
+from safetensors.torch import load_file  # noqa: E402
+
+from specplug.bench.prompts import PromptError, load_prompts, spec_bench_path  # noqa: E402
+from specplug.heads import HeadMismatchError, load_head  # noqa: E402
+from specplug.testing import repetitive_prompts, tiny_llama  # noqa: E402
+from specplug.train.data import DataConfig, DataError, build_data  # noqa: E402
+from specplug.train.dataset import TrainingData  # noqa: E402
+from specplug.train.trainer import TrainConfig, TrainError, train_head  # noqa: E402
+
+
+def _target_dir(path, seed=0):
+    """A tiny random Llama (vocab 128, 3 layers, peaked distributions) with SmolLM2's tokenizer files;
+    prompts are given as token ids, so the tokenizer only supplies EOS."""
+    from specplug.models import fetch_smollm2
+
+    model = tiny_llama(vocab_size=128, num_layers=3, hidden=64, seed=seed, eos_token_id=2)
+    model.save_pretrained(str(path), safe_serialization=True)
+    for name in ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json"):
+        if (fetch_smollm2() / name).exists():
+            shutil.copy(fetch_smollm2() / name, path / name)
+    return path
+
+
+@pytest.fixture(scope="module")
+def workspace(tmp_path_factory):
+    root = tmp_path_factory.mktemp("train")
+    target = _target_dir(root / "target")
+    prompts = root / "prompts.jsonl"
+    rows = [{"id": f"p{i}", "category": f"c{i % 3}", "token_ids": ids} for i, ids in enumerate(repetitive_prompts(24, 128, seed=3))]
+    prompts.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    cfg = DataConfig(model=str(target), out=str(root / "data"), prompts=str(prompts), max_new_tokens=24,
+                     engine="reference", shard_size=5, quiet=True)
+    build_data(cfg, log=lambda m: None)
+    return {"root": root, "target": target, "prompts": prompts, "data": root / "data", "cfg": cfg}
+
+
+def _train(ws, method, out, **kw):
+    cfg = TrainConfig(method=method, model=str(ws["target"]), data=str(ws["data"]), out=str(out), budget="tiny", quiet=True, **kw)
+    lines = []
+    train_head(cfg, log=lines.append)
+    return lines
+
+
+def test_data_manifest_and_shards(workspace):
+    manifest = json.loads((workspace["data"] / "manifest.json").read_text())
+    assert manifest["complete"] and manifest["sequences"] == 24 and len(manifest["shards"]) == 5
+    assert manifest["layers"] == [-1, 0, 1, 2]  # final + EAGLE-3's low/mid/high for a 3-layer target
+    assert manifest["response_tokens"] > 0 and manifest["tokens"] > manifest["response_tokens"]
+    shard = load_file(str(workspace["data"] / manifest["shards"][0]["file"]))
+    assert shard["states.-1"].shape == (int(shard["offsets"][-1]), 64) and shard["states.-1"].dtype == torch.bfloat16
+    # the stored final state is what the target's LM head reads: it reproduces the target's logits
+    from transformers import AutoModelForCausalLM
+
+    model = AutoModelForCausalLM.from_pretrained(workspace["target"], dtype=torch.float32)
+    a, b = int(shard["offsets"][0]), int(shard["offsets"][1])
+    with torch.no_grad():
+        logits = model(input_ids=shard["tokens"][a:b][None]).logits[0]
+    stored = model.lm_head(shard["states.-1"][a:b].float())
+    assert (stored.argmax(-1) == logits.argmax(-1)).float().mean() > 0.95
+
+
+def test_data_resumes_after_interruption(workspace, tmp_path):
+    data = tmp_path / "data"
+    shutil.copytree(workspace["data"], data)
+    manifest = json.loads((data / "manifest.json").read_text())
+    keep = data / manifest["shards"][0]["file"]
+    before = keep.stat().st_mtime_ns
+    lost = data / manifest["shards"][2]["file"]
+    original = load_file(str(lost))
+    lost.unlink()  # an interruption: one shard and the last two responses never written
+    lines = (data / "responses.jsonl").read_text().splitlines()
+    (data / "responses.jsonl").write_text("\n".join(lines[:-2]) + "\n" + lines[-2][:10])
+    cfg = DataConfig(**{**workspace["cfg"].__dict__, "out": str(data)})
+    log = []
+    build_data(cfg, log=log.append)
+    assert any("2 responses (22 already done)" in line for line in log)
+    assert keep.stat().st_mtime_ns == before  # finished shards are skipped
+    again = load_file(str(lost))
+    assert all(torch.equal(original[k], again[k]) for k in original)
+
+
+def test_data_refuses_other_settings(workspace):
+    cfg = DataConfig(**{**workspace["cfg"].__dict__, "max_new_tokens": 8})
+    with pytest.raises(DataError, match="other settings"):
+        build_data(cfg, log=lambda m: None)
+
+
+@pytest.mark.parametrize("method", ["medusa", "eagle", "eagle3"])
+def test_training_lowers_the_held_out_loss(workspace, method):
+    out = workspace["root"] / f"head-{method}"
+    lines = _train(workspace, method, out)
+    assert lines[-1].startswith("held-out top-1 accuracy by draft position")
+    head, meta = load_head(out, __import__("transformers").AutoModelForCausalLM.from_pretrained(workspace["target"]))
+    training = meta.training
+    assert training["held_out"]["loss"] < training["initial_eval"]["loss"], training
+    accuracy = training["held_out"]["accuracy"]
+    assert len(accuracy) == (4 if method == "medusa" else 5) and all(0.0 <= a <= 1.0 for a in accuracy)
+    assert training["last_loss"] < training["first_loss"]
+    assert meta.data_manifest_id == json.loads((workspace["data"] / "manifest.json").read_text())["id"]
+    if method == "eagle3":
+        assert head.draft_vocab_size <= 128 and meta.hidden_state_layers == [0, 1, 2]
+
+
+def test_checkpoint_resumes_exactly(workspace, tmp_path):
+    _train(workspace, "eagle3", tmp_path / "once")
+    _train(workspace, "eagle3", tmp_path / "twice", max_steps=15)  # interrupted after 15 of 40 steps
+    assert json.loads((tmp_path / "twice" / "specplug_head.json").read_text())["training"]["steps"] == 15
+    lines = _train(workspace, "eagle3", tmp_path / "twice")
+    assert lines[0].startswith("resuming eagle3 at step 15")
+    once, twice = load_file(str(tmp_path / "once" / "model.safetensors")), load_file(str(tmp_path / "twice" / "model.safetensors"))
+    assert all(torch.equal(once[k], twice[k]) for k in once)
+
+
+def test_changed_settings_need_restart(workspace, tmp_path):
+    _train(workspace, "eagle", tmp_path / "h", max_steps=2)
+    with pytest.raises(TrainError, match="--restart"):
+        _train(workspace, "eagle", tmp_path / "h", lr=1e-2)
+    _train(workspace, "eagle", tmp_path / "h", lr=1e-2, max_steps=2, restart=True)
+
+
+def test_another_targets_data_and_heads_are_refused(workspace, tmp_path):
+    other = _target_dir(tmp_path / "other", seed=5)
+    with pytest.raises(DataError, match="fingerprint"):
+        TrainConfig  # noqa: B018 - the trainer checks the data's fingerprint first
+        train_head(TrainConfig(method="eagle", model=str(other), data=str(workspace["data"]), out=str(tmp_path / "x"),
+                               budget="tiny", quiet=True), log=lambda m: None)
+    head_dir = workspace["root"] / "head-eagle"
+    if not head_dir.exists():
+        _train(workspace, "eagle", head_dir)
+    from transformers import AutoModelForCausalLM
+
+    with pytest.raises(HeadMismatchError, match="was trained for target") as err:
+        load_head(head_dir, AutoModelForCausalLM.from_pretrained(other))
+    assert "fingerprint" in str(err.value) and "specplug train" in str(err.value)
+
+
+def test_training_data_needs_the_layers(workspace):
+    with pytest.raises(DataError, match="layers"):
+        TrainingData(workspace["data"], [5])
+
+
+def test_budget_values():
+    assert TrainConfig(method="eagle", budget="tiny").resolved()["steps"] == 40
+    assert TrainConfig(method="eagle").resolved()["minutes"] == 60
+    assert TrainConfig(method="eagle", budget="2.5").resolved()["minutes"] == 2.5
+    for bad in ("soon", "-1"):
+        with pytest.raises(TrainError, match="--budget"):
+            TrainConfig(method="eagle", budget=bad).resolved()
+
+
+def test_training_prompts_exclude_the_benchmark_prompts():
+    try:
+        spec_bench_path()
+    except PromptError as err:
+        pytest.skip(str(err))
+    from specplug.train.prompts import check_disjoint, training_prompts
+
+    train, info = training_prompts()
+    assert len(train) == 415 and info["excluded_first_per_category"] == 5
+    bench, _ = load_prompts("spec-bench:5")
+    assert not {p.id for p in bench} & {p.id for p in train}
+    assert len({p.category for p in train[:13]}) == 13  # round-robin: a small --limit covers every category
+    with pytest.raises(PromptError, match="overlaps"):
+        check_disjoint(6)
+    with pytest.raises(PromptError, match="not for training"):
+        training_prompts("spec-bench:2")
+
+
+def test_train_help_says_what_each_costs():
+    from click.testing import CliRunner
+
+    from specplug.cli import cli
+
+    result = CliRunner().invoke(cli, ["train", "--help"])
+    assert result.exit_code == 0
+    for word in ("data", "medusa", "eagle3", "tok/s", "--budget tiny"):
+        assert word in result.output
