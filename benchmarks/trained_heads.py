@@ -224,7 +224,8 @@ def run_vllm(args, heads, prompt_ids: list[dict]) -> dict:
     with tempfile.TemporaryDirectory(prefix="specplug-trained-heads-") as tmp:
         for name in [c for c in VLLM_CONFIGS if c in wanted]:
             spec, additional = vllm_speculative_config(name, args, heads)
-            job = {"model": model, "prompts": prompt_ids, "max_tokens": args.max_new_tokens, "max_model_len": 4096,
+            limit = json.loads((Path(model) / "config.json").read_text()).get("max_position_embeddings") or 4096
+            job = {"model": model, "prompts": prompt_ids, "max_tokens": args.max_new_tokens, "max_model_len": min(4096, int(limit)),
                    "speculative_config": spec, "additional_config": additional}
             job_path, out_path, log = Path(tmp) / f"{name}.json", Path(tmp) / f"{name}.out.json", Path(tmp) / f"{name}.log"
             job_path.write_text(json.dumps(job))
@@ -248,8 +249,8 @@ def run_vllm(args, heads, prompt_ids: list[dict]) -> dict:
 def summarize_vllm(raw: dict, categories: list[str]) -> dict:
     """Per config: batch-1 MAT / acceptance / speedup per category and overall, batch throughput, identity."""
     plain = raw.get("plain", {})
-    if "batch1" not in plain:
-        return {}
+    if "batch1" not in plain:  # no baseline: report every engine's error
+        return {n: {"error": r.get("error", "plain decoding failed"), "log_tail": r.get("log_tail")} for n, r in raw.items()}
     plain_rows = {r["prompt_id"]: r for r in plain["batch1"]}
     out = {}
     for name, res in raw.items():

@@ -17,7 +17,7 @@ SCRIPT = Path(__file__).resolve().parents[3] / "benchmarks" / "trained_heads.py"
 def run(tmp_path, *extra) -> dict:
     from specplug.testing import tiny_model_dir
 
-    model = tiny_model_dir(tmp_path / "tiny", hidden=64, num_layers=3)  # EAGLE-3 fuses three layers
+    model = tiny_model_dir(tmp_path / "tiny", hidden=128, num_layers=3)  # EAGLE-3 fuses three layers
     env = dict(os.environ, OMP_NUM_THREADS="1")
     proc = subprocess.run([sys.executable, str(SCRIPT), "--quick", "--model", str(model), "--out-dir", str(tmp_path / "out"),
                            "--heads-dir", str(tmp_path / "no-heads"), *extra],
