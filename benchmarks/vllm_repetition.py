@@ -87,8 +87,17 @@ def engine_run(method: str, prompts: list[dict], args, model_path: str, single: 
     total = next(line["batch"] for line in lines if "batch" in line)
     singles = [line for line in lines if "steps" in line]
     outputs = {line["prompt_id"]: line["output_ids"] for line in lines if line.get("in_batch")}
+    for row in singles:
+        row["output_ids"] = _digest(row["output_ids"])
     print(f"  {method}: {time.time() - started:.0f} s", file=sys.stderr, flush=True)
     return {"batch": total, "single": singles, "outputs": outputs}
+
+
+def _digest(ids: list[int]) -> str:
+    """A short hash of an output: equality is all the report needs, and it keeps the JSON small."""
+    import hashlib
+
+    return hashlib.sha256(json.dumps(ids).encode()).hexdigest()[:16]
 
 
 def summarize_engines(engines: dict[str, dict]) -> dict[str, dict]:
@@ -278,6 +287,8 @@ def main() -> None:
                     for d in drafters(list(REPLAYED), args.k, args.max_model_len, 1, ngram=NGRAM,
                                       options={"pld": {"min_ngram": NGRAM[0], "max_ngram": NGRAM[1]}})}
         record["replay"] = per_category(prompts, replayed)
+        if not args.quick:
+            write_bench_results(set_name, prompts, replayed, args, results)
         sequences = [p + o for p, o in zip(ids, outputs)]
         for batch in [int(b) for b in args.timing_batches.split(",") if b]:
             make = lambda b=batch: drafters(list(TIMED), args.k, args.max_model_len, b, ngram=NGRAM,  # noqa: E731
@@ -295,6 +306,7 @@ def main() -> None:
                 if method not in raw:
                     print(f"  engine {method} ...", file=sys.stderr, flush=True)
                     raw[method] = engine_run(method, subset, args, model_path, args.single)
+                    raw[method]["outputs"] = {i: _digest(o) for i, o in raw[method]["outputs"].items()}
                     record["engines_raw"], record["engine_ids"] = raw, [p["id"] for p in subset]
                     _save(results, json_path)  # an interrupted run keeps the engines already done (--reuse)
             record["engines_raw"], record["engine_ids"] = raw, [p["id"] for p in subset]
@@ -309,9 +321,39 @@ def main() -> None:
     print(md)
 
 
+#: replayed drafter -> method name in specplug-bench results (``ID@native``: vLLM's own implementation)
+BENCH_NAMES = {"vllm_ngram": "pld@native", "vllm_suffix": "suffix@native", "pld": "pld", "anpd": "anpd",
+               "suffix": "suffix", "suffix_tree": "suffix@tree"}
+
+
+def write_bench_results(set_name: str, prompts: list[dict], replayed: dict[str, list], args, results: dict) -> list[Path]:
+    """The replayed MAT of one set as a ``specplug-bench/1`` document (and its markdown), so the results page
+    and each method's catalogue page show it. Replay has no wall clock: tokens/s and speedup stay empty."""
+    from specplug.bench.metrics import PromptRecord
+    from specplug.bench.results import BenchResults, render_markdown
+
+    records = [PromptRecord(prompt_id=p["id"], category=p["category"], method=BENCH_NAMES[name], new_tokens=s.emitted,
+                            steps=s.steps, drafted=s.drafted, accepted=s.accepted)
+               for name, rows in replayed.items() for p, s in zip(prompts, rows)]
+    meta = {"title": f"Replayed in vLLM's calling convention: {set_name}", "model": "smollm2-135m", "engine": "vllm (replay)",
+            "prompts": set_name, "num_prompts": len(prompts), "categories": list(dict.fromkeys(p["category"] for p in prompts)),
+            "k": args.k, "max_new_tokens": args.max_tokens, "temperature": 0.0, "dtype": "float32", "device": "cpu",
+            "hardware": results["hardware"], "date": results["date"], "vllm_version": results["vllm_version"],
+            "command": results["command"],
+            "note": "greedy outputs of one plain vLLM run, replayed through each drafter (benchmarks/vllm_repetition.py); "
+                    "pld@native is vLLM's ngram, suffix@native vLLM's suffix (ArcticInference), suffix@tree suffix's "
+                    "whole tree as the reference engine verifies it"}
+    bench = BenchResults.build(meta, [BENCH_NAMES[n] for n in replayed], records)
+    stem = args.name + "_" + set_name.replace("-", "_").replace(":", "_")
+    json_out, md_out = args.out_dir / f"{stem}.json", args.out_dir / f"{stem}.md"
+    json_out.write_text(bench.dumps())
+    md_out.write_text(render_markdown(bench))
+    return [json_out, md_out]
+
+
 def _save(results: dict, path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(results, indent=1) + "\n")
+    path.write_text(json.dumps(results) + "\n")
 
 
 if __name__ == "__main__":
