@@ -145,6 +145,10 @@ class SpecplugProposerBase:
         self.batched = isinstance(self.proposer, BatchProposer)
         self._out = np.full((0, self.k), -1, dtype=np.int32)  # [rows, k] drafts of the batched path
         self._cols = np.arange(self.k, dtype=np.int32)  # [k]
+        path = "one propose_batch per step" if self.batched else "one propose per row"
+        if self.batched and self.proposer.stateless:
+            path += ", no row tracking (stateless)"
+        logger.info("specplug method %r drafts for vLLM with %s", spec.id, path)
         self.request_ids: list[str | None] | None = None  # level 2: the batch's request ids, by row
         self.num_prompt_tokens: np.ndarray | None = None  # level 2: [max_num_seqs] prompt lengths
         self.live_requests: set[str] = set()  # level 2: ids started on the proposer
