@@ -257,7 +257,7 @@ class SpecplugProposerBase:
                     num_prompt[row] = prompt_len
             else:
                 request_ids, num_prompt, started, finished = self.tracker.lookup(
-                    rows, [len(sampled_token_ids[r]) for r in rows], num_tokens_no_spec, token_ids_cpu, batch
+                    rows, sampled_token_ids, num_tokens_no_spec, token_ids_cpu, batch
                 )
                 for track in finished:
                     self._safe("finish_request", self.proposer.finish_request, track.request_id)

@@ -130,7 +130,7 @@ class RowTracker:
     def lookup(
         self,
         rows: list[int],
-        num_sampled: list[int],
+        sampled: list[list[int]],
         num_tokens: np.ndarray,  # [max_num_seqs] int
         token_ids: np.ndarray,  # [max_num_seqs, max_model_len]
         batch_size: int,
@@ -140,6 +140,7 @@ class RowTracker:
         ``ids`` is ``[batch_size]``, the request id of every row (``None`` where no request was
         seen yet; rows not in ``rows`` keep their last id); ``prompt lengths`` the matching
         ``[batch_size]`` int64 array; ``started`` the ``(row, track)`` pairs of new requests.
+        ``sampled`` is vLLM's ``sampled_token_ids`` (read only when some row changed).
         """
         if self._arrays is None:
             self._arrays = _RowArrays()
@@ -148,7 +149,7 @@ class RowTracker:
         if arrays.size >= batch_size and arrays.max_tracked < batch_size and arrays.all_match(rows_arr, num_tokens, token_ids):
             return arrays.ids[:batch_size], arrays.num_prompt[:batch_size], [], []
         arrays.write_back(self.rows)
-        tracks, started, finished = self.update(rows, num_sampled, num_tokens, token_ids, batch_size)
+        tracks, started, finished = self.update(rows, [len(sampled[r]) for r in rows], num_tokens, token_ids, batch_size)
         arrays.load(self.rows, max(batch_size, arrays.size), token_ids.dtype)
         new = [(row, t) for row, t in tracks.items() if any(t is s for s in started)]
         return arrays.ids[:batch_size], arrays.num_prompt[:batch_size], new, finished
