@@ -39,13 +39,13 @@ __all__ = ["ReplayStats", "StepDrafter", "drafters", "replay", "time_steps", "vl
 
 
 def vllm_config(k: int, max_model_len: int, max_num_seqs: int, options: dict | None = None,
-                ngram: tuple[int, int] = (1, 3)) -> SimpleNamespace:
+                ngram: tuple[int, int] = (1, 3), suffix_factor: float = 1.0) -> SimpleNamespace:
     """The parts of a ``VllmConfig`` that vLLM's ngram and suffix proposers and specplug's adapter read."""
     return SimpleNamespace(
         speculative_config=SimpleNamespace(
             num_speculative_tokens=k, prompt_lookup_min=ngram[0], prompt_lookup_max=ngram[1],
             suffix_decoding_max_tree_depth=24, suffix_decoding_max_cached_requests=10000,
-            suffix_decoding_max_spec_factor=1.0, suffix_decoding_min_token_prob=0.1,
+            suffix_decoding_max_spec_factor=suffix_factor, suffix_decoding_min_token_prob=0.1,
         ),
         model_config=SimpleNamespace(max_model_len=max_model_len, get_vocab_size=lambda: 1 << 30),
         scheduler_config=SimpleNamespace(max_num_seqs=max_num_seqs),
@@ -69,33 +69,45 @@ class StepDrafter:
 
 
 def drafters(names: list[str], k: int, max_model_len: int, max_num_seqs: int,
-             options: dict[str, dict] | None = None, ngram: tuple[int, int] = (1, 3)) -> list[StepDrafter]:
-    """Fresh drafters for ``names`` (see the module docstring for what each name means)."""
-    options = options or {}
+             options: dict[str, dict] | None = None, ngram: tuple[int, int] = (1, 3),
+             variants: dict[str, tuple[str, dict]] | None = None) -> list[StepDrafter]:
+    """Fresh drafters for ``names`` (see the module docstring for what each name means).
+
+    ``variants`` maps extra names to ``(name, options)``: the same drafter with other options, for
+    example ``{"suffix_f4": ("suffix", {"max_spec_factor": 4})}``; for ``vllm_suffix`` the option
+    ``max_spec_factor`` sets vLLM's ``suffix_decoding_max_spec_factor``.
+    """
     made = []
-    for name in names:
-        if name == "vllm_ngram":
-            from vllm.v1.spec_decode.ngram_proposer import NgramProposer
-
-            ngram_proposer = NgramProposer(vllm_config(k, max_model_len, max_num_seqs, ngram=ngram))
-            made.append(StepDrafter(name, lambda s, n, ids, r, p, q=ngram_proposer: q.propose(k, s, n, ids)))
-        elif name == "vllm_suffix":
-            made.append(StepDrafter(name, _vllm_suffix(k, max_model_len, max_num_seqs)))
-        elif name.endswith("_tree"):
-            made.append(StepDrafter(name, _tree(name.removesuffix("_tree"), k, max_model_len, options), tree=True))
-        else:
-            from specplug.integrations.vllm.adapter import adapter_class
-            from specplug.registry import get_registry
-
-            adapter = adapter_class(get_registry().method(name))(vllm_config(k, max_model_len, max_num_seqs, options.get(name)))
-            made.append(StepDrafter(name, lambda s, n, ids, r, p, a=adapter: a.propose(s, n, ids)))
+    for label in names:
+        name, extra = (variants or {}).get(label, (label, {}))
+        base = name.removesuffix("_tree")
+        mine = {**(options or {}), base: {**(options or {}).get(base, {}), **extra}}  # this drafter's options only
+        made.append(_drafter(name, label, k, max_model_len, max_num_seqs, mine, ngram))
     return made
 
 
-def _vllm_suffix(k: int, max_model_len: int, max_num_seqs: int):
+def _drafter(name: str, label: str, k: int, max_model_len: int, max_num_seqs: int, options: dict, ngram) -> StepDrafter:
+    if name == "vllm_ngram":
+        from vllm.v1.spec_decode.ngram_proposer import NgramProposer
+
+        proposer = NgramProposer(vllm_config(k, max_model_len, max_num_seqs, ngram=ngram))
+        return StepDrafter(label, lambda s, n, ids, r, p: proposer.propose(k, s, n, ids))
+    if name == "vllm_suffix":
+        factor = float(options.get("vllm_suffix", {}).get("max_spec_factor", 1.0))
+        return StepDrafter(label, _vllm_suffix(k, max_model_len, max_num_seqs, factor))
+    if name.endswith("_tree"):
+        return StepDrafter(label, _tree(name.removesuffix("_tree"), k, max_model_len, options), tree=True)
+    from specplug.integrations.vllm.adapter import adapter_class
+    from specplug.registry import get_registry
+
+    adapter = adapter_class(get_registry().method(name))(vllm_config(k, max_model_len, max_num_seqs, options.get(name)))
+    return StepDrafter(label, lambda s, n, ids, r, p: adapter.propose(s, n, ids))
+
+
+def _vllm_suffix(k: int, max_model_len: int, max_num_seqs: int, factor: float = 1.0):
     from vllm.v1.spec_decode.suffix_decoding import SuffixDecodingProposer
 
-    proposer = SuffixDecodingProposer(vllm_config(k, max_model_len, max_num_seqs))
+    proposer = SuffixDecodingProposer(vllm_config(k, max_model_len, max_num_seqs, suffix_factor=factor))
 
     def step(sampled, lengths, token_ids, request_ids, prompt_lens):
         batch = SimpleNamespace(req_ids=list(request_ids), num_tokens_no_spec=lengths, token_ids_cpu=token_ids,
