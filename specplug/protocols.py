@@ -20,6 +20,8 @@ Classes:
 - :class:`StepFeedback`: what the engine tells a proposer after verification (for methods that learn
   from the target, such as Jacobi or Token Recycling).
 - :class:`Proposer`: the drafting contract (``start_request``, ``propose``, ``observe``, ``finish_request``).
+- :class:`BatchProposer`: an optional batched entry point (``propose_batch``) for engines that draft
+  many requests per step, such as vLLM.
 - :class:`VerifyResult`, :class:`Verifier`: the refinement contract.
 - :class:`SamplingParams`.
 
@@ -38,6 +40,7 @@ if TYPE_CHECKING:  # torch is only needed by verifiers and engines
     import torch
 
 __all__ = [
+    "BatchProposer",
     "Draft",
     "Need",
     "ProposalRequest",
@@ -237,6 +240,51 @@ class Proposer(Protocol):
     def observe(self, feedback: StepFeedback) -> None: ...
 
     def finish_request(self, request_id: str) -> None: ...
+
+
+@runtime_checkable
+class BatchProposer(Protocol):
+    """Optional: chain drafts for many requests in one call, on the engine's own token buffer.
+
+    A :class:`Proposer` may also implement this; engines that decode a batch (vLLM's custom_class
+    adapter) then make one call per step instead of one :meth:`Proposer.propose` per row, which
+    removes the per-row Python (a request object and a draft object per row). Everything else about
+    the proposer stays: ``start_request`` / ``finish_request`` are still called, and engines that
+    verify trees keep calling ``propose``.
+
+    ``propose_batch(token_ids, lengths, max_tokens, out, request_ids, num_prompt_tokens) -> counts``:
+
+    - ``token_ids``: ``[rows, max_len]`` integer array (vLLM's ``token_ids_cpu``, not copied); row
+      ``i``'s committed tokens are ``token_ids[i, :lengths[i]]``.
+    - ``lengths``: ``[rows]`` committed tokens per row.
+    - ``max_tokens``: ``[rows]`` the most draft tokens for each row; ``<= 0`` means skip the row
+      (not live, or no budget left): its tokens must not be read and its state not touched.
+    - ``out``: ``[rows, k]`` int32, filled with ``-1`` by the caller, ``max_tokens <= k``; row
+      ``i``'s draft goes into ``out[i, :counts[i]]``; cells past ``counts[i]`` stay ``-1``.
+    - ``request_ids``: the request id of every row (``None`` for skipped rows), or ``None`` when
+      ``stateless`` is true: a stateless proposer must not need them, and the engine may skip
+      tracking which request sits in which row.
+    - ``num_prompt_tokens``: ``[rows]`` prompt length per row, or ``None`` (with ``request_ids=None``).
+    - returns ``counts``: ``[rows]`` int32, the draft length of every row (0 for skipped rows).
+
+    The contract is equivalence: for every live row the batch call writes exactly the first chain
+    of the draft that ``propose(ProposalRequest(request_ids[i], token_ids[i, :lengths[i]],
+    num_prompt_tokens[i], max_tokens[i]))`` would return, with the same effect on the proposer's
+    state, rows taken in order (``specplug.testing_batch.assert_batch_matches_propose`` checks this).
+    """
+
+    stateless: ClassVar[bool]
+    """True when drafts depend on the token arrays only (no per-request state, no lifecycle needed)."""
+
+    def propose_batch(
+        self,
+        token_ids: np.ndarray,  # [rows, max_len] int
+        lengths: np.ndarray,  # [rows] int
+        max_tokens: np.ndarray,  # [rows] int, <= 0 = skip the row
+        out: np.ndarray,  # [rows, k] int32, filled with -1
+        request_ids: list[str | None] | None = None,  # [rows], None when stateless
+        num_prompt_tokens: np.ndarray | None = None,  # [rows] int
+    ) -> np.ndarray: ...  # [rows] int32 draft lengths
 
 
 class BaseProposer:

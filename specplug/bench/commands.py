@@ -72,7 +72,10 @@ def print_table(results: BenchResults, stream=None) -> None:
 
 
 @click.command("bench")
-@click.option("--methods", required=True, help="Comma-separated method ids; plain decoding always runs as the baseline. "
+@click.option("--suite", "suite_path", type=click.Path(path_type=Path, exists=True, dir_okay=False), default=None,
+              help="Run a suite file (benchmarks/suites/*.toml) instead of the options below; see specplug.bench.suites.")
+@click.option("--quick", is_flag=True, help="With --suite: the suite's small [quick] variant, written as NAME_quick.")
+@click.option("--methods", default=None, help="Comma-separated method ids; plain decoding always runs as the baseline. "
               "With --engine vllm, 'ID@native' runs vLLM's own implementation of a method (e.g. pld@native).")
 @click.option("--engine", type=click.Choice(["reference", "vllm"]), default="reference", show_default=True)
 @click.option("--model", default="smollm2-135m", show_default=True, help="smollm2-135m, a local HF folder or a hub id.")
@@ -94,8 +97,8 @@ def print_table(results: BenchResults, stream=None) -> None:
 @click.option("--threads", type=int, default=None, help="torch CPU threads for the reference engine (default: torch's).")
 @click.option("--no-plots", is_flag=True, help="Skip the PNG (no matplotlib needed).")
 @click.option("--json", "as_json", is_flag=True, help="Print the results JSON on stdout (the table goes to stderr).")
-def bench(methods, engine, model, prompts, k, max_new_tokens, temperature, option_pairs, verifier, out_dir, name, title,
-          raw, cache_dir, no_cache, threads, no_plots, as_json) -> None:
+def bench(suite_path, quick, methods, engine, model, prompts, k, max_new_tokens, temperature, option_pairs, verifier, out_dir,
+          name, title, raw, cache_dir, no_cache, threads, no_plots, as_json) -> None:
     """Benchmark methods against plain decoding on the same prompts, in one run.
 
     Prints MAT (tokens per target forward), acceptance rate, tokens/s and speedup per prompt category,
@@ -107,6 +110,19 @@ def bench(methods, engine, model, prompts, k, max_new_tokens, temperature, optio
     from specplug.methods import OptionsError
     from specplug.registry import RegistryError, UnknownIdError
 
+    if suite_path is not None:
+        from specplug.bench.suites import SuiteError, run_suite
+
+        try:
+            written = run_suite(suite_path, quick=quick)
+        except (SuiteError, BenchError, PromptError, OptionsError, RegistryError, UnknownIdError, ValueError) as err:
+            raise click.ClickException(str(err)) from None
+        click.echo("wrote " + ", ".join(str(p) for p in written), err=True)
+        return
+    if quick:
+        raise click.BadParameter("--quick applies to --suite", param_hint="--quick")
+    if not methods:
+        raise click.BadParameter("give --methods (or --suite FILE)", param_hint="--methods")
     method_list = [m.strip() for m in methods.split(",") if m.strip()]
     if not method_list:
         raise click.BadParameter("give at least one method id", param_hint="--methods")

@@ -6,8 +6,14 @@ beside the checkout or the working directory. ``spec-bench:N`` takes the first N
 category in file order; only the first turn of each question is used.
 
 A jsonl file has one JSON object per line with the prompt in ``prompt``, ``text`` or ``turns`` (the
-first turn), or already tokenized in ``token_ids``; optional ``category`` (default ``default``) and
-``id`` or ``question_id`` (default: the line number).
+first turn), a whole conversation in ``messages`` (``[{"role": "user", "content": ...}, {"role":
+"assistant", ...}, ...]``, ending with the user turn to answer; the chat template is applied to it),
+or already tokenized in ``token_ids``; optional ``category`` (default ``default``) and ``id`` or
+``question_id`` (default: the line number).
+
+Named workloads with repetition across turns and requests (``spec-bench-mt``, ``agentic``; see
+:mod:`specplug.bench.workloads`) are built once with the model and cached; ``--prompts NAME``
+reads the cached file and names the command that builds it when it is missing.
 """
 
 from __future__ import annotations
@@ -34,11 +40,15 @@ class Prompt:
     category: str
     text: str | None = None
     token_ids: tuple[int, ...] | None = None
+    messages: tuple[tuple[str, str], ...] | None = None  # (role, content) turns of a conversation
 
     @property
     def fingerprint(self) -> str:
         """A short hash of the prompt's content: a cached result is reused only for the same prompt."""
-        payload = json.dumps([self.text, list(self.token_ids) if self.token_ids else None])
+        content = [self.text, list(self.token_ids) if self.token_ids else None]
+        if self.messages:
+            content.append([list(m) for m in self.messages])
+        payload = json.dumps(content)
         return hashlib.sha256(payload.encode()).hexdigest()[:16]
 
 
@@ -74,11 +84,13 @@ def _read_jsonl(path: Path) -> list[Prompt]:
             raise PromptError(f"{path}:{number}: not JSON: {err.msg}") from None
         text = row.get("prompt") or row.get("text") or (row.get("turns") or [None])[0]
         token_ids = row.get("token_ids")
-        if not text and not token_ids:
-            raise PromptError(f"{path}:{number}: a prompt needs 'prompt', 'text', 'turns' or 'token_ids'")
+        messages = _messages(row.get("messages"), path, number)
+        if not text and not token_ids and not messages:
+            raise PromptError(f"{path}:{number}: a prompt needs 'prompt', 'text', 'turns', 'messages' or 'token_ids'")
         prompt_id = str(row.get("id", row.get("question_id", number)))
         prompts.append(
-            Prompt(prompt_id, str(row.get("category", "default")), text, tuple(int(t) for t in token_ids) if token_ids else None)
+            Prompt(prompt_id, str(row.get("category", "default")), None if messages else text,
+                   tuple(int(t) for t in token_ids) if token_ids else None, messages)
         )
     ids = [p.id for p in prompts]
     if len(set(ids)) != len(ids):
@@ -86,6 +98,16 @@ def _read_jsonl(path: Path) -> list[Prompt]:
     if not prompts:
         raise PromptError(f"{path}: no prompts")
     return prompts
+
+
+def _messages(raw, path: Path, number: int) -> tuple[tuple[str, str], ...] | None:
+    if raw is None:
+        return None
+    if not isinstance(raw, list) or not raw or not all(isinstance(m, dict) and "role" in m and "content" in m for m in raw):
+        raise PromptError(f"{path}:{number}: 'messages' must be a non-empty list of {{\"role\": ..., \"content\": ...}} objects")
+    if raw[-1]["role"] != "user":
+        raise PromptError(f"{path}:{number}: the last of 'messages' must be the user turn to answer, not {raw[-1]['role']!r}")
+    return tuple((str(m["role"]), str(m["content"])) for m in raw)
 
 
 def load_prompts(spec: str) -> tuple[list[Prompt], str]:
@@ -108,7 +130,17 @@ def load_prompts(spec: str) -> tuple[list[Prompt], str]:
                     chosen.append(prompt)
             prompts = chosen
         return prompts, spec
+    from specplug.bench.workloads import WORKLOADS, workload_path
+
+    if name in WORKLOADS:
+        path = workload_path(name, count or None)
+        if not path.exists():
+            raise PromptError(
+                f"--prompts {spec!r}: the workload is built once with the model; run "
+                f"`python -m specplug.bench.workloads build {name}` first (it writes {path})"
+            )
+        return _read_jsonl(path), spec
     path = Path(spec).expanduser()
     if not path.exists():
-        raise PromptError(f"--prompts {spec!r}: no such file; use spec-bench, spec-bench:N or a jsonl file")
+        raise PromptError(f"--prompts {spec!r}: no such file; use spec-bench, spec-bench:N, {', '.join(WORKLOADS)} or a jsonl file")
     return _read_jsonl(path), path.name

@@ -158,6 +158,14 @@ def encode(prompt: Prompt, tokenizer: Any, chat: bool) -> list[int]:
         return list(prompt.token_ids)
     if tokenizer is None:
         raise BenchError(f"prompt {prompt.id} is text but the model has no tokenizer: give 'token_ids' in the jsonl")
+    if prompt.messages:
+        if not getattr(tokenizer, "chat_template", None):
+            raise BenchError(f"prompt {prompt.id} is a conversation ('messages') but the model has no chat template")
+        turns = [{"role": role, "content": content} for role, content in prompt.messages]
+        text = tokenizer.apply_chat_template(turns, tokenize=False, add_generation_prompt=True)
+        return list(tokenizer(text, add_special_tokens=False)["input_ids"])
+    if tokenizer is None:
+        raise BenchError(f"prompt {prompt.id} is text but the model has no tokenizer: give 'token_ids' in the jsonl")
     if chat and getattr(tokenizer, "chat_template", None):
         text = tokenizer.apply_chat_template([{"role": "user", "content": prompt.text}], tokenize=False, add_generation_prompt=True)
         return list(tokenizer(text, add_special_tokens=False)["input_ids"])

@@ -183,3 +183,48 @@ def test_registry_runs_anpd_from_the_installed_plugin():
 
     registry = build_registry()
     assert "specplug-anpd" in registry.method_sources["anpd"]
+
+
+# -- the compiled tables and the batched entry point ------------------------------------------------
+
+@settings(max_examples=200, deadline=None)
+@given(histories, st.integers(2, 4), st.integers(0, 2), st.integers(0, 8), st.sampled_from(["frequent", "latest"]),
+       st.lists(st.integers(1, 9), min_size=1, max_size=8))
+def test_compiled_proposer_equals_the_python_table(history, min_n, extra, k, prefer, chunks):
+    """The proposer's hash tables, fed step by step, draft what NgramTable built at once drafts."""
+    _, tokens = history
+    tokens = np.array(tokens or [0], dtype=np.int64)
+    proposer = AnpdProposer(AnpdOptions(min_n=min_n, max_n=min_n + extra, prefer=prefer))
+    end = 0
+    for step in chunks:
+        end = min(len(tokens), end + step)
+        table = NgramTable(min_n, min_n + extra, prefer)
+        table.extend(tokens[:end].tolist())
+        assert proposer.propose(ProposalRequest("r", tokens[:end], 1, k)).token_ids.tolist() == table.draft(k)
+
+
+def test_tables_rebuild_past_their_load_and_drop_finished_requests():
+    """Many requests through small tables: rebuilds keep the live statistics and drop the dead ones."""
+    rng = np.random.default_rng(3)
+    proposer = AnpdProposer(AnpdOptions(max_requests=8))
+    for i in range(60):
+        tokens = rng.integers(0, 50, size=300)
+        proposer.start_request(f"r{i}", tokens[:100])
+        draft = proposer.propose(ProposalRequest(f"r{i}", tokens, 100, 5)).token_ids.tolist()
+        table = NgramTable(2, 4)
+        table.extend(tokens.tolist())
+        assert draft == table.draft(5)
+        proposer.finish_request(f"r{i}")
+    assert len(proposer.requests) == 0
+    assert proposer.ctx.shape[0] <= 1 << 13, "the context table kept dead requests' entries"
+
+
+def test_batch_entry_point_matches_propose_with_reused_rows():
+    from specplug.testing_batch import assert_batch_matches_propose
+
+    rng = np.random.default_rng(0)
+    base = rng.integers(0, 30, size=40)
+    sequences = [np.concatenate([base, rng.integers(0, 30, size=int(n)), base[:20]]).tolist() for n in rng.integers(5, 60, size=9)]
+    checked = assert_batch_matches_propose(lambda: AnpdProposer(AnpdOptions(min_n=2, max_n=4)), sequences,
+                                           [30] * len(sequences), rows=4, k=5)
+    assert checked > 50

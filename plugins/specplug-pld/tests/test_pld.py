@@ -172,3 +172,16 @@ def test_docstring_examples():
 
     result = doctest.testmod(specplug_pld.proposer)
     assert result.attempted >= 3 and result.failed == 0
+
+
+def test_batch_entry_point_matches_propose_with_reused_rows():
+    from specplug.testing_batch import assert_batch_matches_propose
+    from specplug_pld import PldOptions, PldProposer
+
+    rng = np.random.default_rng(0)
+    base = rng.integers(0, 30, size=40)
+    sequences = [np.concatenate([base, rng.integers(0, 30, size=int(n)), base[:20]]).tolist() for n in rng.integers(5, 60, size=9)]
+    for match in ("earliest", "latest"):
+        checked = assert_batch_matches_propose(lambda: PldProposer(PldOptions(match=match, num_pred_tokens=3)), sequences,
+                                               [30] * len(sequences), rows=4, k=5)
+        assert checked > 50

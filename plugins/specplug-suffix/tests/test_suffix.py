@@ -239,3 +239,16 @@ def test_registry_runs_suffix_from_the_installed_plugin():
 
     registry = build_registry()
     assert "specplug-suffix" in registry.method_sources["suffix"]
+
+
+@pytest.mark.parametrize("tree", [True, False])
+def test_batch_entry_point_matches_propose_with_reused_rows(tree):
+    """propose_batch gives the first chain of propose's tree, with the global cache filling as rows finish."""
+    from specplug.testing_batch import assert_batch_matches_propose
+
+    rng = np.random.default_rng(0)
+    base = rng.integers(0, 30, size=40)
+    sequences = [np.concatenate([base, rng.integers(0, 30, size=int(n)), base[:20]]).tolist() for n in rng.integers(5, 60, size=12)]
+    checked = assert_batch_matches_propose(lambda: SuffixProposer(SuffixOptions(tree=tree)), sequences,
+                                           [30] * len(sequences), rows=4, k=6)
+    assert checked > 50

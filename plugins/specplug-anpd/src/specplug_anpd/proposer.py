@@ -14,7 +14,9 @@ Contents:
 - :class:`NgramTable`: the multi-level table (engine-free, pure Python dicts) and its draft loop.
 - :class:`AnpdOptions`: the method's options.
 - :class:`AnpdProposer`: per-request tables, synchronised with the committed tokens each step,
-  dropped on ``finish_request`` and bounded by ``max_requests`` (least recently used evicted).
+  dropped on ``finish_request`` and bounded by ``max_requests`` (least recently used evicted);
+  the same statistics as :class:`NgramTable`, kept compiled (:mod:`specplug_anpd.kernels`) so a
+  whole batch is followed and drafted in one call.
 
 Which next token a context predicts: with ``prefer="frequent"`` (default), the token seen most
 often after that context so far ("real-time statistics"), ties going to the most recent one; with
@@ -23,7 +25,6 @@ often after that context so far ("real-time statistics"), ties going to the most
 
 from __future__ import annotations
 
-from collections import OrderedDict
 from typing import Literal
 
 import numpy as np
@@ -31,6 +32,8 @@ from pydantic import Field, model_validator
 
 from specplug.methods import MethodOptions
 from specplug.protocols import BaseProposer, Draft, ProposalRequest
+from specplug.slots import RequestSlots
+from specplug_anpd import kernels
 
 __all__ = ["AnpdOptions", "AnpdProposer", "NgramTable"]
 
@@ -134,61 +137,107 @@ class AnpdOptions(MethodOptions):
         return self
 
 
-class _Request:
-    __slots__ = ("table", "first", "last")
-
-    def __init__(self, table: NgramTable):
-        self.table = table
-        self.first = -1  # token 0 and the last token seen: a cheap check that the history is ours
-        self.last = -1
-
-
 class AnpdProposer(BaseProposer):
     """ANPD over the committed tokens of each request (prompt + emitted).
 
-    The table is built on ``start_request`` (or lazily on the first ``propose``) and extended with
+    A request's table is built on ``start_request`` (or on its first ``propose``) and extended with
     only the tokens committed since the previous step. If the history no longer continues what the
-    table saw (a shorter history, or a different first or last token), the table is rebuilt.
+    table saw (a shorter history, or a different first or last token), the table is rebuilt. Tables
+    are dropped on ``finish_request`` and bounded by ``max_requests`` (least recently used evicted).
+
+    The tables are :class:`NgramTable`'s statistics kept in compiled hash tables shared by all
+    requests (:mod:`specplug_anpd.kernels`), so ``propose_batch`` (the
+    :class:`~specplug.protocols.BatchProposer` entry point) follows and drafts a whole batch in one
+    call; ``propose`` is the same code on one row.
     """
+
+    stateless = False
 
     def __init__(self, options: AnpdOptions | None = None):
         self.options = options or AnpdOptions()
-        self.requests: OrderedDict[str, _Request] = OrderedDict()
+        self.slots = RequestSlots(self.options.max_requests, on_grow=self._grow_slots)
+        self.next_gen = 0
+        self._grow_slots(self.slots.capacity)
+        self._tables(1 << 10, 1 << 10)
 
-    def _new_table(self) -> NgramTable:
+    @property
+    def requests(self) -> dict[str, int]:
+        """Live request ids (and their slots), in order of opening."""
+        return self.slots.index
+
+    def _grow_slots(self, capacity: int) -> None:
+        state = np.zeros((capacity, 4), np.int64)  # [slots, 4]: see kernels.step_rows
+        old = getattr(self, "state", None)
+        if old is not None:
+            state[: old.shape[0]] = old
+        self.state = state
+
+    def _tables(self, contexts: int, pairs: int) -> None:
+        """Empty hash tables of the given (power-of-two) sizes (see :mod:`specplug_anpd.kernels`)."""
+        self.ctx = np.zeros((contexts, kernels.TOK + max(1, self.options.max_n - 1)), np.int64)  # [C, 4 + max_n - 1]
+        self.ctx[:, kernels.GEN] = kernels.EMPTY
+        self.pairs = np.zeros((pairs, 3), np.int64)  # [P, 3]
+        self.pairs[:, kernels.P_CTX] = kernels.EMPTY
+        self.sizes = np.zeros(2, np.int64)  # entries in use (garbage included): contexts, pairs
+
+    def _rebuild(self, need: int) -> None:
+        """Drop dead tables' entries and grow both hash tables to hold ``need`` more entries each."""
+        slots = np.fromiter(self.slots.index.values(), np.int64, len(self.slots))
+        live = np.sort(self.state[slots, kernels.S_GEN])
+        contexts, pairs, keep = kernels.count_live(self.ctx, self.pairs, live)
+        size = lambda used: 1 << max(10, int((used + need) / kernels.MAX_LOAD * 1.5).bit_length())  # noqa: E731
+        old_ctx, old_pairs = self.ctx, self.pairs
+        self._tables(size(contexts), size(pairs))
+        kernels.rehash(keep, old_ctx, old_pairs, self.ctx, self.pairs, self.sizes)
+
+    def _open(self, row: int, slot: int) -> None:
+        self.state[slot, kernels.S_GEN], self.state[slot, kernels.S_SEEN] = self.next_gen, 0
+        self.next_gen += 1
+
+    def _step(self, token_ids, lengths, limits, slots, out, counts) -> None:
         o = self.options
-        return NgramTable(o.min_n, o.max_n, o.prefer)
+        row = 0
+        levels = o.max_n - o.min_n + 1
+        while row >= 0:
+            row, self.slots.clock, self.next_gen = kernels.step_rows(
+                token_ids, lengths, limits, slots, row, self.state, self.slots.used, self.slots.clock, self.next_gen,
+                o.min_n, o.max_n, o.prefer == "frequent", self.ctx, self.pairs, self.sizes, out, counts,
+            )
+            if row >= 0:
+                self._rebuild(int(lengths[row]) * levels)
 
     def start_request(self, request_id: str, prompt_ids: np.ndarray) -> None:
-        self.requests.pop(request_id, None)
-        self._sync(request_id, np.asarray(prompt_ids))
+        slot, _ = self.slots.open(request_id)
+        self._open(0, slot)
+        prompt = np.asarray(prompt_ids)[None, :]  # [1, n]
+        n = np.array([prompt.shape[1]], np.int64)
+        self._step(prompt, n, np.zeros(1, np.int64), np.array([slot], np.int64), np.empty((1, 0), np.int64),
+                   np.zeros(1, np.int64))
 
     def finish_request(self, request_id: str) -> None:
-        self.requests.pop(request_id, None)
+        self.slots.release(request_id)  # its entries are garbage from now on, dropped at the next rebuild
 
-    def _sync(self, request_id: str, tokens: np.ndarray) -> NgramTable:
-        state = self.requests.get(request_id)
-        n = int(tokens.shape[0])
-        if state is not None:
-            seen = state.table.num_tokens
-            if n < seen or (seen and (int(tokens[0]) != state.first or int(tokens[seen - 1]) != state.last)):
-                state = None  # not the history this table was built from: start over
-        if state is None:
-            state = _Request(self._new_table())
-            self.requests[request_id] = state
-            while len(self.requests) > self.options.max_requests:
-                self.requests.popitem(last=False)
-        else:
-            self.requests.move_to_end(request_id)
-        seen = state.table.num_tokens
-        if n > seen:
-            state.table.extend(tokens[seen:].tolist())
-            state.first, state.last = int(tokens[0]), int(tokens[n - 1])
-        return state.table
+    def _limit(self, max_tokens):
+        cap = self.options.num_pred_tokens
+        return max_tokens if cap is None else np.minimum(max_tokens, cap)
 
     def propose(self, request: ProposalRequest) -> Draft:
-        table = self._sync(request.request_id, request.token_ids)
-        limit = request.max_tokens
-        if self.options.num_pred_tokens is not None:
-            limit = min(limit, self.options.num_pred_tokens)
-        return Draft(np.asarray(table.draft(limit) if limit > 0 else [], dtype=np.int64))
+        limit = int(self._limit(request.max_tokens))
+        tokens = request.token_ids[None, :]  # [1, n]
+        slots = self.slots.slots_for([request.request_id], np.ones(1, np.bool_), self._open)
+        out = np.empty((1, max(limit, 0)), np.int64)
+        counts = np.zeros(1, np.int64)
+        self._step(tokens, np.array([tokens.shape[1]], np.int64), np.array([max(limit, 0)], np.int64), slots, out, counts)
+        return Draft(out[0, : counts[0]])
+
+    def propose_batch(self, token_ids, lengths, max_tokens, out, request_ids=None, num_prompt_tokens=None) -> np.ndarray:
+        """Every live row's draft in ``out``; see :class:`~specplug.protocols.BatchProposer`."""
+        if request_ids is None:
+            raise ValueError("anpd keeps per-request tables: propose_batch needs request_ids")
+        max_tokens = np.asarray(max_tokens, dtype=np.int64)
+        active = max_tokens > 0
+        slots = self.slots.slots_for(request_ids, active, self._open)
+        counts = np.zeros(token_ids.shape[0], dtype=np.int32)
+        limits = np.where(active, self._limit(max_tokens), -1)  # -1: skip the row
+        self._step(token_ids, np.asarray(lengths, dtype=np.int64), limits, slots, out, counts)
+        return counts

@@ -9,7 +9,9 @@ Contents:
 
 - :func:`find_ngram_continuation`: the engine-free kernel (numpy in, numpy out; one numba-compiled pass).
 - :class:`PldOptions`: the method's options.
-- :class:`PldProposer`: the :class:`~specplug.protocols.Proposer` that specplug engines drive.
+- :func:`propose_rows`: the same kernel over a whole batch of rows in one compiled call.
+- :class:`PldProposer`: the :class:`~specplug.protocols.Proposer` (and stateless
+  :class:`~specplug.protocols.BatchProposer`) that specplug engines drive.
 
 Which match is used. The longest n-gram wins (n from ``max_ngram`` down to ``min_ngram``); among
 the matches of that length the *earliest* one in the history is used by default. That is vLLM's
@@ -30,7 +32,7 @@ from pydantic import Field, model_validator
 from specplug.methods import MethodOptions
 from specplug.protocols import BaseProposer, Draft, ProposalRequest
 
-__all__ = ["PldOptions", "PldProposer", "find_ngram_continuation"]
+__all__ = ["PldOptions", "PldProposer", "find_ngram_continuation", "propose_rows"]
 
 _EMPTY = np.zeros(0, dtype=np.int64)
 
@@ -52,6 +54,50 @@ def _longest_match(tokens, min_ngram: int, max_ngram: int, latest: bool):  # pra
     if best_len < min_ngram:
         return -1, 0
     return best_start, best_len
+
+
+@njit(cache=True, nogil=True)
+def _propose_rows(token_ids, lengths, max_tokens, min_ngram, max_ngram, latest, out, counts):  # pragma: no cover
+    for row in range(token_ids.shape[0]):
+        limit = max_tokens[row]
+        n = lengths[row]
+        if limit <= 0 or n < min_ngram + 1:
+            continue
+        start, _ = _longest_match(token_ids[row, :n], min_ngram, max_ngram, latest)
+        if start < 0:
+            continue
+        m = min(limit, n - start, out.shape[1])
+        for j in range(m):
+            out[row, j] = token_ids[row, start + j]
+        counts[row] = m
+
+
+def propose_rows(
+    token_ids: np.ndarray,
+    lengths: np.ndarray,
+    max_tokens: np.ndarray,
+    out: np.ndarray,
+    min_ngram: int,
+    max_ngram: int,
+    match: Literal["earliest", "latest"] = "earliest",
+) -> np.ndarray:
+    """:func:`find_ngram_continuation` for every row of a batch, in one compiled call.
+
+    Row ``i``'s history is ``token_ids[i, :lengths[i]]``; its draft (at most ``max_tokens[i]``
+    tokens, none when that is 0) goes into ``out[i]``, whose unused cells are left as they are.
+
+    >>> ids = np.array([[5, 1, 2, 3, 9, 1, 2, 3, 0], [1, 2, 3, 4, 0, 0, 0, 0, 0]], dtype=np.int32)
+    >>> out = np.full((2, 3), -1, dtype=np.int32)
+    >>> propose_rows(ids, np.array([8, 4]), np.array([3, 3]), out, 1, 3).tolist()
+    [3, 0]
+    >>> out.tolist()
+    [[9, 1, 2], [-1, -1, -1]]
+
+    :returns: ``[rows]`` int32 draft lengths.
+    """
+    counts = np.zeros(token_ids.shape[0], dtype=np.int32)
+    _propose_rows(token_ids, np.asarray(lengths), np.asarray(max_tokens), min_ngram, max_ngram, match == "latest", out, counts)
+    return counts
 
 
 def find_ngram_continuation(
@@ -125,10 +171,22 @@ class PldOptions(MethodOptions):
 
 
 class PldProposer(BaseProposer):
-    """Prompt lookup decoding: stateless, so the lifecycle hooks are the base class's no-ops."""
+    """Prompt lookup decoding: stateless, so the lifecycle hooks are the base class's no-ops.
+
+    Also a stateless :class:`~specplug.protocols.BatchProposer`: ``propose_batch`` drafts every
+    row of the engine's token buffer in one compiled call (:func:`propose_rows`).
+    """
+
+    stateless = True
 
     def __init__(self, options: PldOptions | None = None):
         self.options = options or PldOptions()
+
+    def propose_batch(self, token_ids, lengths, max_tokens, out, request_ids=None, num_prompt_tokens=None) -> np.ndarray:
+        opts = self.options
+        if opts.num_pred_tokens is not None:
+            max_tokens = np.minimum(max_tokens, opts.num_pred_tokens)
+        return propose_rows(token_ids, lengths, max_tokens, out, opts.min_ngram, opts.max_ngram, opts.match)
 
     def propose(self, request: ProposalRequest) -> Draft:
         opts = self.options

@@ -331,3 +331,69 @@ def speculate(hist, ring, prev, head, write, lower, use_ring, max_depth, max_occ
             if tok.shape[0] > 0 and prob.sum() > best_score:
                 best_tok, best_par, source = tok, par, 2
     return best_tok, best_par, source
+
+
+# -- per-request state in slot arrays, and the batched step --------------------------------------
+
+
+NUM_PROMPT, SEEN, FIRST, LAST, RESP_LEN = range(5)  # columns of the per-slot state array
+
+
+@njit(cache=True, nogil=True)
+def follow_rows(token_ids, lengths, max_tokens, slots, row_prompt, state, resp, used, clock):  # pragma: no cover
+    """Record each live row's newly committed tokens as its request's output; returns the new clock.
+
+    ``state[slot]`` holds ``NUM_PROMPT``, ``SEEN`` (tokens already followed; -1 for a request opened
+    on first sight, which starts after its prompt), ``FIRST`` / ``LAST`` (tokens 0 and ``SEEN - 1``,
+    a cheap check that the row still holds the history followed so far) and ``RESP_LEN``: the output
+    so far is ``resp[slot, :RESP_LEN]``. A row whose history does not continue what its slot saw
+    holds another text under the same id: the slot starts over from the row's prompt
+    (``row_prompt``). ``resp`` must have at least ``max(lengths)`` columns.
+    """
+    for row in range(token_ids.shape[0]):
+        if max_tokens[row] <= 0:
+            continue
+        s = slots[row]
+        n = lengths[row]
+        clock += 1
+        used[s] = clock
+        k = state[s, SEEN]
+        if k > 0 and (n < k or token_ids[row, 0] != state[s, FIRST] or token_ids[row, k - 1] != state[s, LAST]):
+            k = -1  # another history under this id: start over, cache nothing of it
+            state[s, NUM_PROMPT] = row_prompt[row]
+            state[s, RESP_LEN] = 0
+        if k < 0:
+            k = min(n, state[s, NUM_PROMPT])
+        if n > k:
+            m = state[s, RESP_LEN]
+            for pos in range(max(k, state[s, NUM_PROMPT]), n):
+                resp[s, m] = token_ids[row, pos]
+                m += 1
+            state[s, RESP_LEN] = m
+            k = n
+        state[s, SEEN] = k
+        if n > 0:
+            state[s, FIRST] = token_ids[row, 0]
+            state[s, LAST] = token_ids[row, n - 1]
+    return clock
+
+
+@njit(cache=True, nogil=True)
+def speculate_rows(token_ids, lengths, max_tokens, ring, prev, head, write, lower, use_ring, max_depth, max_occ,
+                   max_candidates, factor, offset, min_prob, as_tree, out, counts):  # pragma: no cover - compiled
+    """:func:`speculate` for every live row; each row's first chain goes into ``out[row]``.
+
+    Nodes come out depth-first with the most probable child first, so the first root-to-leaf chain
+    is the prefix of nodes whose parent is the node before them.
+    """
+    for row in range(token_ids.shape[0]):
+        limit = min(max_tokens[row], out.shape[1])
+        if limit <= 0:
+            continue
+        tokens, parents, source = speculate(token_ids[row, : lengths[row]], ring, prev, head, write, lower, use_ring,
+                                            max_depth, max_occ, max_candidates, factor, offset, limit, min_prob, as_tree)
+        m = 0
+        while m < tokens.shape[0] and m < limit and parents[m] == m - 1:
+            out[row, m] = tokens[m]
+            m += 1
+        counts[row] = m

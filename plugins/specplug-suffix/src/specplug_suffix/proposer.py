@@ -28,13 +28,14 @@ Contents: :class:`SuffixOptions`, :class:`GlobalCache`, :class:`SuffixProposer`.
 
 from __future__ import annotations
 
-from collections import OrderedDict, deque
+from collections import deque
 
 import numpy as np
 from pydantic import Field
 
 from specplug.methods import MethodOptions
 from specplug.protocols import BaseProposer, Draft, ProposalRequest
+from specplug.slots import RequestSlots
 from specplug_suffix import kernels
 
 __all__ = ["GlobalCache", "SuffixOptions", "SuffixProposer"]
@@ -108,17 +109,6 @@ class GlobalCache:
         return self.ring.nbytes + self.prev.nbytes + self.head.nbytes
 
 
-class _Request:
-    __slots__ = ("num_prompt", "response", "seen", "first", "last")
-
-    def __init__(self, num_prompt: int):
-        self.num_prompt = num_prompt
-        self.response: list[int] = []
-        self.seen = 0
-        self.first = -1
-        self.last = -1
-
-
 class SuffixProposer(BaseProposer):
     """SuffixDecoding over each request's history plus a global cache of earlier outputs.
 
@@ -126,60 +116,83 @@ class SuffixProposer(BaseProposer):
     ``finish_request`` its output (the tokens after the prompt) enters the global cache and its
     state is dropped. Requests never started are opened on first sight; at most
     ``max_active_requests`` are tracked (least recently used dropped without caching).
+
+    Per-request state lives in arrays indexed by slot (:class:`~specplug.slots.RequestSlots`), so
+    ``propose_batch`` (the :class:`~specplug.protocols.BatchProposer` entry point) follows and drafts
+    a whole batch in two compiled calls, and ``propose`` is the same code on one row.
     """
+
+    stateless = False
 
     def __init__(self, options: SuffixOptions | None = None):
         self.options = options or SuffixOptions()
         o = self.options
         self.cache = GlobalCache(o.max_cached_tokens, o.max_cached_requests) if o.max_cached_requests else None
-        self.requests: OrderedDict[str, _Request] = OrderedDict()
-        self.last_source: str | None = None  # "local" or "global": where the latest draft came from
+        self.slots = RequestSlots(o.max_active_requests, on_grow=self._grow)
+        self._grow(self.slots.capacity)
+        self.last_source: str | None = None  # "local" or "global": where the latest draft of ``propose`` came from
+
+    @property
+    def requests(self) -> dict[str, int]:
+        """Live request ids (and their slots), in order of opening."""
+        return self.slots.index
+
+    def _grow(self, capacity: int, columns: int | None = None) -> None:
+        """State for ``capacity`` slots and outputs of up to ``columns`` tokens (kept when larger)."""
+        old = getattr(self, "state", None)
+        columns = max(columns or 0, self._resp.shape[1] if old is not None else 256)
+        state = np.zeros((capacity, 5), np.int64)  # [slots, 5]: see kernels.follow_rows
+        resp = np.zeros((capacity, columns), np.int32)  # [slots, columns] each request's output so far
+        if old is not None:
+            state[: old.shape[0]] = old
+            resp[: self._resp.shape[0], : self._resp.shape[1]] = self._resp
+        self.state, self._resp = state, resp
 
     # -- lifecycle ------------------------------------------------------------------------------
+    def _reset(self, slot: int, num_prompt: int, seen: int) -> None:
+        self.state[slot] = (num_prompt, seen, -1, -1, 0)
+
     def start_request(self, request_id: str, prompt_ids: np.ndarray) -> None:
-        self.requests.pop(request_id, None)
-        self._open(request_id, int(np.asarray(prompt_ids).shape[0]))
+        slot, _ = self.slots.open(request_id)  # an id started again forgets its old state, uncached
+        self._reset(slot, int(np.asarray(prompt_ids).shape[0]), 0)
 
     def finish_request(self, request_id: str) -> None:
-        state = self.requests.pop(request_id, None)
-        if state is not None and self.cache is not None and state.response:
-            self.cache.add(np.asarray(state.response, dtype=np.int32))
+        slot = self.slots.release(request_id)
+        if slot is not None and self.cache is not None and self.state[slot, kernels.RESP_LEN]:
+            self.cache.add(self._resp[slot, : self.state[slot, kernels.RESP_LEN]].copy())
 
-    def _open(self, request_id: str, num_prompt: int) -> _Request:
-        state = _Request(num_prompt)
-        self.requests[request_id] = state
-        while len(self.requests) > self.options.max_active_requests:
-            self.requests.popitem(last=False)
-        return state
+    def _follow(self, token_ids, lengths, max_tokens, request_ids, num_prompt_tokens) -> None:
+        """Open unknown requests, then record every live row's new tokens (one compiled call)."""
+        live = max_tokens > 0
+        num_prompt_tokens = np.asarray(num_prompt_tokens, dtype=np.int64)
 
-    def _follow(self, request: ProposalRequest) -> None:
-        """Record the tokens committed since the last step as this request's output."""
-        tokens = request.token_ids
-        n = int(tokens.shape[0])
-        state = self.requests.get(request.request_id)
-        if state is not None and (
-            n < state.seen or (state.seen and (int(tokens[0]) != state.first or int(tokens[state.seen - 1]) != state.last))
-        ):
-            state = None  # another history under this id: start over, cache nothing of it
-        if state is None:
-            state = self._open(request.request_id, request.num_prompt_tokens)
-            state.seen = min(n, request.num_prompt_tokens)
-        else:
-            self.requests.move_to_end(request.request_id)
-        if n > state.seen:
-            state.response.extend(tokens[max(state.seen, state.num_prompt) :].tolist())
-            state.seen = n
-        if n:
-            state.first, state.last = int(tokens[0]), int(tokens[n - 1])
+        def opened(row: int, slot: int) -> None:
+            self._reset(slot, int(num_prompt_tokens[row]), -1)  # starts after its prompt
+
+        slots = self.slots.slots_for(request_ids, live, opened)
+        longest = int(lengths.max())
+        if longest > self._resp.shape[1]:
+            self._grow(self.slots.capacity, max(longest, 2 * self._resp.shape[1]))
+        self.slots.clock = kernels.follow_rows(
+            token_ids, lengths, max_tokens, slots, num_prompt_tokens, self.state, self._resp, self.slots.used,
+            self.slots.clock,
+        )
+
+    def _ring(self):
+        c = self.cache
+        if c is None:
+            return _NO_RING, _NO_PREV, _NO_PREV, 0, 0, False
+        return c.ring, c.prev, c.head, c.write, c.lower, len(c) > 0
 
     # -- the step -------------------------------------------------------------------------------
     def propose(self, request: ProposalRequest) -> Draft:
-        self._follow(request)
-        o, c = self.options, self.cache
-        use_ring = c is not None and len(c) > 0
-        ring, prev, head = (c.ring, c.prev, c.head) if c is not None else (_NO_RING, _NO_PREV, _NO_PREV)
+        tokens = request.token_ids[None, :]  # [1, n]: the same state update as a one-row batch
+        n = np.array([tokens.shape[1]], dtype=np.int64)
+        self._follow(tokens, n, np.array([max(request.max_tokens, 1)]), [request.request_id], [request.num_prompt_tokens])
+        o = self.options
+        ring, prev, head, write, lower, use_ring = self._ring()
         tokens, parents, source = kernels.speculate(
-            request.token_ids, ring, prev, head, c.write if c else 0, c.lower if c else 0, use_ring,
+            request.token_ids, ring, prev, head, write, lower, use_ring,
             o.max_depth, o.max_occurrences, o.max_candidates, o.max_spec_factor, o.max_spec_offset,
             request.max_tokens, o.min_token_prob, o.tree,
         )
@@ -187,6 +200,21 @@ class SuffixProposer(BaseProposer):
         if source == 0:
             return Draft.empty()
         return Draft(tokens, parents if o.tree else None)
+
+    def propose_batch(self, token_ids, lengths, max_tokens, out, request_ids=None, num_prompt_tokens=None) -> np.ndarray:
+        """Every live row's draft (the tree's first chain) in ``out``; see :class:`~specplug.protocols.BatchProposer`."""
+        if request_ids is None or num_prompt_tokens is None:
+            raise ValueError("suffix keeps per-request state: propose_batch needs request_ids and num_prompt_tokens")
+        lengths = np.asarray(lengths, dtype=np.int64)
+        max_tokens = np.asarray(max_tokens, dtype=np.int64)
+        self._follow(token_ids, lengths, max_tokens, request_ids, num_prompt_tokens)
+        o = self.options
+        counts = np.zeros(token_ids.shape[0], dtype=np.int32)
+        kernels.speculate_rows(
+            token_ids, lengths, max_tokens, *self._ring(), o.max_depth, o.max_occurrences, o.max_candidates,
+            o.max_spec_factor, o.max_spec_offset, o.min_token_prob, o.tree, out, counts,
+        )
+        return counts
 
 
 _SOURCES = (None, "local", "global")

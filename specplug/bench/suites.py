@@ -1,0 +1,107 @@
+"""Benchmark suites: one small TOML file per committed benchmark, run by ``specplug bench --suite FILE``.
+
+A suite says what to measure, once, so that the committed results and the command that remakes
+them cannot drift apart::
+
+    # benchmarks/suites/reference_pld.toml
+    name = "reference_pld"            # results go to docs/results/<name>.{json,md,png}
+    kind = "bench"                    # which runner (see SUITE_KINDS); "bench" is `specplug bench`
+    title = "Reference engine: plain decoding vs prompt lookup (pld)"
+
+    [bench]                           # the runner's settings: for "bench", BenchConfig's fields
+    methods = ["pld"]                 # plain decoding always runs as the baseline
+    peers = []                        # other implementations in the same run, e.g. "pld@native" (vLLM's ngram)
+    engine = "reference"
+    prompts = "spec-bench:1"
+    k = 5
+    max_new_tokens = 128
+    threads = 1
+
+    [quick]                           # overrides for `--quick`: a tiny run that checks the suite works
+    prompts = "spec-bench:1"
+    max_new_tokens = 8
+
+Every kind writes the one results schema (:mod:`specplug.bench.results`), which the docs site reads
+for the results page and every method's "Measured results". A new kind of benchmark (model drafters,
+image generation) registers a runner in :data:`SUITE_KINDS`: a function ``(suite, quick, out_dir) ->
+written paths`` that reads its own ``[bench]`` table.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+__all__ = ["SUITE_KINDS", "Suite", "SuiteError", "load_suite", "run_suite"]
+
+
+class SuiteError(ValueError):
+    """A suite file that cannot run; the message names the file and the fix."""
+
+
+class Suite(BaseModel):
+    """One suite file."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(pattern=r"^[a-z0-9_]+$", description="Output stem under docs/results.")
+    kind: str = Field("bench", description="The runner (a key of SUITE_KINDS).")
+    title: str | None = Field(None, description="The report's title.")
+    description: str | None = Field(None, description="What the suite measures, for readers of the file.")
+    bench: dict[str, Any] = Field(default_factory=dict, description="The runner's settings.")
+    quick: dict[str, Any] = Field(default_factory=dict, description="Overrides of `bench` for --quick.")
+    path: Path | None = Field(None, exclude=True, description="Where the suite was read from.")
+
+
+def load_suite(path: Path) -> Suite:
+    try:
+        data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
+    except OSError as err:
+        raise SuiteError(f"cannot read suite {path}: {err.strerror}") from None
+    except tomllib.TOMLDecodeError as err:
+        raise SuiteError(f"{path}: not TOML: {err}") from None
+    try:
+        suite = Suite(**data, path=Path(path))
+    except ValidationError as err:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in err.errors())
+        raise SuiteError(f"{path}: {problems}") from None
+    if suite.kind not in SUITE_KINDS:
+        raise SuiteError(f"{path}: kind {suite.kind!r} is not one of {', '.join(sorted(SUITE_KINDS))}")
+    return suite
+
+
+def _run_bench(suite: Suite, quick: bool, out_dir: Path) -> list[Path]:
+    """``specplug bench`` with the suite's settings (``methods`` + ``peers`` in one run)."""
+    from specplug.bench.commands import print_table
+    from specplug.bench.runner import BenchConfig, run_bench, write_outputs
+
+    settings = {**suite.bench, **(suite.quick if quick else {})}
+    methods = list(settings.pop("methods", [])) + list(settings.pop("peers", []))
+    if not methods:
+        raise SuiteError(f"{suite.path}: [bench] needs methods = [...]")
+    known = set(BenchConfig.__dataclass_fields__) - {"methods", "command", "title"}
+    unknown = set(settings) - known
+    if unknown:
+        raise SuiteError(f"{suite.path}: unknown [bench] keys {sorted(unknown)}; known: {', '.join(sorted(known))}")
+    command = f"specplug bench --suite {suite.path}" + (" --quick" if quick else "")
+    cfg = BenchConfig(methods=methods, title=suite.title, command=command, **settings)
+    results = run_bench(cfg)
+    name = suite.name + ("_quick" if quick else "")
+    written = write_outputs(results, out_dir, name, plots=not quick)
+    print_table(results)
+    return written
+
+
+#: suite kind -> runner ``(suite, quick, out_dir) -> written paths``
+SUITE_KINDS: dict[str, Callable[[Suite, bool, Path], list[Path]]] = {"bench": _run_bench}
+
+
+def run_suite(path: Path, quick: bool = False, out_dir: Path | None = None) -> list[Path]:
+    """Run the suite in ``path``; results go to ``out_dir`` (default: ``docs/results`` of the checkout)."""
+    suite = load_suite(path)
+    out = out_dir or Path(__file__).resolve().parents[2] / "docs" / "results"
+    return SUITE_KINDS[suite.kind](suite, quick, out)

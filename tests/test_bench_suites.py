@@ -1,0 +1,91 @@
+"""Suite files (``specplug bench --suite``), conversation prompts and the named repetition workloads."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from specplug.bench.prompts import PromptError, load_prompts
+from specplug.bench.suites import SuiteError, load_suite
+
+SUITES = sorted((Path(__file__).resolve().parents[1] / "benchmarks" / "suites").glob("*.toml"))
+
+
+@pytest.mark.parametrize("path", SUITES, ids=[p.stem for p in SUITES])
+def test_committed_suites_are_valid(path):
+    suite = load_suite(path)
+    assert suite.name == path.stem
+    assert suite.bench.get("methods")
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ('name = "x"\nkind = "nosuch"\n[bench]\nmethods = ["pld"]\n', "kind 'nosuch' is not one of"),
+        ('name = "x"\ncolour = 3\n', "colour"),
+        ('name = "Has Spaces"\n', "name"),
+        ("name = [", "not TOML"),
+    ],
+)
+def test_bad_suites_are_refused_naming_the_file_and_the_problem(tmp_path, text, expected):
+    path = tmp_path / "bad.toml"
+    path.write_text(text)
+    with pytest.raises(SuiteError) as err:
+        load_suite(path)
+    assert str(path) in str(err.value) and expected in str(err.value)
+
+
+def test_conversations_are_read_and_checked(tmp_path):
+    path = tmp_path / "chat.jsonl"
+    turns = [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello!"}, {"role": "user", "content": "Again"}]
+    path.write_text(json.dumps({"id": "a", "category": "chat", "messages": turns}) + "\n")
+    (prompt,), _ = load_prompts(str(path))
+    assert prompt.messages == (("user", "Hi"), ("assistant", "Hello!"), ("user", "Again")) and prompt.text is None
+    path.write_text(json.dumps({"id": "a", "messages": turns[:2]}) + "\n")
+    with pytest.raises(PromptError, match="last of 'messages' must be the user turn"):
+        load_prompts(str(path))
+
+
+def test_a_workload_not_built_yet_names_the_command_that_builds_it(tmp_path, monkeypatch):
+    monkeypatch.setenv("SPECPLUG_CACHE", str(tmp_path))
+    with pytest.raises(PromptError, match="python -m specplug.bench.workloads build agentic"):
+        load_prompts("agentic")
+
+
+def test_agentic_workload_sessions_revise_their_own_answers():
+    from specplug.bench import workloads
+
+    sessions = workloads._revision_sessions()
+    assert {c for c, _, _ in sessions} == {"revise-code", "revise-text"}
+    assert all(len(turns) == 1 + len(workloads.CODE_REVISIONS) for _, _, turns in sessions)
+    assert len(set(workloads.TICKETS)) == len(workloads.TICKETS) >= 16
+
+
+@pytest.mark.slow
+def test_a_suite_runs_through_the_command_line(tmp_path):
+    from click.testing import CliRunner
+
+    from specplug.bench.commands import bench
+    from specplug.testing import tiny_model_dir
+
+    model = tiny_model_dir(tmp_path / "tiny", hidden=128)
+    prompts = tmp_path / "p.jsonl"
+    turns = [{"role": "user", "content": "Count: one two three."}, {"role": "assistant", "content": "one two three"},
+             {"role": "user", "content": "Again, twice."}]
+    prompts.write_text(json.dumps({"id": "c", "category": "chat", "messages": turns}) + "\n")
+    suite = tmp_path / "tiny_suite.toml"
+    suite.write_text(f'name = "tiny_suite"\ntitle = "A tiny suite"\n[bench]\nmethods = ["pld"]\nmodel = "{model}"\n'
+                     f'prompts = "{prompts}"\nk = 3\nmax_new_tokens = 24\nuse_cache = false\n[quick]\nmax_new_tokens = 6\n')
+    from specplug.bench import suites
+
+    out = tmp_path / "out"
+    written = suites.run_suite(suite, quick=True, out_dir=out)
+    data = json.loads((out / "tiny_suite_quick.json").read_text())
+    assert data["schema"] == "specplug-bench/1" and data["methods"] == ["plain", "pld"]
+    assert data["meta"]["command"].endswith("--quick") and data["meta"]["title"] == "A tiny suite"
+    assert data["summary"]["pld"]["overall"]["identical"] == 1
+    assert {p.name for p in written} == {"tiny_suite_quick.json", "tiny_suite_quick.md"}
+    result = CliRunner().invoke(bench, ["--quick"])
+    assert result.exit_code != 0 and "--quick applies to --suite" in result.output
