@@ -66,10 +66,12 @@ def baseline(tiny_model, tmp_path_factory) -> list[list[int]]:
     return run_vllm_job(tmp_path_factory.mktemp("base"), job)["outputs"]
 
 
-def serve_load(server) -> list:
-    with cf.ThreadPoolExecutor(max_workers=NUM_REQUESTS) as pool:
+def serve_load(server, refused: dict | None = None) -> tuple[list, object]:
+    """The traffic, all at once; ``refused``: one more request's extra parameters, sent among them."""
+    with cf.ThreadPoolExecutor(max_workers=NUM_REQUESTS + 1) as pool:
         futures = [pool.submit(stream_completion, server, r["prompt"], r["max_tokens"], r["cancel_after"]) for r in TRAFFIC]
-        return [f.result(timeout=150) for f in futures]
+        odd = pool.submit(stream_completion, server, FLUSH["prompt"], 8, **refused) if refused else None
+        return [f.result(timeout=300) for f in futures], (odd.result(timeout=300) if odd else None)
 
 
 def check_outputs(server, completions, baseline) -> None:
@@ -91,19 +93,25 @@ def check_outputs(server, completions, baseline) -> None:
 def test_level1_pld_server_with_cancellations(tiny_model, baseline, tmp_path):
     config = {"model": "specplug.vllm.pld", "num_speculative_tokens": 4}
     with start_server(tiny_model, tmp_path, config, {"specplug": {"options": {"min_ngram": 1, "max_ngram": 3}}}) as server:
-        completions = serve_load(server)
+        completions, _ = serve_load(server)
         check_outputs(server, completions, baseline)
         assert "raised in" not in server.log()
 
 
-@pytest.mark.parametrize("method", ["suffix", "recycling"])
-def test_level2_server_with_cancellations_leaves_no_request_state(method, tiny_model, baseline, tmp_path):
+@pytest.mark.parametrize("method,verifier", [("suffix", "speculative_sampling"), ("recycling", None)])
+def test_level2_server_with_cancellations_leaves_no_request_state(method, verifier, tiny_model, baseline, tmp_path):
+    """suffix also runs with a specplug verifier in place of vLLM's rejection sampler: a request with
+    logprobs among the load is refused with a clear error, and the others are served."""
     pytest.importorskip(f"specplug_{method}")
     trace = tmp_path / "trace"
     env = {"SPECPLUG_VLLM_LEVEL2": "1", "SPECPLUG_VLLM_TRACE": str(trace)}
     config = {"model": f"specplug.vllm.{method}", "num_speculative_tokens": 4}
-    with start_server(tiny_model, tmp_path, config, env=env) as server:
-        completions = serve_load(server)
+    extra = {"specplug": {"verifier": verifier}} if verifier else None
+    with start_server(tiny_model, tmp_path, config, extra, env=env) as server:
+        completions, refused = serve_load(server, {"logprobs": 1} if verifier else None)
+        if verifier:
+            assert refused.error and "logprobs are not supported" in refused.error  # HTTP 400 or an error event
+            assert f"specplug verifier {verifier!r} replaces" in server.log()
         check_outputs(server, completions, baseline)
         assert "specplug level 2 active" in server.log() and "raised in" not in server.log()
     states = read_trace(trace, "state")
