@@ -29,6 +29,7 @@ import numpy as np
 
 from specplug.methods import MethodSpec, OptionsError
 from specplug.protocols import BatchProposer, Draft, ProposalRequest
+from specplug.verify.sampling import PADDING
 from specplug.integrations.vllm import level2_state
 from specplug.integrations.vllm.rows import RowTracker
 
@@ -218,6 +219,8 @@ class SpecplugProposerBase:
             try:
                 draft = self.proposer.propose(request)
                 tokens = (draft.token_ids if draft.parents is None else first_chain(draft))[:budget].tolist()
+                if PADDING in tokens:  # padding: no draft from there on
+                    tokens = tokens[: tokens.index(PADDING)]
                 # plain Python on <= K ints: cheaper than numpy's min/max on tiny arrays
                 if tokens and vocab is not None and (min(tokens) < 0 or max(tokens) >= vocab):
                     raise ValueError(f"draft token ids outside the vocabulary [0, {vocab})")

@@ -6,9 +6,10 @@ Usage: ``python -m specplug.integrations.vllm.engine_runner JOB.json OUT.json`` 
 - ``mode``: ``"generate"`` (default) or ``"errors"``.
 - ``then_prompts``: prompts generated one at a time after the first round (their outputs are not returned).
 - ``extra_plugins``: test plugin modules to register (importable from the caller's PYTHONPATH); ``level2``: apply specplug's level 2 first.
-- ``model``, ``max_model_len``, ``max_num_seqs``.
+- ``model``, ``max_model_len``, ``max_num_seqs``, ``tensor_parallel_size`` (workers then run in child processes).
 - generate: ``prompts`` (list of str or of token id lists), ``max_tokens``, ``speculative_config``
-  (or null), ``additional_config``; writes ``{"outputs": [[ids]...], "metrics": {...}}``.
+  (or null), ``additional_config``, ``sampling`` (optional, per prompt: SamplingParams keywords over
+  greedy ``max_tokens``); writes ``{"outputs": [[ids]...], "metrics": {...}}``.
 - errors: ``configs``, a list of ``{"speculative_config", "additional_config"}``; each engine is
   expected to fail at start; writes ``{"errors": [message or null, ...]}``.
 
@@ -36,6 +37,8 @@ def make_llm(job: dict, speculative_config, additional_config):
         seed=0,
         disable_log_stats=False,
     )
+    if job.get("tensor_parallel_size", 1) > 1:
+        kwargs.update(tensor_parallel_size=job["tensor_parallel_size"], distributed_executor_backend="mp")
     if speculative_config:
         kwargs["speculative_config"] = speculative_config
     if additional_config:
@@ -47,9 +50,14 @@ def generate(job: dict) -> dict:
     from vllm import SamplingParams
 
     llm = make_llm(job, job.get("speculative_config"), job.get("additional_config"))
-    params = SamplingParams(temperature=0.0, max_tokens=job.get("max_tokens", 32), ignore_eos=job.get("ignore_eos", True))
+    defaults = dict(temperature=0.0, max_tokens=job.get("max_tokens", 32), ignore_eos=job.get("ignore_eos", True))
+    params = SamplingParams(**defaults)
     prompts = [{"prompt_token_ids": p} if isinstance(p, list) else p for p in job["prompts"]]
-    results = llm.generate(prompts, params, use_tqdm=False)
+    if job.get("sampling"):  # per prompt: SamplingParams keywords over the defaults
+        per_prompt = [SamplingParams(**{**defaults, **extra}) for extra in job["sampling"]]
+        results = llm.generate(prompts, per_prompt, use_tqdm=False)
+    else:
+        results = llm.generate(prompts, params, use_tqdm=False)
     outputs = [list(r.outputs[0].token_ids) for r in results]
     for prompt in job.get("then_prompts", []):  # later rounds, one request each
         llm.generate([{"prompt_token_ids": prompt}], params, use_tqdm=False)

@@ -13,7 +13,14 @@
    before sampling, and after verification send each request a ``StepFeedback`` (``observe``).
 5. ``RejectionSampler.forward``: when a specplug verifier is configured, verify each request's chain
    with it instead of vLLM's rejection sampler, and return the same output layout
-   (``[batch, max_spec_len + 1]`` token ids, ``-1`` after the emitted tokens).
+   (``[batch, max_spec_len + 1]`` token ids, ``-1`` after the emitted tokens). Before verifying, the
+   target's logits go through the same vLLM code its rejection sampler runs: penalties (repetition,
+   frequency, presence), bad words, ``min_tokens`` and ``allowed_token_ids`` at the draft positions,
+   the sampler's own processing at the bonus position. A draft's padding (``-1``: vLLM pads the drafts
+   a grammar cut) ends the chain: no draft there.
+6. ``InputProcessor._validate_params`` (the front end): while a specplug verifier is configured,
+   refuse requests that ask for what the hook cannot give (logprobs) with a clear error, before
+   they reach the engine; other requests are untouched.
 
 Every wrapper is marked; :func:`apply` refuses to wrap a method twice. CPU (``CPUModelRunner``)
 inherits all of these from ``GPUModelRunner``.
@@ -27,16 +34,18 @@ from typing import Any
 import numpy as np
 
 from specplug.protocols import Draft, Need, SamplingParams, StepFeedback
+from specplug.verify.sampling import PADDING, without_invalid
 
-__all__ = ["apply", "DEFAULT_TOPK"]
+__all__ = ["apply", "DEFAULT_TOPK", "refusal"]
 
+from specplug.integrations.vllm import level2_state
 from specplug.integrations.vllm.level2_state import get_logger
 
 logger = get_logger()
 
 MARK = "__specplug_patched__"
 DEFAULT_TOPK = 8
-PLACEHOLDER = -1  # vLLM's PLACEHOLDER_TOKEN_ID in rejection_sampler.py
+PLACEHOLDER = PADDING  # vLLM's PLACEHOLDER_TOKEN_ID in rejection_sampler.py
 
 
 def _wrap(owner: type, name: str, make) -> None:
@@ -57,6 +66,7 @@ def _specplug_drafter(runner: Any):
 
 def apply() -> frozenset[Need]:
     """Patch vLLM once; returns the needs level 2 now provides."""
+    from vllm.v1.engine.input_processor import InputProcessor
     from vllm.v1.sample.rejection_sampler import RejectionSampler
     from vllm.v1.worker.gpu_model_runner import GPUModelRunner
 
@@ -81,8 +91,15 @@ def apply() -> frozenset[Need]:
         def _update_states(self, scheduler_output, *args, **kwargs):
             drafter = _specplug_drafter(self)
             if drafter is not None:
+                trace = level2_state.trace_for(drafter)
+                ended = [r for r in scheduler_output.finished_req_ids if r in drafter.live_requests]
                 for request_id in scheduler_output.finished_req_ids:
                     drafter.finish_request(request_id)
+                if trace is not None:
+                    trace.step += 1
+                    trace.ended.update(ended)
+                    if ended:
+                        trace.state(drafter)
             return original(self, scheduler_output, *args, **kwargs)
 
         return _update_states
@@ -93,7 +110,11 @@ def apply() -> frozenset[Need]:
             if drafter is not None:
                 drafter.request_ids = self.input_batch.req_ids
                 drafter.num_prompt_tokens = self.input_batch.num_prompt_tokens
-            return original(self, *args, **kwargs)
+            drafts = original(self, *args, **kwargs)
+            trace = level2_state.trace_for(drafter) if drafter is not None else None
+            if trace is not None:
+                trace.drafts(self.input_batch.req_ids, drafts)
+            return drafts
 
         return propose_draft_token_ids
 
@@ -117,15 +138,32 @@ def apply() -> frozenset[Need]:
             verifier = getattr(self, "_specplug_verifier", None)
             if verifier is None:
                 return original(self, metadata, draft_probs, logits, sampling_metadata, *args, **kwargs)
-            return _verify_with(verifier, metadata, logits, sampling_metadata)
+            if sampling_metadata.max_num_logprobs is not None:  # refused at the front end; never crash here
+                _warn_once("logprobs", "a batch asked for logprobs; vLLM's rejection sampler verifies it instead")
+                return original(self, metadata, draft_probs, logits, sampling_metadata, *args, **kwargs)
+            return _verify_with(self, verifier, metadata, logits, sampling_metadata)
 
         return rejection_forward
+
+    def validate(original):
+        def _validate_params(self, params, *args, **kwargs):
+            result = original(self, params, *args, **kwargs)
+            from specplug.integrations.vllm.adapter import specplug_section
+
+            verifier = specplug_section(self.vllm_config).get("verifier")
+            problem = refusal(params, verifier) if verifier else None
+            if problem:
+                raise ValueError(problem)
+            return result
+
+        return _validate_params
 
     _wrap(GPUModelRunner, "__init__", init)
     _wrap(GPUModelRunner, "_update_states", update_states)
     _wrap(GPUModelRunner, "propose_draft_token_ids", propose)
     _wrap(GPUModelRunner, "_sample", sample)
     _wrap(RejectionSampler, "forward", forward)
+    _wrap(InputProcessor, "_validate_params", validate)
     return frozenset({Need.request_lifecycle, Need.target_topk, Need.target_predictions})
 
 
@@ -163,8 +201,9 @@ def _observe(runner: Any, drafter: Any, topk: np.ndarray, metadata: Any, sampled
             rows = [i]  # no spec step: one logit row per request
             draft = Draft.empty()
         else:
-            rows = _logit_rows(metadata, i, start, n)
             draft = Draft.chain(metadata.draft_token_ids[start : start + n].cpu().numpy())
+            draft = without_invalid(draft, drafter.vocab_size) if drafter.vocab_size else draft  # padding: no draft
+            rows = _logit_rows(metadata, i, start, n)[: len(draft) + 1]
         emitted = [int(t) for t in tokens[i] if t != PLACEHOLDER]
         feedback = StepFeedback(
             request_id=request_id,
@@ -177,22 +216,60 @@ def _observe(runner: Any, drafter: Any, topk: np.ndarray, metadata: Any, sampled
         drafter._safe("observe", drafter.proposer.observe, feedback)
 
 
-def _verify_with(verifier: Any, metadata: Any, logits: Any, sampling_metadata: Any):
-    """vLLM's rejection sampler replaced by a specplug Verifier, one request at a time."""
+def refusal(params: Any, verifier: str) -> str | None:
+    """Why the verifier hook cannot serve a request with these sampling parameters (None: it can).
+
+    vLLM itself refuses ``min_p`` and ``logit_bias`` with speculative decoding; penalties, bad words,
+    ``min_tokens`` and ``allowed_token_ids`` are applied (see :func:`_verify_with`).
+    """
+    if getattr(params, "logprobs", None) is not None:
+        return (
+            f"logprobs are not supported while the specplug verifier {verifier!r} replaces vLLM's rejection "
+            "sampler; drop logprobs from the request, or start the server without "
+            'additional_config["specplug"]["verifier"]'
+        )
+    return None
+
+
+_warned: set[str] = set()
+
+
+def _warn_once(key: str, message: str) -> None:
+    if key not in _warned:
+        _warned.add(key)
+        logger.warning("specplug verifier hook: %s", message)
+
+
+def _verify_with(sampler: Any, verifier: Any, metadata: Any, logits: Any, sampling_metadata: Any):
+    """vLLM's rejection sampler replaced by a specplug Verifier, one request at a time.
+
+    The target rows first go through vLLM's own logits processing, exactly as in
+    ``RejectionSampler.forward``: ``sampler.apply_logits_processors`` at the draft positions (with the
+    drafts counted as outputs for penalties and bad words), the sampler's at the bonus position.
+    Temperature, top-k and top-p are the verifier's to apply.
+    """
     import torch
     from vllm.v1.outputs import SamplerOutput
 
-    if sampling_metadata.max_num_logprobs is not None:
-        raise ValueError("logprobs are not supported while a specplug verifier replaces vLLM's rejection sampler")
     batch = len(metadata.num_draft_tokens)
     out = torch.full((batch, metadata.max_spec_len + 1), PLACEHOLDER, dtype=torch.int32, device=logits.device)
+    # [num_draft_tokens, V] and [batch, V], float32 copies (logits is not changed)
+    at_drafts = sampler.apply_logits_processors(
+        logits[metadata.target_logits_indices].to(torch.float32), sampling_metadata, metadata
+    )
+    at_bonus = sampler.sampler.apply_logits_processors(
+        logits[metadata.bonus_logits_indices].to(torch.float32), sampling_metadata, True
+    )
+    vocab = logits.shape[-1]
     temperature = None if sampling_metadata.all_greedy else sampling_metadata.temperature
     top_p, top_k = sampling_metadata.top_p, sampling_metadata.top_k
     generators = sampling_metadata.generators
     for i, (start, n) in enumerate(_rows(metadata, batch)):
-        rows = _logit_rows(metadata, i, start, n)
-        target = logits[rows].to(torch.float32)  # [n + 1, vocab]
-        draft = Draft.chain(metadata.draft_token_ids[start : start + n].cpu().numpy())
+        draft = without_invalid(Draft.chain(metadata.draft_token_ids[start : start + n].cpu().numpy()), vocab)
+        kept = len(draft)  # padding ends the chain: verify only the drafts before it
+        # the root and each draft position (at_drafts), then the bonus position (at_bonus); with padding
+        # after ``kept`` drafts, the padding's position is the bonus position
+        target = torch.cat([at_drafts[start : start + n], at_bonus[i : i + 1]])[: kept + 1]  # [kept + 1, V]
         params = SamplingParams(
             temperature=0.0 if temperature is None else max(0.0, float(temperature[i])),
             top_p=1.0 if top_p is None else float(top_p[i]),
@@ -201,6 +278,6 @@ def _verify_with(verifier: Any, metadata: Any, logits: Any, sampling_metadata: A
         if params.temperature < 1e-5:
             params = SamplingParams()
         result = verifier.verify(target, draft, params, generators.get(i))
-        emitted = result.tokens[: n + 1]
+        emitted = result.tokens[: kept + 1]
         out[i, : len(emitted)] = torch.tensor(emitted, dtype=torch.int32)
     return SamplerOutput(sampled_token_ids=out, logprobs_tensors=None)
