@@ -18,7 +18,7 @@ __all__ = ["image", "train_digits"]
 @click.command("train-digits")
 @click.option("--out", type=click.Path(path_type=Path), default=None,
               help="Folder for the models (default: specplug's cache, models/digits-ar-v1).")
-@click.option("--target-steps", default=1500, show_default=True, type=click.IntRange(min=1))
+@click.option("--target-steps", default=700, show_default=True, type=click.IntRange(min=1))
 @click.option("--draft-steps", default=800, show_default=True, type=click.IntRange(min=1))
 @click.option("--seed", default=0, show_default=True, type=int)
 @click.option("--force", is_flag=True, help="Retrain even when the folder is already trained.")

@@ -31,7 +31,6 @@ Engine-free: numpy only.
 
 from __future__ import annotations
 
-import zlib
 from dataclasses import dataclass, field
 from typing import ClassVar, Literal
 
@@ -57,7 +56,7 @@ class SJDOptions(MethodOptions):
         description="One past the largest token id of random initial guesses; default: the target's vocabulary "
         "(known after the first step, which repeats the last token).",
     )
-    seed: int = Field(0, description="Seed of the proposer's own random numbers (the Jacobi updates).")
+    seed: int = Field(0, ge=0, description="Seed of the proposer's own random numbers (initial guesses, Jacobi updates).")
 
     @model_validator(mode="after")
     def _range(self) -> SJDOptions:
@@ -106,10 +105,13 @@ class SJDProposer(BaseProposer):
         self.options = options or SJDOptions()
         self._states: dict[str, _State] = {}
         self._vocab: int | None = None  # the target's vocabulary, learned from the first feedback
+        self._seeds = np.random.SeedSequence(self.options.seed)
 
     def start_request(self, request_id: str, prompt_ids: np.ndarray) -> None:
-        seed = [self.options.seed, zlib.crc32(np.asarray(prompt_ids, dtype=np.int64).tobytes())]
-        self._states[request_id] = _State(rng=np.random.default_rng(seed))
+        # A fresh random stream per request (never one derived from the prompt: two requests with the
+        # same prompt must not propose the same "random" guesses, or declaring their q as the
+        # distribution they were drawn from would be false and the output biased).
+        self._states[request_id] = _State(rng=np.random.default_rng(self._seeds.spawn(1)[0]))
 
     def _fresh(self, state: _State, count: int, last_token: int, vocab: int) -> tuple[list[int], list[np.ndarray]]:
         """``count`` initial guesses with their q rows (``[vocab]`` each)."""
