@@ -13,8 +13,8 @@ from specplug.protocols import BaseProposer, Draft, SamplingParams
 from specplug_image.digits import load_split
 from specplug_image.drafter import DraftModelProposer
 from specplug_image.generate import build_setting, sample_images
-from specplug_image.lantern import LanternOptions, LanternVerifier
-from specplug_image.sjd import SJDOptions, SJDProposer
+from specplug_lantern.verifier import LanternOptions, LanternVerifier
+from specplug_sjd.proposer import SJDOptions, SJDProposer
 
 SAMPLING = SamplingParams(temperature=1.0)
 SAMPLES = 700

@@ -44,8 +44,8 @@ def build_setting(drafter: str, target, draft_model=None, verifier: str = "specu
     by the registry's specs, so a bad value raises :class:`specplug.methods.OptionsError` naming it."""
     from specplug.registry import get_registry
     from specplug_image.drafter import DraftModelProposer
-    from specplug_image.lantern import LanternVerifier
-    from specplug_image.sjd import SJDProposer
+    from specplug_lantern.verifier import LanternVerifier
+    from specplug_sjd.proposer import SJDProposer
 
     if drafter == "plain":
         proposer = None

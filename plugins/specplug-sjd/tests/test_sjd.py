@@ -7,7 +7,7 @@ from specplug.methods import OptionsError
 from specplug.protocols import Draft, Need, ProposalRequest, StepFeedback
 from specplug.registry import get_registry
 from specplug.testing import assert_greedy_lossless, tiny_llama
-from specplug_image.sjd import SJDOptions, SJDProposer, next_iterate
+from specplug_sjd.proposer import SJDOptions, SJDProposer, next_iterate
 
 
 def test_next_iterate_samples_the_rows_after_the_bonus_with_their_q():

@@ -11,7 +11,7 @@ from specplug.methods import OptionsError
 from specplug.protocols import Draft, SamplingParams
 from specplug.registry import get_registry
 from specplug.verify import SpeculativeSamplingVerifier
-from specplug_image.lantern import LanternOptions, LanternVerifier, latent_neighbours, relaxed_target
+from specplug_lantern.verifier import LanternOptions, LanternVerifier, latent_neighbours, relaxed_target
 
 SAMPLING = SamplingParams(temperature=1.0)
 
@@ -170,6 +170,11 @@ def test_missing_embeddings_and_wrong_vocabulary_are_clear_errors():
         verifier.verify(logits, draft, SAMPLING)
 
 
-def test_registry_builds_it_from_a_model_folder(tiny_digits_dir):
-    verifier = get_registry().verifier("lantern").build({"model": str(tiny_digits_dir), "k": 3})
+def test_registry_builds_it_from_a_model_folder(tmp_path):
+    from specplug.testing import tiny_llama
+
+    model = tiny_llama(vocab_size=27, seed=0)
+    model.save_pretrained(str(tmp_path / "m"))
+    verifier = get_registry().verifier("lantern").build({"model": str(tmp_path / "m"), "k": 3})
     assert verifier.neighbours.shape == (27, 3) and not verifier.lossless
+    assert np.array_equal(verifier.neighbours, LanternVerifier.from_model(model, LanternOptions(k=3)).neighbours)

@@ -1,6 +1,6 @@
 """Speculative Jacobi Decoding (Teng et al., ICLR 2025, arXiv 2410.01699): Jacobi iteration for sampling.
 
-Jacobi decoding (see ``specplug-jacobi``) iterates a window of guesses to a fixed point of *greedy*
+Jacobi decoding (``specplug-jacobi``) iterates a window of guesses to a fixed point of *greedy*
 decoding; sampled image generation has no fixed point. SJD keeps the iteration and replaces the
 fixed-point test by speculative sampling's probabilistic acceptance:
 
@@ -17,7 +17,7 @@ Mapped onto specplug's contracts: the window is a chain :class:`~specplug.protoc
 ``probs`` (its ``q`` rows), the engine reports the target's distribution at every draft position
 (``Need.target_probs``), and :func:`next_iterate` is the update. Each new guess is drawn afresh from a
 distribution fixed before the verifier's random numbers, so in exact arithmetic the output is
-distributed as plain sampling (``tests/test_sjd.py`` checks it with a chi-square test); the
+distributed as plain sampling (``specplug-image``'s tests check it with a chi-square test); the
 catalogue's card still files SJD as lossy, as the paper's pipelines (top-k, classifier-free guidance
 around the model) are. At temperature 0 every ``p_i`` is one-hot and SJD is Jacobi decoding.
 
