@@ -29,7 +29,8 @@ if [ ! -f "$venv/.complete" ]; then
     "pluggy>=1.5" "pydantic>=2.6" "pyyaml>=6" "click>=8.1" "rich>=13" "numpy>=1.26" \
     "gguf>=0.10" accelerate safetensors sentencepiece "matplotlib>=3.8" \
     "mkdocs-material>=9.5" "mkdocstrings[python]>=0.26" \
-    "pytest>=8" "hypothesis>=6.100" "scipy>=1.11" "hatchling>=1.21" editables
+    "pytest>=8" "hypothesis>=6.100" "scipy>=1.11" "hatchling>=1.21" editables \
+    "scikit-learn>=1.3"
   touch "$venv/.complete"
 fi
 

@@ -62,6 +62,7 @@ class SpecplugGroup(click.Group):
             except ImportError as exc:
                 command = _unavailable_command(name, exc)
             self.add_command(command, name)
+            self._load_plugin_commands(ctx)  # plugins may add subcommands to a built-in group
         command = super().get_command(ctx, name)
         if command is None:
             self._load_plugin_commands(ctx)

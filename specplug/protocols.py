@@ -61,6 +61,8 @@ class Need(StrEnum):
     """The target's top-k token ids at every verified position (Token Recycling)."""
     target_predictions = "target_predictions"
     """The target's greedy token at every draft position, including rejected ones (Jacobi)."""
+    target_probs = "target_probs"
+    """The target's distribution (after temperature, top-k, top-p) at every draft position (SJD)."""
     request_lifecycle = "request_lifecycle"
     """Real request ids with start and finish events (cross-request caches such as SuffixDecoding)."""
     target_hidden_states = "target_hidden_states"
@@ -193,6 +195,7 @@ class StepFeedback:
     emitted: list[int]  # tokens appended this step: accepted tokens + the bonus token
     target_predictions: np.ndarray | None = None  # [num_nodes + 1] target argmax at root and each node
     target_topk: np.ndarray | None = None  # [num_nodes + 1, k] target top-k ids at root and each node
+    target_probs: np.ndarray | None = None  # [num_nodes + 1, V] float64 target distribution at root and each node
 
 
 @dataclass(frozen=True)

@@ -259,6 +259,10 @@ class ReferenceEngine:
                     if Need.target_topk in needs:
                         topk = min(self.feedback_topk, logits.shape[-1])
                         feedback.target_topk = logits.topk(topk, dim=-1).indices.cpu().numpy()
+                    if Need.target_probs in needs:
+                        from specplug.verify.sampling import process_logits
+
+                        feedback.target_probs = process_logits(logits, sampling).double().cpu().numpy()
                     proposer.observe(feedback)
                 if hit_eos is not None:
                     finish = "eos"
