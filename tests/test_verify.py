@@ -117,16 +117,29 @@ def test_every_lossless_verifier_is_greedy_at_temperature_zero(seed, n, tree, wi
 SAMPLING_CASES = [GREEDY, SamplingParams(temperature=1.0), SamplingParams(temperature=0.7, top_k=4, top_p=0.9)]
 
 
-def registered_verifiers():
-    """Every verifier the registry knows (built-ins and installed plugins'), with default options."""
-    return {vid: spec.build() for vid, spec in sorted(get_registry().verifiers.items())}
+def registered_verifiers(vocab: int):
+    """Every verifier the registry knows (built-ins and installed plugins'), with default options.
+
+    A verifier built from the target's token embeddings (lantern: latent neighbours) gets a random
+    embedding table of this test's ``vocab`` instead of a model, with one neighbour per token.
+    """
+    verifiers = {}
+    for vid, spec in sorted(get_registry().verifiers.items()):
+        if vid == "lantern":
+            from specplug_lantern.verifier import LanternOptions, LanternVerifier
+
+            table = np.random.default_rng(vocab).normal(size=(vocab, 4))
+            verifiers[vid] = LanternVerifier.from_embeddings(table, LanternOptions(k=1))
+        else:
+            verifiers[vid] = spec.build()
+    return verifiers
 
 
 @pytest.mark.parametrize("sampling", SAMPLING_CASES[:2], ids=["T=0", "T=1"])
 def test_padding_is_not_read_as_the_last_vocabulary_entry(sampling):
     """The reviewer's case: a target that prefers token V-1 and the draft [-1] (vLLM's padding)."""
     vocab = 8
-    for vid, verifier in registered_verifiers().items():
+    for vid, verifier in registered_verifiers(vocab).items():
         for draft in (Draft.chain([PADDING]), Draft([PADDING, vocab - 1], parents=[-1, 0])):
             logits = torch.zeros(len(draft) + 1, vocab)
             logits[:, vocab - 1] = 20.0  # p(V-1) ~ 1 everywhere
@@ -178,7 +191,7 @@ def test_no_verifier_accepts_an_id_outside_the_vocabulary(case, sampling):
     kept = np.flatnonzero(valid)
     pruned = without_invalid(draft, vocab)
     pruned_logits = logits[[0] + [int(n) + 1 for n in kept]]
-    for vid, verifier in registered_verifiers().items():
+    for vid, verifier in registered_verifiers(vocab).items():
         result = verifier.verify(logits, draft, sampling, torch.Generator().manual_seed(seed))
         assert all(valid[n] for n in result.accepted_nodes), (vid, result)
         assert all(0 <= t < vocab for t in result.tokens), (vid, result)

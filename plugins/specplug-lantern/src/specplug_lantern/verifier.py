@@ -164,7 +164,7 @@ class LanternVerifier:
         q = None if q_t is None else q_t.double().numpy()  # [num_nodes, V] or None
         device = generator.device if generator is not None else "cpu"
         u = torch.rand(len(draft) + 1, generator=generator, device=device, dtype=torch.float64).cpu().numpy()
-        children = tree_children(draft)
+        children = tree_children(draft, target_logits.shape[-1])  # ids outside the vocabulary (padding) are no draft
         tokens = draft.token_ids.tolist()
         delta = self.options.delta
         accepted: list[int] = []
