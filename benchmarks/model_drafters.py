@@ -41,10 +41,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
-import os
-import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -162,45 +159,8 @@ def cost_rows(by_k) -> list[dict]:
 # -- vLLM -----------------------------------------------------------------------------------------------
 
 
-def vllm_worker(job_path: str, out_path: str) -> int:
-    """One engine: batch 1 (counters around each prompt), then the whole set in one batch."""
-    import vllm
-    from vllm import LLM, SamplingParams
-    from vllm.inputs import TokensPrompt
-
-    from specplug.integrations.vllm.metrics import spec_decode_counters
-
-    job = json.loads(Path(job_path).read_text())
-    kwargs = dict(model=job["model"], dtype="float32", enforce_eager=True, disable_log_stats=False, seed=0,
-                  max_model_len=job["max_model_len"], max_num_seqs=max(len(job["prompts"]), 1))
-    if job.get("speculative_config"):
-        kwargs["speculative_config"] = job["speculative_config"]
-    llm = LLM(**kwargs)
-    params = SamplingParams(temperature=0.0, max_tokens=job["max_tokens"])
-    prompts = [TokensPrompt(prompt_token_ids=p) for p in job["prompts"]]
-    llm.generate(prompts[:1], SamplingParams(max_tokens=2), use_tqdm=False)  # warm-up
-    names = ("vllm:spec_decode_num_draft_tokens", "vllm:spec_decode_num_accepted_tokens")
-    single = []
-    for prompt in prompts:
-        before = spec_decode_counters(llm)
-        start = time.perf_counter()
-        out = llm.generate([prompt], params, use_tqdm=False)[0]
-        seconds = time.perf_counter() - start
-        after = spec_decode_counters(llm)
-        single.append({"output": list(out.outputs[0].token_ids), "seconds": seconds,
-                       "drafted": after[names[0]] - before[names[0]], "accepted": after[names[1]] - before[names[1]]})
-    before = spec_decode_counters(llm)
-    start = time.perf_counter()
-    outs = llm.generate(prompts, params, use_tqdm=False)
-    seconds = time.perf_counter() - start
-    after = spec_decode_counters(llm)
-    batch = {"outputs": [list(o.outputs[0].token_ids) for o in outs], "seconds": seconds,
-             "drafted": after[names[0]] - before[names[0]], "accepted": after[names[1]] - before[names[1]]}
-    Path(out_path).write_text(json.dumps({"single": single, "batch": batch, "vllm_version": vllm.__version__}))
-    return 0
-
-
 def run_vllm(args, token_ids: list[list[int]], drafts) -> dict:
+    from specplug.bench.vllm_jobs import VllmJobError, batch1_then_batch
     from specplug.derive import derive_model, layers_label, parse_layers
     from specplug.integrations.vllm.commands import speculative_configs
     from specplug.models import resolve_model
@@ -212,35 +172,28 @@ def run_vllm(args, token_ids: list[list[int]], drafts) -> dict:
         folder = derive_model("smollm2-135m", layers)  # cached after the first run
         configs[f"draft_model:{layers_label(parse_layers(layers, 30))}"] = speculative_configs("sps", k, draft_model=str(folder))["native"]["speculative_config"]
     longest = max(len(t) for t in token_ids) + args.max_new_tokens + k + 8
+    prompts = [{"id": str(i), "category": "", "token_ids": t} for i, t in enumerate(token_ids)]
     out: dict = {"k": k, "configs": configs, "engines": {}}
-    with tempfile.TemporaryDirectory(prefix="specplug-model-drafters-") as tmp:
-        for name, spec in configs.items():
-            job = {"model": model, "speculative_config": spec, "prompts": token_ids, "max_tokens": args.max_new_tokens,
-                   "max_model_len": min(4096, longest)}
-            job_path, out_path = Path(tmp) / "job.json", Path(tmp) / "out.json"
-            job_path.write_text(json.dumps(job))
-            out_path.unlink(missing_ok=True)
-            env = dict(os.environ, VLLM_CPU_KVCACHE_SPACE="1", VLLM_ENABLE_V1_MULTIPROCESSING="0", VLLM_CACHE_ROOT=str(Path(tmp) / "vllm-cache"))
-            print(f"vLLM: {name} ...", file=sys.stderr, flush=True)
-            log = Path(tmp) / "log.txt"
-            with log.open("w") as fh:
-                code = subprocess.call([sys.executable, __file__, "--vllm-worker", str(job_path), str(out_path)], env=env, stdout=fh, stderr=subprocess.STDOUT)
-            if code != 0 or not out_path.exists():
-                raise SystemExit(f"vLLM engine {name} failed (exit {code}):\n{log.read_text()[-3000:]}")
-            out["engines"][name] = json.loads(out_path.read_text())
+    for name, spec in configs.items():
+        print(f"vLLM: {name} ...", file=sys.stderr, flush=True)
+        try:
+            out["engines"][name] = batch1_then_batch(str(model), prompts, args.max_new_tokens, speculative_config=spec,
+                                                     max_model_len=min(4096, longest))
+        except VllmJobError as err:
+            raise SystemExit(f"vLLM engine {name} failed: {err}") from None
     return summarize_vllm(out)
 
 
 def summarize_vllm(raw: dict) -> dict:
     engines = raw["engines"]
     plain = engines["plain"]
-    plain_single_s = sum(r["seconds"] for r in plain["single"])
+    plain_single_s = sum(r["seconds"] for r in plain["batch1"])
     rows = []
     for name, e in engines.items():
-        tokens = sum(len(r["output"]) for r in e["single"])
-        accepted = sum(r["accepted"] for r in e["single"])
-        drafted = sum(r["drafted"] for r in e["single"])
-        seconds = sum(r["seconds"] for r in e["single"])
+        tokens = sum(len(r["output_ids"]) for r in e["batch1"])
+        accepted = sum(r["accepted"] for r in e["batch1"])
+        drafted = sum(r["drafted"] for r in e["batch1"])
+        seconds = sum(r["seconds"] for r in e["batch1"])
         b = e["batch"]
         b_tokens = sum(len(o) for o in b["outputs"])
         rows.append({
@@ -249,13 +202,13 @@ def summarize_vllm(raw: dict) -> dict:
             "batch1_acceptance": accepted / drafted if drafted else None,
             "batch1_tokens_per_s": tokens / seconds if seconds else None,
             "batch1_speedup": plain_single_s / seconds if seconds else None,  # same tokens when outputs are identical
-            "batch1_identical": sum(r["output"] == p["output"] for r, p in zip(e["single"], plain["single"])),
+            "batch1_identical": sum(r["output_ids"] == p["output_ids"] for r, p in zip(e["batch1"], plain["batch1"])),
             "batch_mat": b_tokens / max(b_tokens - b["accepted"], 1) if name != "plain" else 1.0,
             "batch_acceptance": b["accepted"] / b["drafted"] if b["drafted"] else None,
             "batch_tokens_per_s": b_tokens / b["seconds"] if b["seconds"] else None,
             "batch_speedup": plain["batch"]["seconds"] / b["seconds"] if b["seconds"] else None,
             "batch_identical": sum(o == p for o, p in zip(b["outputs"], plain["batch"]["outputs"])),
-            "prompts": len(e["single"]),
+            "prompts": len(e["batch1"]),
         })
     return {"k": raw["k"], "configs": raw["configs"], "vllm_version": plain.get("vllm_version"), "rows": rows}
 
@@ -430,6 +383,4 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    if len(sys.argv) == 4 and sys.argv[1] == "--vllm-worker":
-        sys.exit(vllm_worker(sys.argv[2], sys.argv[3]))
     sys.exit(main())

@@ -42,7 +42,6 @@ import datetime as _dt
 import hashlib
 import json
 import os
-import subprocess
 import sys
 import tempfile
 import time
@@ -61,7 +60,7 @@ VLLM_LABELS = {"plain": "plain", "ngram": "ngram (native)", "pld": "pld (specplu
 # -- heads ------------------------------------------------------------------------------------------
 def find_heads(args, model, tmp: Path) -> dict[str, dict]:
     """``{method: {"folder", "trained", "metadata"}}``; random heads in ``tmp`` for --quick when none is trained."""
-    from specplug.heads import HeadMetadata
+    from specplug.heads import HeadMetadata, save_random_head
 
     found = {}
     for method in HEAD_METHODS:
@@ -77,25 +76,10 @@ def find_heads(args, model, tmp: Path) -> dict[str, dict]:
                 raise SystemExit(f"no trained {method} head at {folder}; make it with `specplug train data --model "
                                  f"{args.model}` then `specplug train {method} --model {args.model}` (or run --quick, "
                                  "which uses random heads)")
-            folder = random_head(method, model, tmp / f"random_{method.replace('eagle', 'e')}")
+            folder = save_random_head(method, model, tmp / f"random_{method.replace('eagle', 'e')}", draft_vocab=8192)
         meta = HeadMetadata.read(folder)
         found[method] = {"folder": str(folder), "trained": trained, "metadata": meta}
     return found
-
-
-def random_head(method: str, model, folder: Path) -> Path:
-    """An untrained head (random weights) saved in vLLM's layout, for --quick runs without trained heads."""
-    import torch
-
-    from specplug.heads import Eagle3Head, EagleHead, HeadMetadata, MedusaHeads, target_summary
-
-    torch.manual_seed(0)
-    head = {"medusa": lambda: MedusaHeads.for_target(model, num_heads=3), "eagle": lambda: EagleHead.for_target(model),
-            "eagle3": lambda: Eagle3Head.for_target(model, draft_token_ids=range(0, 8192))}[method]()
-    vocab = int(getattr(head, "draft_vocab_size", model.get_output_embeddings().weight.shape[0]))
-    head.save_pretrained(folder, HeadMetadata(method=method, target=target_summary(model),
-                                              hidden_state_layers=list(head.hidden_state_layers), draft_vocab_size=vocab))
-    return folder
 
 
 def head_identity(heads: dict[str, dict]) -> str:
@@ -168,50 +152,6 @@ def vllm_speculative_config(name: str, args, heads) -> tuple[dict | None, dict |
     return {"method": name, "model": heads[name]["folder"], "num_speculative_tokens": k}, None
 
 
-def worker(job_path: str, out_path: str) -> None:
-    """One vLLM engine: every prompt alone (batch 1), then all prompts in one call (whole-set batch)."""
-    import vllm
-    from vllm import LLM, SamplingParams
-    from vllm.inputs import TokensPrompt
-
-    from specplug.integrations.vllm.metrics import spec_decode_counters
-
-    job = json.loads(Path(job_path).read_text())
-    kwargs = dict(model=job["model"], dtype="float32", enforce_eager=True, disable_log_stats=False, seed=0,
-                  max_model_len=job["max_model_len"], max_num_seqs=max(len(job["prompts"]), 1))
-    if job.get("speculative_config"):
-        kwargs["speculative_config"] = job["speculative_config"]
-    if job.get("additional_config"):
-        kwargs["additional_config"] = job["additional_config"]
-    llm = LLM(**kwargs)
-    params = SamplingParams(temperature=0.0, max_tokens=job["max_tokens"])
-    prompts = [TokensPrompt(prompt_token_ids=p["token_ids"]) for p in job["prompts"]]
-    llm.generate(prompts[:1], SamplingParams(max_tokens=2), use_tqdm=False)  # warm-up outside the figures
-
-    def counters():
-        c = spec_decode_counters(llm)
-        return c.get("vllm:spec_decode_num_draft_tokens", 0), c.get("vllm:spec_decode_num_accepted_tokens", 0)
-
-    rows = []
-    for prompt, request in zip(job["prompts"], prompts):
-        d0, a0 = counters()
-        start = time.perf_counter()
-        out = llm.generate([request], params, use_tqdm=False)[0]
-        seconds = time.perf_counter() - start
-        d1, a1 = counters()
-        tokens = list(out.outputs[0].token_ids)
-        rows.append({"prompt_id": prompt["id"], "category": prompt["category"], "new_tokens": len(tokens),
-                     "drafted": d1 - d0, "accepted": a1 - a0, "seconds": seconds, "output_ids": tokens})
-    d0, a0 = counters()
-    start = time.perf_counter()
-    outs = llm.generate(prompts, params, use_tqdm=False)
-    seconds = time.perf_counter() - start
-    d1, a1 = counters()
-    batch = {"seconds": seconds, "drafted": d1 - d0, "accepted": a1 - a0,
-             "outputs": [list(o.outputs[0].token_ids) for o in outs]}
-    Path(out_path).write_text(json.dumps({"vllm_version": vllm.__version__, "batch1": rows, "batch": batch}))
-
-
 def run_vllm(args, heads, prompt_ids: list[dict]) -> dict:
     from specplug.models import resolve_model
 
@@ -221,28 +161,23 @@ def run_vllm(args, heads, prompt_ids: list[dict]) -> dict:
     if unknown:
         raise SystemExit(f"--vllm-configs: unknown {sorted(unknown)}; choose from {', '.join(VLLM_CONFIGS)}")
     results = {}
-    with tempfile.TemporaryDirectory(prefix="specplug-trained-heads-") as tmp:
-        for name in [c for c in VLLM_CONFIGS if c in wanted]:
-            spec, additional = vllm_speculative_config(name, args, heads)
-            limit = json.loads((Path(model) / "config.json").read_text()).get("max_position_embeddings") or 4096
-            job = {"model": model, "prompts": prompt_ids, "max_tokens": args.max_new_tokens, "max_model_len": min(4096, int(limit)),
-                   "speculative_config": spec, "additional_config": additional}
-            job_path, out_path, log = Path(tmp) / f"{name}.json", Path(tmp) / f"{name}.out.json", Path(tmp) / f"{name}.log"
-            job_path.write_text(json.dumps(job))
-            env = dict(os.environ, VLLM_CPU_KVCACHE_SPACE="1", VLLM_ENABLE_V1_MULTIPROCESSING="0",
-                       VLLM_CACHE_ROOT=str(Path(tmp) / "vllm-cache"))
-            print(f"vLLM {name} ...", file=sys.stderr, flush=True)
-            started = time.perf_counter()
-            with open(log, "w") as fh:
-                proc = subprocess.run([sys.executable, __file__, "--worker", str(job_path), str(out_path)],
-                                      env=env, stdout=fh, stderr=subprocess.STDOUT)
-            if proc.returncode != 0 or not out_path.exists():
-                tail = log.read_text(errors="replace").splitlines()[-15:]
-                results[name] = {"config": spec, "error": f"engine exited {proc.returncode}", "log_tail": tail}
-                print(f"  {name} failed (exit {proc.returncode}): {tail[-1] if tail else ''}", file=sys.stderr)
-                continue
-            results[name] = {"config": spec, **json.loads(out_path.read_text())}
-            print(f"  {name}: {time.perf_counter() - started:.0f} s", file=sys.stderr, flush=True)
+    from specplug.bench.vllm_jobs import VllmJobError, batch1_then_batch
+
+    limit = json.loads((Path(model) / "config.json").read_text()).get("max_position_embeddings") or 4096
+    for name in [c for c in VLLM_CONFIGS if c in wanted]:
+        spec, additional = vllm_speculative_config(name, args, heads)
+        print(f"vLLM {name} ...", file=sys.stderr, flush=True)
+        started = time.perf_counter()
+        try:
+            run = batch1_then_batch(model, prompt_ids, args.max_new_tokens, speculative_config=spec,
+                                    additional_config=additional, max_model_len=min(4096, int(limit)))
+        except VllmJobError as err:
+            tail = str(err).splitlines()[-15:]
+            results[name] = {"config": spec, "error": tail[0], "log_tail": tail}
+            print(f"  {name} failed: {tail[-1] if tail else ''}", file=sys.stderr)
+            continue
+        results[name] = {"config": spec, **run}
+        print(f"  {name}: {time.perf_counter() - started:.0f} s", file=sys.stderr, flush=True)
     return results
 
 
@@ -396,11 +331,7 @@ def main() -> None:
     parser.add_argument("--vllm-configs", default=",".join(VLLM_CONFIGS), help="vLLM engines to run (plain always runs)")
     parser.add_argument("--out-dir", type=Path, default=ROOT / "docs" / "results")
     parser.add_argument("--name", default=None, help="output file stem (default trained_heads, or trained_heads_quick)")
-    parser.add_argument("--worker", nargs=2, help=argparse.SUPPRESS)
     args = parser.parse_args()
-    if args.worker:
-        worker(*args.worker)
-        return
     if args.quick:
         args.per_category, args.max_new_tokens = 1, min(args.max_new_tokens, 24)
     name = args.name or ("trained_heads_quick" if args.quick else "trained_heads")

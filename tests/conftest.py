@@ -8,23 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from specplug.registry import reset_registry
-from specplug.testing import limit_torch_threads
+from specplug.pytest_fixtures import _fresh_registry, pytest_configure  # noqa: F401
 
 TESTS = Path(__file__).parent
 REPO = TESTS.parent
-
-
-def pytest_configure(config):
-    limit_torch_threads()
-
-
-@pytest.fixture(autouse=True)
-def _fresh_registry():
-    """Each test sees a registry built from the current environment, not one cached by another test."""
-    reset_registry()
-    yield
-    reset_registry()
 
 
 @pytest.fixture(scope="session")

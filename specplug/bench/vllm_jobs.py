@@ -18,7 +18,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-__all__ = ["VllmJobError", "run_vllm_job"]
+__all__ = ["VllmJobError", "batch1_then_batch", "run_vllm_job"]
 
 
 class VllmJobError(RuntimeError):
@@ -51,3 +51,27 @@ def run_vllm_job(job: dict[str, Any], env: dict[str, str] | None = None,
             tail = "\n".join(log_file.read_text(errors="replace").splitlines()[-30:])
             raise VllmJobError(f"the vLLM worker exited with {code}:\n{tail}")
     return lines
+
+
+def batch1_then_batch(model: str, prompts: list[dict[str, Any]], max_new_tokens: int, *,
+                      speculative_config: dict | None = None, additional_config: dict | None = None,
+                      max_model_len: int | None = None, env: dict[str, str] | None = None) -> dict[str, Any]:
+    """One engine, greedy: every prompt alone (batch 1), then all of them in one ``generate`` call.
+
+    ``prompts``: ``{"id", "category", "token_ids"}`` each. Returns ``{"vllm_version", "batch1": [one
+    row per prompt: prompt_id, category, new_tokens, steps, drafted, accepted, seconds, output_ids],
+    "batch": {seconds, new_tokens, drafted, accepted, outputs (in prompt order)}}``.
+    """
+    job = {"model": model, "prompts": prompts, "max_new_tokens": max_new_tokens, "temperature": 0.0, "seed": 0,
+           "speculative_config": speculative_config, "additional_config": additional_config,
+           "batch": True, "single_first": len(prompts), "max_num_seqs": max(len(prompts), 1),
+           "max_model_len": max_model_len}
+    lines = run_vllm_job(job, env=env)
+    version = next((line["versions"]["vllm_version"] for line in lines if "versions" in line), None)
+    batch1 = [line for line in lines if "seconds" in line and "prompt_id" in line]
+    in_batch = {line["prompt_id"]: line["output_ids"] for line in lines if line.get("in_batch")}
+    totals = next(line["batch"] for line in lines if "batch" in line)
+    batch = {"seconds": totals["seconds"], "new_tokens": totals["new_tokens"],
+             "drafted": totals.get("num_draft_tokens", 0), "accepted": totals.get("num_accepted_tokens", 0),
+             "outputs": [in_batch[p["id"]] for p in prompts]}
+    return {"vllm_version": version, "batch1": batch1, "batch": batch}

@@ -40,6 +40,7 @@ __all__ = [
     "default_aux_layers",
     "draft_llama_config",
     "load_head",
+    "save_random_head",
     "target_fingerprint",
     "target_summary",
 ]
@@ -67,3 +68,42 @@ def load_head(folder: str | Path, target_model, check_target: bool = True):
     head = cls.from_folder(folder, target_model)
     head.eval()
     return head, metadata
+
+
+def save_random_head(method: str, model, folder: str | Path, seed: int = 0, draft_vocab: int | None = None,
+                     num_heads: int = 3) -> Path:
+    """An untrained ``method`` head for ``model`` (random weights) saved in ``folder`` as a trained one is.
+
+    For tests and smoke runs of the pipeline on targets nobody trained a head for. ``draft_vocab``:
+    EAGLE-3's reduced vocabulary size (a random subset of the target's ids; ``None``: the whole
+    vocabulary). Medusa starts as identity blocks, so its blocks are perturbed to make the heads
+    disagree. torch's global random state is left as it was.
+    """
+    import numpy as np
+    import torch
+
+    state = torch.random.get_rng_state()
+    torch.manual_seed(seed)
+    try:
+        if method == "eagle":
+            head = EagleHead.for_target(model)
+        elif method == "eagle3":
+            vocab = int(model.get_output_embeddings().weight.shape[0])
+            ids = None if draft_vocab is None else np.random.default_rng(seed).choice(vocab, size=min(draft_vocab, vocab), replace=False)
+            head = Eagle3Head.for_target(model, draft_token_ids=ids)
+        elif method == "medusa":
+            head = MedusaHeads.for_target(model, num_heads=num_heads)
+            with torch.no_grad():
+                for block in head.blocks:
+                    for layer in block.layers:
+                        layer.weight.normal_(0, 0.5)
+        else:
+            raise ValueError(f"unknown head kind {method!r}: use one of {', '.join(HEAD_CLASSES)}")
+    finally:
+        torch.random.set_rng_state(state)
+    draft_vocab_size = int(getattr(head, "draft_vocab_size", model.get_output_embeddings().weight.shape[0]))
+    metadata = HeadMetadata(method=method, target=target_summary(model), hidden_state_layers=list(head.hidden_state_layers),
+                            draft_vocab_size=draft_vocab_size)
+    folder = Path(folder)
+    head.save_pretrained(folder, metadata)
+    return folder

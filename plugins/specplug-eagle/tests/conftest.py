@@ -1,17 +1,3 @@
-"""Fixtures of specplug-eagle's tests."""
+"""Fixtures of specplug-eagle's tests: one torch thread, a fresh registry per test."""
 
-import pytest
-
-from specplug.registry import reset_registry
-from specplug.testing import limit_torch_threads
-
-
-def pytest_configure(config):
-    limit_torch_threads()
-
-
-@pytest.fixture(autouse=True)
-def _fresh_registry():
-    reset_registry()
-    yield
-    reset_registry()
+from specplug.pytest_fixtures import _fresh_registry, pytest_configure  # noqa: F401

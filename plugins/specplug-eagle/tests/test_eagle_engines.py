@@ -16,7 +16,7 @@ from specplug.protocols import ProposalRequest, SamplingParams
 from specplug.registry import get_registry
 from specplug.testing import LOSSLESS_VERIFIERS, assert_greedy_lossless, repetitive_prompts, tiny_llama
 
-from heads_for_tests import save_random_head
+from specplug.heads import save_random_head
 
 PROMPTS = repetitive_prompts(3, 128) + [[5, 9, 17], [7]]  # [7]: no state before the root at the first step
 

@@ -10,7 +10,7 @@ from specplug.engine import ReferenceEngine
 from specplug.registry import get_registry
 from specplug.testing import LOSSLESS_VERIFIERS, assert_greedy_lossless, repetitive_prompts, tiny_llama
 
-from heads_for_tests import save_random_head
+from specplug.heads import save_random_head
 
 PROMPTS = repetitive_prompts(3, 128) + [[5, 9, 17], [7]]
 
