@@ -114,14 +114,16 @@ def load_prompts(spec: str) -> tuple[list[Prompt], str]:
     """Prompts for a ``--prompts`` value, and a label for reports (``spec-bench:1``, a file name)."""
     name, _, count = spec.partition(":")
     if name == "spec-bench":
-        prompts = _read_jsonl(spec_bench_path())
-        if count:
+        per_category = None
+        if count:  # checked before the file is looked for: a typo is named even where Spec-Bench is missing
             try:
                 per_category = int(count)
             except ValueError:
                 raise PromptError(f"'{spec}': the count after 'spec-bench:' must be an integer") from None
             if per_category < 1:
                 raise PromptError(f"'{spec}': the count per category must be at least 1")
+        prompts = _read_jsonl(spec_bench_path())
+        if per_category is not None:
             taken: dict[str, int] = {}
             chosen = []
             for prompt in prompts:

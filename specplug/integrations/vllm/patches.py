@@ -152,8 +152,12 @@ def apply() -> frozenset[Need]:
 
             verifier = specplug_section(self.vllm_config).get("verifier")
             problem = refusal(params, verifier) if verifier else None
-            if problem:
-                raise ValueError(problem)
+            if problem:  # a client error: the OpenAI server answers 400 with this message
+                try:
+                    from vllm.exceptions import VLLMValidationError
+                except ImportError:  # older vLLM: ValueError maps to 400 as well
+                    raise ValueError(problem) from None
+                raise VLLMValidationError(problem, parameter="logprobs")
             return result
 
         return _validate_params
