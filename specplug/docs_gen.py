@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import difflib
 import json
+import re
 import shlex
 import sys
 from collections.abc import Iterable
@@ -310,8 +311,7 @@ def _card_page(card: MethodCard, registry: Registry, results: dict[str, BenchRes
 
     out += _run_block(card, registry)
 
-    # a run's method names are card ids, or '<id>@native' for vLLM's own implementation
-    measured = [(stem, r, m) for stem, r in results.items() for m in r.methods if m.split("@")[0] == card.id]
+    measured = [(stem, r, m) for stem, r in results.items() for m in r.methods if card_id_of(m) == card.id]
     out += ["## Measured results", ""]
     if not measured:
         out += ["No committed benchmark run includes this method yet.", ""]
@@ -492,7 +492,7 @@ def check(out_dir: Path = GENERATED_DIR, results_dir: Path = RESULTS_DIR, regist
                     f"docs/results/{md.name} does not match {path.name}: rerun the benchmark that wrote it, or "
                     f"'python -m specplug.bench.report {path}' to re-render the table from its JSON"
                 )
-            unknown = [m for m in results.methods if m != "plain" and m.split("@")[0] not in registry.cards]
+            unknown = [m for m in results.methods if m != "plain" and card_id_of(m) not in registry.cards]
             if unknown:
                 problems.append(f"{path.name}: methods without a catalogue card: {', '.join(unknown)}")
     return problems
@@ -507,6 +507,12 @@ def _run_mkdocs(args: list[str]) -> int:
 
     cmd = [sys.executable, "-m", "mkdocs", *args, "-f", str(ROOT / "mkdocs.yml")]
     return subprocess.call(cmd, cwd=ROOT)
+
+
+def card_id_of(method: str) -> str:
+    """The card a run's method name belongs to: names are card ids, ``ID@native`` for vLLM's own
+    implementation, or a variant of one method with other options (``sps:0-3``, ``draft_verify/v8192``)."""
+    return re.split(r"[@:/]", method, maxsplit=1)[0]
 
 
 @click.group("docs")
