@@ -346,8 +346,10 @@ def test_a_sampled_chain_stops_on_the_drafts_confidence_never_on_the_sampled_tok
     view = skip_view(tiny_model, SkipSet(mlp=(1,)))
     committed = [5, 6, 7]
     cache = DraftCache(view)
-    top = float(torch.softmax(cache.sync(committed), -1).max())
+    from specplug.verify.sampling import process_logits
+
     sampling = SamplingParams(temperature=1.5)
+    top = float(process_logits(cache.sync(committed)[None], sampling).max())  # confidence after temperature
     tokens = set()
     for seed in range(60):
         draft = draft_chain(cache, committed, 1, sampling, torch.Generator().manual_seed(seed), stop_below=top * 0.99)
