@@ -210,7 +210,11 @@ def summarize_vllm(raw: dict) -> dict:
             "batch_identical": sum(o == p for o, p in zip(b["outputs"], plain["batch"]["outputs"])),
             "prompts": len(e["batch1"]),
         })
-    return {"k": raw["k"], "configs": raw["configs"], "vllm_version": plain.get("vllm_version"), "rows": rows}
+    per_prompt = {name: {"batch1": [{k: v for k, v in r.items() if k != "output_ids"} for r in e["batch1"]],
+                         "batch": {k: v for k, v in e["batch"].items() if k != "outputs"}}
+                  for name, e in engines.items()}  # the sums behind the rows, for readers who re-aggregate
+    return {"k": raw["k"], "configs": raw["configs"], "vllm_version": plain.get("vllm_version"), "rows": rows,
+            "per_prompt": per_prompt}
 
 
 # -- goals and report ------------------------------------------------------------------------------------
@@ -306,6 +310,9 @@ def main(argv=None) -> int:
     parser.add_argument("--no-cache", action="store_true", help="do not reuse finished prompts from the runner's cache")
     parser.add_argument("--no-progress", action="store_true")
     parser.add_argument("--out", type=Path, default=None, help="results folder (default docs/results; --quick: the cache)")
+    parser.add_argument("--note", action="append", default=[],
+                        help="a condition of this run to print on the results page (for example, that the cached "
+                             "reference prompts were decoded under load); repeatable")
     args = parser.parse_args(argv)
     if args.quick:
         args.per_category, args.max_prompts, args.max_new_tokens = 1, args.max_prompts or 3, min(args.max_new_tokens, 12)
@@ -339,6 +346,7 @@ def main(argv=None) -> int:
         prompts = prompts[: args.max_prompts]
         label = f"{label}, first {len(prompts)} (one per category first)"
     variants, notes = build_variants(families, drafts, args.vocab_size, get_registry())
+    notes = list(args.note) + notes
     for note in notes:
         print(note, file=sys.stderr)
     if any(opts.get("vocab_size") for _, opts in variants.values()):
