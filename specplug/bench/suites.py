@@ -147,7 +147,12 @@ SUITE_KINDS: dict[str, Callable[[Suite, bool, Path], list[Path]]] = _suite_kinds
 
 
 def run_suite(path: Path, quick: bool = False, out_dir: Path | None = None) -> list[Path]:
-    """Run the suite in ``path``; results go to ``out_dir`` (default: ``docs/results`` of the checkout)."""
+    """Run the suite in ``path``; results go to ``out_dir`` (default: ``docs/results`` of the checkout, and
+    ``$SPECPLUG_CACHE/bench/suites`` for --quick, whose smoke runs are not results)."""
     suite = load_suite(path)
+    if out_dir is None and quick:
+        from specplug.models import cache_dir
+
+        out_dir = cache_dir() / "bench" / "suites"
     out = out_dir or Path(__file__).resolve().parents[2] / "docs" / "results"
     return SUITE_KINDS[suite.kind](suite, quick, out)

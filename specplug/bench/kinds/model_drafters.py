@@ -36,6 +36,7 @@ from pathlib import Path
 from types import SimpleNamespace
 
 from specplug.bench.kinds import aggregate_json, goal_lines, summary_doc
+from specplug.bench.results import fmt
 
 LEGACY_SCHEMA = "specplug-model-drafters/1"
 LAYER_SKIP = ("draft_verify", "swift")
@@ -335,12 +336,6 @@ def vllm_meta(vllm: dict, meta: dict, reference_meta: dict) -> dict:
             "vllm_version": vllm.get("vllm_version"), "command": meta["command"]}
 
 
-def _f(x, kind=""):
-    if x is None:
-        return "-"
-    return f"{x:.1%}" if kind == "pct" else f"{x:.2f}x" if kind == "x" else f"{x:.2f}"
-
-
 def render(results, heading: str = "#") -> list[str]:
     extra = results.extra
     if extra["kind"] == "model_drafters_vllm":
@@ -348,9 +343,9 @@ def render(results, heading: str = "#") -> list[str]:
                "| engine | batch-1 MAT | acceptance | tokens/s | speedup | same as plain | whole-batch MAT | tokens/s | speedup | same as plain |",
                "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
         for r in extra["rows"]:
-            out.append(f"| {vllm_method(r['engine'])} | {_f(r['batch1_mat'])} | {_f(r['batch1_acceptance'], 'pct')} | "
-                       f"{_f(r['batch1_tokens_per_s'])} | {_f(r['batch1_speedup'], 'x')} | {r['batch1_identical']}/{r['prompts']} | "
-                       f"{_f(r['batch_mat'])} | {_f(r['batch_tokens_per_s'])} | {_f(r['batch_speedup'], 'x')} | "
+            out.append(f"| {vllm_method(r['engine'])} | {fmt(r['batch1_mat'])} | {fmt(r['batch1_acceptance'], 'pct')} | "
+                       f"{fmt(r['batch1_tokens_per_s'])} | {fmt(r['batch1_speedup'], 'x')} | {r['batch1_identical']}/{r['prompts']} | "
+                       f"{fmt(r['batch_mat'])} | {fmt(r['batch_tokens_per_s'])} | {fmt(r['batch_speedup'], 'x')} | "
                        f"{r['batch_identical']}/{r['prompts']} |")
         return out + ["", "Configs: " + "; ".join(f"`{n}`: `{json.dumps(c)}`" for n, c in extra["configs"].items() if c), ""]
     run = extra.get("run", {})
@@ -364,7 +359,7 @@ def render(results, heading: str = "#") -> list[str]:
             "| method | MAT | speedup | ms/token | draft ms/token | verify ms/forward | plain ms/token |",
             "|---|---:|---:|---:|---:|---:|---:|"]
     for r in extra.get("cost", []):
-        out.append(f"| {r['method']} | {_f(r['mat'])} | {_f(r['speedup'], 'x')} | {r['ms_per_token']:.1f} | "
+        out.append(f"| {r['method']} | {fmt(r['mat'])} | {fmt(r['speedup'], 'x')} | {r['ms_per_token']:.1f} | "
                    f"{r['draft_ms_per_token']:.1f} | {r['verify_ms_per_forward']:.1f} | {r['plain_ms_per_token']:.1f} |")
     return out + [""]
 

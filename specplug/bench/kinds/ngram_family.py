@@ -48,6 +48,7 @@ from types import SimpleNamespace
 
 import numpy as np
 
+from specplug.bench.replay import replay_inputs
 from specplug.integrations.vllm.metrics import spec_decode_counters
 
 ROOT = Path(__file__).resolve().parents[3]  # the checkout
@@ -210,18 +211,6 @@ def replay_all(prompts, outputs, k, min_n, max_n, max_model_len, options) -> dic
 
 
 # -- proposer timing -------------------------------------------------------------------------------
-def replay_inputs(sequences: list[list[int]], prompt_lens: list[int], batch: int, max_model_len: int):
-    """Rows of ``batch`` sequences (cycled) and, per step, the committed length of every row."""
-    rows = [sequences[i % len(sequences)] for i in range(batch)]
-    starts = [prompt_lens[i % len(sequences)] for i in range(batch)]
-    token_ids = np.zeros((batch, max_model_len), dtype=np.int32)  # [batch, max_model_len]
-    for i, row in enumerate(rows):
-        token_ids[i, : len(row)] = row
-    steps = max(len(r) - s for r, s in zip(rows, starts))
-    lengths = [np.array([min(s + t + 1, len(r)) for r, s in zip(rows, starts)], dtype=np.int32) for t in range(steps)]
-    return token_ids, lengths
-
-
 def time_proposers(sequences, prompt_lens, k, min_n, max_n, max_model_len, options, batch: int, repeats: int) -> dict:
     from specplug.integrations.vllm.adapter import adapter_class
     from specplug.registry import get_registry

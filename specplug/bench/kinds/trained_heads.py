@@ -49,6 +49,7 @@ from pathlib import Path
 from types import SimpleNamespace
 
 from specplug.bench.kinds import aggregate_json, goal_lines, summary_doc
+from specplug.bench.results import fmt
 
 HEAD_METHODS = ("medusa", "eagle", "eagle3")
 REFERENCE_METHODS = ("pld", "medusa", "eagle", "eagle2", "eagle3")
@@ -349,16 +350,6 @@ def convert(legacy: dict, path: Path | None = None) -> dict:
     return docs
 
 
-def _f(x, kind=""):
-    if x is None:
-        return "-"
-    if kind == "pct":
-        return f"{100 * x:.0f}%"
-    if kind == "x":
-        return f"{x:.2f}x"
-    return f"{x:.2f}"
-
-
 def render(results, heading: str = "#") -> list[str]:
     extra = results.extra
     out = []
@@ -380,6 +371,6 @@ def render(results, heading: str = "#") -> list[str]:
         out += [f"{heading}# The whole set in one batch", "", "| config | speedup | tokens/s | MAT | same output |",
                 "|---|---:|---:|---:|---:|"]
         for method, b in extra["batch"].items():
-            out.append(f"| {method} | {_f(b['speedup'], 'x')} | {_f(b['tokens_per_s'])} | {_f(b['mat'])} | {b['identical']} |")
+            out.append(f"| {method} | {fmt(b['speedup'], 'x')} | {fmt(b['tokens_per_s'])} | {fmt(b['mat'])} | {b['identical']} |")
         out += [""] + [f"- {m} failed: {err}" for m, err in extra.get("failed", {}).items()]
     return out + goal_lines(extra.get("goals", []), heading)
