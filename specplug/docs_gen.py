@@ -317,7 +317,8 @@ def _card_page(card: MethodCard, registry: Registry, results: dict[str, BenchRes
         out += ["No committed benchmark run includes this method yet.", ""]
     for stem, r, method in measured:
         title = r.meta.get("title") or stem
-        label = f" (`{method}`)" if method != card.id else ""
+        peer = ", vLLM's own implementation, as a peer" if "@native" in method else ""
+        label = f" (`{method}`{peer})" if method != card.id else ""
         out += [f"### {title}{label}", "", describe(r.meta), "", category_table(r, method), ""]
         out += [f"All methods of this run: [results](../results.md#{_results_anchor(stem)}).", ""]
 
@@ -397,7 +398,7 @@ def _results_page(results: dict[str, BenchResults], results_dir: Path) -> str:
     others_md = [p for p in sorted(results_dir.glob("*.md")) if p.stem not in results] if results_dir.is_dir() else []
     others_json = [p for p in sorted(results_dir.glob("*.json")) if p.stem not in results] if results_dir.is_dir() else []
     if others_md or others_json:
-        out += ["## Other benchmark reports", "", "Written by the benchmark scripts under `benchmarks/`:", ""]
+        out += ["## Other benchmark reports", "", "Files under `docs/results/` that are not `specplug-bench/1` documents:", ""]
         out += [f"- [{p.stem}](../results/{p.name})" for p in others_md]
         out += [f"- [{p.name}](../results/{p.name}) (raw data)" for p in others_json if p.stem not in {m.stem for m in others_md}]
         out.append("")
@@ -492,7 +493,7 @@ def check(out_dir: Path = GENERATED_DIR, results_dir: Path = RESULTS_DIR, regist
                     f"docs/results/{md.name} does not match {path.name}: rerun the benchmark that wrote it, or "
                     f"'python -m specplug.bench.report {path}' to re-render the table from its JSON"
                 )
-            unknown = [m for m in results.methods if m != "plain" and card_id_of(m) not in registry.cards]
+            unknown = [m for m in results.methods if card_id_of(m) != "plain" and card_id_of(m) not in registry.cards]
             if unknown:
                 problems.append(f"{path.name}: methods without a catalogue card: {', '.join(unknown)}")
     return problems
@@ -511,7 +512,8 @@ def _run_mkdocs(args: list[str]) -> int:
 
 def card_id_of(method: str) -> str:
     """The card a run's method name belongs to: names are card ids, ``ID@native`` for vLLM's own
-    implementation, or a variant of one method with other options (``sps:0-3``, ``draft_verify/v8192``)."""
+    implementation (``pld@native`` is vLLM's ngram), or a variant of one method with other options
+    (``sps:0-3``, ``draft_verify/v8192``, ``suffix:tree``, ``lantern:d=0.2``); ``plain:...`` is plain decoding."""
     return re.split(r"[@:/]", method, maxsplit=1)[0]
 
 

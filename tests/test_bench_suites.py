@@ -17,7 +17,25 @@ SUITES = sorted((Path(__file__).resolve().parents[1] / "benchmarks" / "suites").
 def test_committed_suites_are_valid(path):
     suite = load_suite(path)
     assert suite.name == path.stem
-    assert suite.bench.get("methods")
+    if suite.kind == "bench":
+        assert suite.bench.get("methods")
+        return
+    from specplug.bench.kinds import kind_module
+    from specplug.bench.suites import settings_of
+
+    defaults = kind_module(suite.kind).DEFAULTS
+    settings_of(suite, False, defaults)  # every key known to the kind
+    settings_of(suite, True, defaults)
+
+
+def test_engine_free_kinds_import_neither_torch_nor_vllm():
+    import subprocess
+    import sys
+
+    code = ("import sys; from specplug.bench.kinds import KINDS, kind_module; [kind_module(k) for k in KINDS]; "
+            "print(sorted(m for m in ('torch', 'vllm', 'transformers') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
 
 
 @pytest.mark.parametrize(

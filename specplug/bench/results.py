@@ -7,10 +7,23 @@ A run writes ``results.json`` (schema :data:`SCHEMA`)::
               "dtype", "device", "hardware", "date", "specplug_version", "command", ...},
      "methods": ["plain", "pld", ...],
      "summary": {method: {"overall": {...}, "categories": {category: {...}}}},
-     "records": [one PromptRecord per prompt and method, without output ids]}
+     "records": [one PromptRecord per prompt and method, without output ids],
+     "extra": {"kind": KIND, ...}}           # optional
 
 The aggregates carry the sums (prompts, new_tokens, steps, drafted, accepted, seconds, ...) and the
-ratios (mat, acceptance_rate, tokens_per_s, speedup, identical). The docs site reads these files from
+ratios (mat, acceptance_rate, tokens_per_s, speedup, identical).
+
+Two relaxations serve benchmarks that are not plain per-prompt decoding runs (suites of
+:mod:`specplug.bench.kinds`):
+
+- **Summary only.** ``records`` may be empty (or absent) when a benchmark has no per-prompt figures
+  (a replay measured per category, a reliability run, an image run): ``summary`` is then the data.
+  Its aggregates may lack keys (a replay has no seconds); readers treat a missing key as ``None``.
+- **extra.** Figures that are not per-prompt decoding counts (goals, a cost split, per-step
+  microseconds, churn counts, image quality) go in the optional top-level ``extra`` object, whose
+  ``kind`` names the suite kind that wrote it; :func:`render_markdown` appends that kind's section
+  (``specplug.bench.kinds.<kind>.render``). ``meta["converted_from"]`` marks a document converted
+  from an older format by ``python -m specplug.bench.kinds.legacy``. The docs site reads these files from
 ``docs/results/`` (see :mod:`specplug.docs_gen`); this module imports nothing heavy.
 """
 
@@ -36,6 +49,7 @@ class BenchResults:
     methods: list[str]
     summary: dict[str, dict[str, Any]]  # method -> {"overall": {...}, "categories": {cat: {...}}}
     records: list[dict[str, Any]]
+    extra: dict[str, Any] | None = None  # {"kind": suite kind, ...}: see the module docstring
 
     @classmethod
     def build(cls, meta: dict[str, Any], methods: list[str], records: list[PromptRecord]) -> BenchResults:
@@ -47,7 +61,10 @@ class BenchResults:
         return cls(meta, methods, as_json, [r.to_json(with_output=False) for r in records])
 
     def to_json(self) -> dict[str, Any]:
-        return {"schema": SCHEMA, "meta": self.meta, "methods": self.methods, "summary": self.summary, "records": self.records}
+        data = {"schema": SCHEMA, "meta": self.meta, "methods": self.methods, "summary": self.summary, "records": self.records}
+        if self.extra is not None:
+            data["extra"] = self.extra
+        return data
 
     def dumps(self) -> str:
         return json.dumps(self.to_json(), indent=2, sort_keys=False) + "\n"
@@ -56,7 +73,7 @@ class BenchResults:
     def categories(self) -> list[str]:
         seen: list[str] = []
         for method in self.methods:
-            for cat in self.summary.get(method, {}).get("categories", {}):
+            for cat in self.summary.get(method, {}).get("categories") or {}:
                 if cat not in seen:
                     seen.append(cat)
         return seen
@@ -68,7 +85,8 @@ def load_results(path: Path) -> BenchResults | None:
     if not isinstance(data, dict) or data.get("schema") != SCHEMA:
         return None
     try:
-        return BenchResults(data["meta"], list(data["methods"]), data["summary"], list(data.get("records", [])))
+        return BenchResults(data["meta"], list(data["methods"]), data["summary"], list(data.get("records") or []),
+                            data.get("extra"))
     except KeyError as err:
         raise ValueError(f"{path}: a {SCHEMA} document lacks the key {err}") from None
 
@@ -107,12 +125,12 @@ def category_table(results: BenchResults, method: str) -> str:
         "| category | prompts | MAT | acceptance | tokens/s | speedup | same output as plain |",
         "|---|---:|---:|---:|---:|---:|---:|",
     ]
-    rows = list(summary["categories"].items()) + [("**all**", summary["overall"])]
+    rows = list(summary.get("categories", {}).items()) + [("**all**", summary["overall"])]
     for name, agg in rows:
-        same = "-" if agg.get("identical") is None else f"{agg['identical']}/{agg['prompts']}"
+        same = "-" if agg.get("identical") is None else f"{agg['identical']}/{agg.get('prompts')}"
         lines.append(
-            f"| {name} | {agg['prompts']} | {fmt(agg['mat'])} | {fmt(agg['acceptance_rate'], 'pct')} | "
-            f"{fmt(agg['tokens_per_s'])} | {fmt(agg['speedup'], 'x')} | {same} |"
+            f"| {name} | {fmt(agg.get('prompts'))} | {fmt(agg.get('mat'))} | {fmt(agg.get('acceptance_rate'), 'pct')} | "
+            f"{fmt(agg.get('tokens_per_s'))} | {fmt(agg.get('speedup'), 'x')} | {same} |"
         )
     return "\n".join(lines)
 
@@ -125,8 +143,8 @@ def overview_table(results: BenchResults) -> str:
     for method in results.methods:
         s = results.summary[method]
         cells = []
-        for agg in [s["categories"].get(c) for c in cats] + [s["overall"]]:
-            cells.append("-" if agg is None else f"{fmt(agg['speedup'], 'x')} ({fmt(agg['mat'])})")
+        for agg in [s.get("categories", {}).get(c) for c in cats] + [s["overall"]]:
+            cells.append("-" if agg is None else f"{fmt(agg.get('speedup'), 'x')} ({fmt(agg.get('mat'))})")
         lines.append(f"| {method} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
@@ -152,7 +170,11 @@ def render_markdown(results: BenchResults, title: str | None = None, heading: st
         if method == BASELINE:
             continue
         out += [f"{heading}# {method}", "", category_table(results, method), ""]
-    if BASELINE in results.summary:
+    if BASELINE in results.summary and results.summary[BASELINE]["overall"].get("tokens_per_s") is not None:
         base = results.summary[BASELINE]["overall"]
         out += [f"Plain decoding: {fmt(base['tokens_per_s'])} tokens/s over {base['prompts']} prompts.", ""]
+    if results.extra:
+        from specplug.bench.kinds import render_extra
+
+        out += render_extra(results, heading)
     return "\n".join(out)

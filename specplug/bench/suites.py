@@ -22,13 +22,15 @@ them cannot drift apart::
     max_new_tokens = 8
 
 Every kind writes the one results schema (:mod:`specplug.bench.results`), which the docs site reads
-for the results page and every method's "Measured results". A new kind of benchmark (model drafters,
-image generation) registers a runner in :data:`SUITE_KINDS`: a function ``(suite, quick, out_dir) ->
-written paths`` that reads its own ``[bench]`` table.
+for the results page and every method's "Measured results". A kind of benchmark other than plain
+``bench`` (model drafters, trained heads, image generation, ...) is a module of
+:mod:`specplug.bench.kinds` with a ``run(suite, quick, out_dir) -> written paths`` that reads its own
+``[bench]`` table (its ``DEFAULTS`` name every key it knows); :data:`SUITE_KINDS` maps each kind to it.
 """
 
 from __future__ import annotations
 
+import sys
 import tomllib
 from collections.abc import Callable
 from pathlib import Path
@@ -36,7 +38,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-__all__ = ["SUITE_KINDS", "Suite", "SuiteError", "load_suite", "run_suite"]
+__all__ = ["SUITE_KINDS", "Suite", "SuiteError", "load_suite", "run_suite", "settings_of", "write_documents"]
 
 
 class SuiteError(ValueError):
@@ -55,6 +57,34 @@ class Suite(BaseModel):
     bench: dict[str, Any] = Field(default_factory=dict, description="The runner's settings.")
     quick: dict[str, Any] = Field(default_factory=dict, description="Overrides of `bench` for --quick.")
     path: Path | None = Field(None, exclude=True, description="Where the suite was read from.")
+
+    def command(self, quick: bool) -> str:
+        """The command line that runs this suite (recorded in the documents it writes)."""
+        return f"specplug bench --suite {self.path}" + (" --quick" if quick else "")
+
+
+def settings_of(suite: Suite, quick: bool, defaults: dict[str, Any]) -> dict[str, Any]:
+    """``defaults`` overridden by the suite's ``[bench]`` (and ``[quick]`` under --quick); unknown keys refused."""
+    given = {**suite.bench, **(suite.quick if quick else {})}
+    unknown = set(given) - set(defaults)
+    if unknown:
+        raise SuiteError(f"{suite.path}: unknown [bench] keys {sorted(unknown)}; known: {', '.join(sorted(defaults))}")
+    return {**defaults, **given}
+
+
+def write_documents(docs: dict, out_dir: Path, quick: bool = False) -> list[Path]:
+    """Write each ``{stem: BenchResults}`` as ``<stem>.json`` and its ``<stem>.md`` (``<stem>_quick`` under --quick)."""
+    from specplug.bench.results import render_markdown
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    written = []
+    for stem, results in docs.items():
+        name = stem + ("_quick" if quick else "")
+        (out_dir / f"{name}.json").write_text(results.dumps(), encoding="utf-8")
+        (out_dir / f"{name}.md").write_text(render_markdown(results), encoding="utf-8")
+        written += [out_dir / f"{name}.json", out_dir / f"{name}.md"]
+        print(f"wrote {out_dir / name}.{{json,md}}", file=sys.stderr)
+    return written
 
 
 def load_suite(path: Path) -> Suite:
@@ -87,7 +117,7 @@ def _run_bench(suite: Suite, quick: bool, out_dir: Path) -> list[Path]:
     unknown = set(settings) - known
     if unknown:
         raise SuiteError(f"{suite.path}: unknown [bench] keys {sorted(unknown)}; known: {', '.join(sorted(known))}")
-    command = f"specplug bench --suite {suite.path}" + (" --quick" if quick else "")
+    command = suite.command(quick)
     cfg = BenchConfig(methods=methods, title=suite.title, command=command, **settings)
     results = run_bench(cfg)
     name = suite.name + ("_quick" if quick else "")
@@ -96,12 +126,33 @@ def _run_bench(suite: Suite, quick: bool, out_dir: Path) -> list[Path]:
     return written
 
 
+def _kind_runner(kind: str) -> Callable[[Suite, bool, Path], list[Path]]:
+    def run(suite: Suite, quick: bool, out_dir: Path) -> list[Path]:
+        from specplug.bench.kinds import kind_module
+
+        return kind_module(kind).run(suite, quick, out_dir)
+
+    run.__doc__ = f"The {kind!r} suite kind (specplug.bench.kinds)."
+    return run
+
+
+def _suite_kinds() -> dict[str, Callable[[Suite, bool, Path], list[Path]]]:
+    from specplug.bench.kinds import RUNNABLE
+
+    return {"bench": _run_bench, **{kind: _kind_runner(kind) for kind in RUNNABLE}}
+
+
 #: suite kind -> runner ``(suite, quick, out_dir) -> written paths``
-SUITE_KINDS: dict[str, Callable[[Suite, bool, Path], list[Path]]] = {"bench": _run_bench}
+SUITE_KINDS: dict[str, Callable[[Suite, bool, Path], list[Path]]] = _suite_kinds()
 
 
 def run_suite(path: Path, quick: bool = False, out_dir: Path | None = None) -> list[Path]:
-    """Run the suite in ``path``; results go to ``out_dir`` (default: ``docs/results`` of the checkout)."""
+    """Run the suite in ``path``; results go to ``out_dir`` (default: ``docs/results`` of the checkout, and
+    ``$SPECPLUG_CACHE/bench/suites`` for --quick, whose smoke runs are not results)."""
     suite = load_suite(path)
+    if out_dir is None and quick:
+        from specplug.models import cache_dir
+
+        out_dir = cache_dir() / "bench" / "suites"
     out = out_dir or Path(__file__).resolve().parents[2] / "docs" / "results"
     return SUITE_KINDS[suite.kind](suite, quick, out)

@@ -5,7 +5,7 @@ matrix shared by all requests plus a per-request root). specplug's state trace
 (``SPECPLUG_VLLM_TRACE``) reports, at every step where requests ended, the proposer's footprint
 (bytes of its object graph) and any finished request it still references. The footprint must
 plateau (suffix's cache is capped small here so the cap is reached early), no finished request may
-be referenced, and nothing is live once the requests are gone. ``benchmarks/vllm_churn.py`` runs the
+be referenced, and nothing is live once the requests are gone. ``benchmarks/suites/vllm_churn.toml`` runs the
 same with 2,000 requests and the default options.
 """
 

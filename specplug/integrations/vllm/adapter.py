@@ -234,7 +234,7 @@ class SpecplugProposerBase:
         """One ``propose_batch`` call for every row; row tracking only for stateful proposers.
 
         Kept to a handful of numpy calls on ``[batch]`` arrays: at batch 32 the whole step must cost
-        about what vLLM's own ngram kernel does (see ``benchmarks/vllm_batch_step.py``).
+        about what vLLM's own ngram kernel does (see the ``ngram_family`` suite kind, ``specplug.bench.kinds.ngram_family``).
         """
         batch = len(sampled_token_ids)
         live = [bool(s) for s in sampled_token_ids]

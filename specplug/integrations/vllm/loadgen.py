@@ -1,7 +1,7 @@
 """Drive a vLLM OpenAI server on loopback: start and stop it by PID, stream completions (cancelling
 some mid-stream), read its counters and specplug's state trace.
 
-Used by the serving tests (``tests/vllm/test_vllm_serving.py``) and ``benchmarks/vllm_churn.py``.
+Used by the serving tests (``tests/vllm/test_vllm_serving.py``) and the ``churn`` suite kind (``benchmarks/suites/vllm_churn.toml``).
 It never imports vllm: the server is a child process (``python -m vllm.entrypoints.openai.api_server``).
 """
 

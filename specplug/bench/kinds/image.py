@@ -2,8 +2,8 @@
 
 One command (trains the digits models first when the cache has none, a few CPU minutes)::
 
-    python benchmarks/image_lantern_sjd.py                 # 10 images per class per setting
-    python benchmarks/image_lantern_sjd.py --per-class 30  # what docs/results/image.md shows
+    specplug bench --suite benchmarks/suites/image.toml            # 10 images per class per setting
+    specplug bench --suite benchmarks/suites/image.toml --quick    # 1 image per class, into the cache
 
 Every setting samples the same class-conditional requests (temperature 1, request i seeded i) in
 specplug's reference engine and is scored by a classifier of the real digits (class accuracy, and a
@@ -28,7 +28,8 @@ from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[3]  # the checkout
+COMMAND = None  # the suite's command line, set by run()
 
 
 def machine_load() -> str:
@@ -99,7 +100,7 @@ def run(args) -> dict:
     real = judge.real_reference()
     report = read_report(model_dir)
     meta = {
-        "command": "python benchmarks/image_lantern_sjd.py " + " ".join(sys.argv[1:]),
+        "command": COMMAND or "python -m specplug.bench.kinds.image " + " ".join(sys.argv[1:]),
         "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         "hardware": f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs visible, torch threads {args.threads}",
         "load_before": load_before, "load_after": machine_load(),
@@ -197,13 +198,8 @@ def render_markdown(doc: dict) -> str:
         "MAT = pixels emitted per target forward (1.00 for plain sampling); acceptance = accepted / drafted tokens; "
         "speedup = images per second over plain sampling's in the same run.",
         "",
-        "![speed against quality](image_quality.png)",
-        "",
-        "Two samples of every class per setting (same requests in every panel):",
-        "",
-        "![generated digits](image_grid.png)",
-        "",
-        "Raw data: [image.json](image.json).",
+        "Plots: `image_quality.png` (speed against quality) and `image_grid.png` (two samples of every class "
+        "per setting, the same requests in every panel).",
         "",
     ]
     return "\n".join(out)
@@ -231,6 +227,57 @@ def main(argv=None) -> None:
 
     save_setting_grids(grids, args.out / "image_grid.png")
     print(f"wrote {args.out / 'image.md'}, image.json, image_quality.png, image_grid.png")
+
+
+
+# -- suite kind ``image`` ----------------------------------------------------------------------------------
+
+DEFAULTS = {"model": None, "per_class": 10, "k": 4, "deltas": [0.05, 0.1, 0.2, 0.4], "neighbours": 4, "window": 16,
+            "sjd_delta": 0.2, "threads": 1}
+
+
+def run(suite, quick: bool, out_dir: Path) -> list[Path]:
+    from specplug.bench.kinds import run_script
+    from specplug.bench.suites import settings_of
+
+    return run_script(sys.modules[__name__], suite, quick, out_dir, settings_of(suite, quick, DEFAULTS),
+                      ["--out", "{tmp}"], "image.json", keep=("image_*.png",))
+
+
+def method_name(row: dict) -> str:
+    """A setting's method in the document: its card id, the setting in the variant (``lantern:d=0.2``)."""
+    import re
+
+    delta = re.search(r"d=([0-9.]+)", row["name"])
+    if row["drafter"] == "plain":
+        return "plain" if row["name"] == "plain" else "plain:other-seeds"
+    if row["drafter"] == "sjd":
+        return "sjd" if row["verifier"] != "lantern" else f"sjd:lantern-d={delta.group(1)}"
+    return "sps:digits-draft" if row["verifier"] != "lantern" else f"lantern:d={delta.group(1)}"
+
+
+def convert(legacy: dict, path: Path | None = None) -> dict:
+    """Summary only (images, not prompts): per setting MAT, acceptance, forwards, seconds, speedup;
+    extra: quality (class accuracy, Fréchet distance), the models and the run's conditions."""
+    from specplug.bench.kinds import aggregate_json, summary_doc
+
+    meta = legacy["meta"]
+    per = {method_name(r): {"overall": aggregate_json(
+        prompts=r["images"], steps=r["target_forwards"], drafted=r["drafted"], accepted=r["accepted"], seconds=r["seconds"],
+        draft_s=r["draft_seconds"], mat=r["mat"], acceptance_rate=r["acceptance_rate"], tokens_per_s=r["tokens_per_s"],
+        speedup=r["speedup"])} for r in legacy["settings"]}
+    doc_meta = {"title": "Image generation: exact speculative sampling, LANTERN and SJD on a digits model",
+                "model": "digits Llama (3 layers; 1-layer drafter)", "engine": "reference", "prompts": "digits classes",
+                "num_prompts": 10 * meta["per_class"], "k": "per setting", "max_new_tokens": 64,
+                "temperature": meta["temperature"], "dtype": "float32", "device": "cpu", "hardware": meta["hardware"],
+                "date": meta["date"], "command": meta["command"].strip()}
+    return {"image": summary_doc(doc_meta, per, {"kind": "image", "run": legacy})}
+
+
+def render(results, heading: str = "#") -> list[str]:
+    from specplug.bench.kinds import demoted
+
+    return demoted(render_markdown(results.extra["run"]), heading)
 
 
 if __name__ == "__main__":

@@ -1,52 +1,44 @@
 """Model drafters (sps, draft_verify, swift) beside plain decoding and pld: reference engine and vLLM.
 
-SmolLM2-135M-Instruct, float32 on the CPU, greedy, Spec-Bench (default: the first 2 prompts of each of
-the 13 categories, 26 prompts, first turn, chat template), at most 128 new tokens.
+Suite kind ``model_drafters`` (``benchmarks/suites/model_drafters.toml``). SmolLM2-135M-Instruct,
+float32 on the CPU, greedy, Spec-Bench (``per_category`` prompts of each of the 13 categories, one per
+category first, first turn, chat template), at most ``max_new_tokens`` new tokens.
 
-Reference engine (specplug's runner, :func:`specplug.bench.runner.run_bench`, once per k; every run
-decodes each prompt plainly and then with every method before the next prompt, so load changes hit
-all alike, and speedups are against plain decoding of the same run):
+Reference engine (:func:`specplug.bench.runner.run_bench`, once per k in ``ks``; every run decodes each
+prompt plainly and then with every method before the next prompt, so load changes hit all alike):
 
 - ``pld`` (min n-gram 1, max 3);
-- ``sps:<layers>``: an independent draft made of SmolLM2's own layers (default: 4, 16 and 24 of 30:
-  ``0-3``, ``0-7,22-29``, ``0-11,18-29``; see :data:`DEFAULT_DRAFTS`), the same model ``specplug models derive smollm2-135m --layers
-  ...`` writes; ``.../v<N>`` with a reduced draft vocabulary of ``N`` ids (default 8192) counted in
-  held-out Spec-Bench prompts (never the benchmark's; checked below);
-- ``draft_verify`` and ``swift`` (specplug-layerskip) with their default options and, when their
-  options have ``vocab_size``, with the reduced vocabulary too. Methods that are not installed are
-  skipped with a message (``--methods`` picks the families);
-- k = 3, 5, 8 (``--ks``).
+- ``sps:<layers>``: an independent draft made of SmolLM2's own layers (``drafts``; default 4, 16 and
+  24 of 30 layers, see :data:`DEFAULT_DRAFTS`), the model ``specplug models derive`` writes;
+  ``.../v<N>`` with a reduced draft vocabulary of ``vocab_size`` ids counted on held-out Spec-Bench
+  prompts (never the benchmark's; checked);
+- ``draft_verify`` and ``swift`` (specplug-layerskip), default options, and with the reduced
+  vocabulary where their options have ``vocab_size``. Families not installed are skipped with a note.
 
-Per variant: MAT, acceptance, tokens/s and speedup per category (the runner's tables), and the cost
-split: drafting ms per emitted token, ms per target forward (verification), MAT.
+vLLM (``vllm = true``): plain, vLLM's ``ngram`` (as ``pld@native``) and the derived drafts through
+vLLM's native ``draft_model`` (as ``sps:<layers>@native``), k = ``vllm_k``, each engine in its own
+process (:func:`specplug.bench.vllm_jobs.batch1_then_batch`): every prompt alone, then all in one batch.
 
-vLLM (CPU, ``--vllm``, default on): plain, vLLM's ``ngram`` (prompt_lookup_min 1, max 3) and the
-derived drafts through vLLM's native ``draft_model`` (k = 5), each engine in its own process: batch 1
-(one prompt at a time, spec-decode counters around each) and the whole set in one batch.
-
+Documents: ``model_drafters_k<K>.json`` per k (extra: the cost split per method, the goals, the
+notes) and ``model_drafters_vllm.json`` (batch-1 records; extra: the whole-batch figures).
 Goals (issue 10): layer-skip acceptance >= 60%; the best model drafter's MAT >= 1.3x pld's (same k,
-same run); a model drafter faster than plain decoding (speedup > 1.0) at batch 1 in the reference
-engine. The script prints which are met.
-
-Results: ``docs/results/model_drafters.{json,md}`` (the summary: cost split, vLLM, goals) and
-``docs/results/model_drafters_k<K>.{json,md}`` (the runner's documents, one per k). Timings depend on
-the machine and its load (``uptime`` is recorded); MAT, acceptance and output equality do not.
-
-    python benchmarks/model_drafters.py                 # the full run (hours on 2 CPU cores)
-    python benchmarks/model_drafters.py --quick         # 3 prompts, 12 tokens, k=3, one draft
+same run); a model drafter faster than plain decoding at batch 1 in the reference engine.
 """
+
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import json
 import sys
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
-ROOT = Path(__file__).resolve().parent.parent
-SCHEMA = "specplug-model-drafters/1"
+from specplug.bench.kinds import aggregate_json, goal_lines, summary_doc
+from specplug.bench.results import fmt
+
+LEGACY_SCHEMA = "specplug-model-drafters/1"
 LAYER_SKIP = ("draft_verify", "swift")
 FAMILIES = ("pld", "sps", *LAYER_SKIP)
 DEFAULT_DRAFTS = ("0-3", "0-7,22-29", "0-11,18-29")
@@ -127,13 +119,13 @@ def run_reference(args, prompts, label, variants, model, tokenizer):
         cfg = BenchConfig(
             methods=list(variants), engine="reference", model="smollm2-135m", prompts=label, k=k,
             max_new_tokens=args.max_new_tokens, options={name: opts for name, (_, opts) in variants.items()},
-            threads=args.threads, use_cache=not args.no_cache,
+            threads=args.threads, use_cache=args.use_cache,
             title=f"Reference engine: model drafters (sps, draft_verify, swift) beside pld, k = {k}",
-            command="python benchmarks/model_drafters.py" + "".join(f" {a}" for a in sys.argv[1:]),
+            command=args.command,
         )
         print(f"reference engine, k={k}: {len(prompts)} prompts x {1 + len(variants)} methods", file=sys.stderr, flush=True)
         by_k[k] = run_bench(cfg, model=model, tokenizer=tokenizer, registry=registry, prompts=prompts, label=label,
-                            show_progress=not args.no_progress)
+                            show_progress=args.progress)
     return by_k
 
 
@@ -159,7 +151,7 @@ def cost_rows(by_k) -> list[dict]:
 # -- vLLM -----------------------------------------------------------------------------------------------
 
 
-def run_vllm(args, token_ids: list[list[int]], drafts) -> dict:
+def run_vllm(args, token_ids: list[dict], drafts) -> dict:
     from specplug.bench.vllm_jobs import VllmJobError, batch1_then_batch
     from specplug.derive import derive_model, layers_label, parse_layers
     from specplug.integrations.vllm.commands import speculative_configs
@@ -171,8 +163,8 @@ def run_vllm(args, token_ids: list[list[int]], drafts) -> dict:
     for layers in drafts:
         folder = derive_model("smollm2-135m", layers)  # cached after the first run
         configs[f"draft_model:{layers_label(parse_layers(layers, 30))}"] = speculative_configs("sps", k, draft_model=str(folder))["native"]["speculative_config"]
-    longest = max(len(t) for t in token_ids) + args.max_new_tokens + k + 8
-    prompts = [{"id": str(i), "category": "", "token_ids": t} for i, t in enumerate(token_ids)]
+    longest = max(len(t["token_ids"]) for t in token_ids) + args.max_new_tokens + k + 8
+    prompts = token_ids  # {"id", "category", "token_ids"} each
     out: dict = {"k": k, "configs": configs, "engines": {}}
     for name, spec in configs.items():
         print(f"vLLM: {name} ...", file=sys.stderr, flush=True)
@@ -181,7 +173,7 @@ def run_vllm(args, token_ids: list[list[int]], drafts) -> dict:
                                                      max_model_len=min(4096, longest))
         except VllmJobError as err:
             raise SystemExit(f"vLLM engine {name} failed: {err}") from None
-    return summarize_vllm(out)
+    return out
 
 
 def summarize_vllm(raw: dict) -> dict:
@@ -251,86 +243,149 @@ def goals(rows: list[dict]) -> list[dict]:
     return out
 
 
-def render(doc: dict) -> str:
-    def f(x, kind=""):
-        if x is None:
-            return "-"
-        return f"{x:.1%}" if kind == "pct" else f"{x:.2f}x" if kind == "x" else f"{x:.2f}"
 
-    meta = doc["meta"]
-    out = [f"# {meta['title']}", "",
-           f"{meta['model']}, float32, {meta['device']}, greedy; {meta['prompts']} ({meta['num_prompts']} prompts); at most "
-           f"{meta['max_new_tokens']} new tokens; {meta['hardware']}; load average at start {meta['load_at_start']}, at end "
-           f"{meta['load_at_end']}; {meta['date']}.", "",
-           "Command:", "", "```bash", meta["command"], "```", ""]
-    out += [f"- {n}" for n in meta.get("notes", [])] + [""]
-    out += ["## Goals", ""] + [f"- {'met' if g['met'] else 'not met' if g['met'] is not None else 'not measured'}: {g['goal']} ({g['figure']})"
-                               for g in doc["goals"]] + [""]
-    out += ["## Reference engine: MAT and where the time goes", "",
+# -- documents -------------------------------------------------------------------------------------------
+
+#: vLLM engine name -> method name in the documents (``@native``: vLLM's own implementation)
+def vllm_method(engine: str) -> str:
+    if engine == "ngram":
+        return "pld@native"
+    if engine.startswith("draft_model:"):
+        return f"sps:{engine.split(':', 1)[1]}@native"
+    return engine
+
+
+def reference_documents(by_k: dict, rows: list[dict], goals_: list[dict], run: dict) -> dict:
+    """``{"model_drafters_k<K>": BenchResults}``: the runner's document per k with the cost split (and, on
+    the first k's, the goals of the whole run) in ``extra``."""
+    out = {}
+    for n, (k, results) in enumerate(by_k.items()):
+        results.extra = {"kind": "model_drafters", "cost": [r for r in rows if r["k"] == k],
+                         "goals": goals_ if n == 0 else [], "run": run}
+        out[f"model_drafters_k{k}"] = results
+    return out
+
+
+def vllm_document(vllm: dict, meta: dict, prompts: list[dict]):
+    """``model_drafters_vllm``: batch-1 records per engine (``vllm["engines"]``, each with ``batch1`` rows and
+    ``batch`` sums; output ids when the run has them) and the aggregated rows in ``extra``."""
+    from specplug.bench.metrics import PromptRecord
+    from specplug.bench.results import BenchResults
+
+    rows = vllm.get("rows") or summarize_vllm(vllm)["rows"]
+    engines = vllm.get("engines") or vllm.get("per_prompt")
+    methods = [vllm_method(r["engine"]) for r in rows]
+    extra = {"kind": "model_drafters_vllm", "configs": vllm["configs"], "rows": rows}
+    if not engines:  # an old file with the aggregated rows only
+        per = {vllm_method(r["engine"]): {"overall": aggregate_json(
+            prompts=r["prompts"], mat=r["batch1_mat"], acceptance_rate=r["batch1_acceptance"],
+            tokens_per_s=r["batch1_tokens_per_s"], speedup=r["batch1_speedup"],
+            identical=None if r["engine"] == "plain" else r["batch1_identical"])} for r in rows}
+        return summary_doc(meta, per, extra)
+    by_index = {str(i): p for i, p in enumerate(prompts)}
+    records = []
+    for engine, e in engines.items():
+        for row in e["batch1"]:
+            prompt = by_index.get(row["prompt_id"]) or {"id": row["prompt_id"], "category": row.get("category", "")}
+            records.append(PromptRecord(prompt_id=prompt["id"], category=prompt["category"] or row.get("category", ""),
+                                        method=vllm_method(engine), new_tokens=row["new_tokens"], steps=row["steps"],
+                                        drafted=row["drafted"], accepted=row["accepted"], seconds=row["seconds"],
+                                        output_ids=list(row.get("output_ids", []))))
+    extra["batch"] = {vllm_method(n): {k: v for k, v in e["batch"].items() if k != "outputs"} for n, e in engines.items()}
+    results = BenchResults.build(meta, methods, records)
+    if not any("output_ids" in row for e in engines.values() for row in e["batch1"]):
+        # no outputs to compare: identity comes from the run's own rows, not from empty id lists
+        for r in rows:
+            s = results.summary[vllm_method(r["engine"])]
+            s["overall"]["identical"] = None if r["engine"] == "plain" else r["batch1_identical"]
+            for agg in s["categories"].values():
+                agg["identical"] = None
+    results.extra = extra
+    return results
+
+
+def convert(legacy: dict, path: Path) -> dict:
+    """The documents of a ``specplug-model-drafters/1`` file: its ``model_drafters_k<K>.json`` siblings
+    gain the cost split and goals, and its ``vllm`` section (when not null) becomes ``model_drafters_vllm``."""
+    from specplug.bench.results import load_results
+
+    meta = legacy["meta"]
+    run = {key: meta[key] for key in ("variants", "load_at_start", "load_at_end", "run_seconds", "torch_threads",
+                                     "command", "notes") if key in meta}
+    by_k = {}
+    for k in meta["ks"]:
+        sibling = path.parent / f"model_drafters_k{k}.json"
+        results = load_results(sibling)
+        if results is None:
+            raise ValueError(f"{path}: needs {sibling.name} (the reference run of k={k}) beside it")
+        by_k[k] = results
+    out = reference_documents(by_k, legacy["reference"], legacy["goals"], run)
+    if legacy.get("vllm"):
+        first = by_k[meta["ks"][0]]
+        categories = {r["prompt_id"]: r["category"] for r in first.records}
+        prompts = [{"id": pid, "category": categories.get(pid, "")} for pid in meta["prompt_ids"]]
+        out["model_drafters_vllm"] = vllm_document(legacy["vllm"], vllm_meta(legacy["vllm"], meta, first.meta), prompts)
+    return out
+
+
+def vllm_meta(vllm: dict, meta: dict, reference_meta: dict) -> dict:
+    return {"title": f"vLLM (CPU): derived drafts through draft_model beside ngram, k = {vllm['k']}",
+            "model": meta["model"], "engine": "vllm", "prompts": meta["prompts"], "num_prompts": meta["num_prompts"],
+            "categories": reference_meta.get("categories"), "k": vllm["k"], "max_new_tokens": meta["max_new_tokens"],
+            "temperature": 0.0, "dtype": "float32", "device": "cpu", "hardware": meta["hardware"], "date": meta["date"],
+            "vllm_version": vllm.get("vllm_version"), "command": meta["command"]}
+
+
+def render(results, heading: str = "#") -> list[str]:
+    extra = results.extra
+    if extra["kind"] == "model_drafters_vllm":
+        out = [f"{heading}# Batch 1 and the whole set in one batch", "",
+               "| engine | batch-1 MAT | acceptance | tokens/s | speedup | same as plain | whole-batch MAT | tokens/s | speedup | same as plain |",
+               "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+        for r in extra["rows"]:
+            out.append(f"| {vllm_method(r['engine'])} | {fmt(r['batch1_mat'])} | {fmt(r['batch1_acceptance'], 'pct')} | "
+                       f"{fmt(r['batch1_tokens_per_s'])} | {fmt(r['batch1_speedup'], 'x')} | {r['batch1_identical']}/{r['prompts']} | "
+                       f"{fmt(r['batch_mat'])} | {fmt(r['batch_tokens_per_s'])} | {fmt(r['batch_speedup'], 'x')} | "
+                       f"{r['batch_identical']}/{r['prompts']} |")
+        return out + ["", "Configs: " + "; ".join(f"`{n}`: `{json.dumps(c)}`" for n, c in extra["configs"].items() if c), ""]
+    run = extra.get("run", {})
+    out = [f"- {n}" for n in run.get("notes", [])]
+    if run.get("load_at_start"):
+        out.append(f"- load average at start {run['load_at_start']}, at end {run.get('load_at_end', '?')}")
+    out += [""] + goal_lines(extra.get("goals", []), heading)
+    out += [f"{heading}# Where the time goes", "",
             "Draft = the proposer's time per emitted token (the draft model's forwards); verify = the time of one target "
-            "forward with its draft, per forward; speedup = tokens/s over plain decoding in the same run. Per-category "
-            "tables: `model_drafters_k<K>.md`.", "",
-            "| k | method | MAT | acceptance | speedup | ms/token | draft ms/token | verify ms/forward | plain ms/token | same output as plain |",
-            "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
-    for r in doc["reference"]:
-        same = "-" if r["identical"] is None else f"{r['identical']}/{r['prompts']}"
-        out.append(f"| {r['k']} | {r['method']} | {f(r['mat'])} | {f(r['acceptance'], 'pct')} | {f(r['speedup'], 'x')} | "
-                   f"{r['ms_per_token']:.1f} | {r['draft_ms_per_token']:.1f} | {r['verify_ms_per_forward']:.1f} | {r['plain_ms_per_token']:.1f} | {same} |")
-    out.append("")
-    vllm = doc.get("vllm")
-    if vllm:
-        out += [f"## vLLM {vllm.get('vllm_version', '')} (CPU): derived drafts through draft_model beside ngram, k = {vllm['k']}", "",
-                "| engine | batch-1 MAT | acceptance | tokens/s | speedup | same as plain | whole-batch MAT | tokens/s | speedup | same as plain |",
-                "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
-        for r in vllm["rows"]:
-            out.append(f"| {r['engine']} | {f(r['batch1_mat'])} | {f(r['batch1_acceptance'], 'pct')} | {f(r['batch1_tokens_per_s'])} | "
-                       f"{f(r['batch1_speedup'], 'x')} | {r['batch1_identical']}/{r['prompts']} | {f(r['batch_mat'])} | "
-                       f"{f(r['batch_tokens_per_s'])} | {f(r['batch_speedup'], 'x')} | {r['batch_identical']}/{r['prompts']} |")
-        out += ["", "Configs: " + "; ".join(f"`{n}`: `{json.dumps(c)}`" for n, c in vllm["configs"].items() if c), ""]
-    return "\n".join(out)
+            "forward with its draft, per forward; speedup = tokens/s over plain decoding in the same run.", "",
+            "| method | MAT | speedup | ms/token | draft ms/token | verify ms/forward | plain ms/token |",
+            "|---|---:|---:|---:|---:|---:|---:|"]
+    for r in extra.get("cost", []):
+        out.append(f"| {r['method']} | {fmt(r['mat'])} | {fmt(r['speedup'], 'x')} | {r['ms_per_token']:.1f} | "
+                   f"{r['draft_ms_per_token']:.1f} | {r['verify_ms_per_forward']:.1f} | {r['plain_ms_per_token']:.1f} |")
+    return out + [""]
 
 
-def _load() -> str:
-    return " ".join(Path("/proc/loadavg").read_text().split()[:3]) if Path("/proc/loadavg").exists() else "?"
+# -- the suite runner --------------------------------------------------------------------------------------
+
+DEFAULTS = {"methods": list(FAMILIES), "drafts": list(DEFAULT_DRAFTS), "vocab_size": 8192, "ks": [3, 5, 8],
+            "per_category": 2, "max_prompts": None, "max_new_tokens": 128, "vllm": True, "vllm_k": 5, "threads": 1,
+            "use_cache": True, "progress": True, "notes": []}
 
 
-def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--quick", action="store_true", help="3 prompts, 12 new tokens, k=3, one draft (a smoke run)")
-    parser.add_argument("--methods", default=",".join(FAMILIES), help=f"families to run (of {','.join(FAMILIES)})")
-    parser.add_argument("--drafts", default=";".join(DEFAULT_DRAFTS), help="sps drafts: layer specs separated by ';'")
-    parser.add_argument("--vocab-size", type=int, default=8192, help="reduced draft vocabulary (0: full vocabulary only)")
-    parser.add_argument("--ks", default="3,5,8")
-    parser.add_argument("--per-category", type=int, default=2)
-    parser.add_argument("--max-prompts", type=int, default=None, help="at most this many prompts (one per category first)")
-    parser.add_argument("--max-new-tokens", type=int, default=128)
-    parser.add_argument("--vllm", action=argparse.BooleanOptionalAction, default=True, help="also run the vLLM part")
-    parser.add_argument("--vllm-k", type=int, default=5)
-    parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--no-cache", action="store_true", help="do not reuse finished prompts from the runner's cache")
-    parser.add_argument("--no-progress", action="store_true")
-    parser.add_argument("--out", type=Path, default=None, help="results folder (default docs/results; --quick: the cache)")
-    parser.add_argument("--note", action="append", default=[],
-                        help="a condition of this run to print on the results page (for example, that the cached "
-                             "reference prompts were decoded under load); repeatable")
-    args = parser.parse_args(argv)
-    if args.quick:
-        args.per_category, args.max_prompts, args.max_new_tokens = 1, args.max_prompts or 3, min(args.max_new_tokens, 12)
-        args.ks = "3"
-        args.drafts = args.drafts if args.drafts != ";".join(DEFAULT_DRAFTS) else "0-3"
-        args.vllm_k = 3
-    args.ks = [int(k) for k in str(args.ks).split(",") if k.strip()]
-    families = [m.strip() for m in args.methods.split(",") if m.strip()]
+def run(suite, quick: bool, out_dir: Path) -> list[Path]:
+    from specplug.bench.suites import settings_of, write_documents
+
+    settings = settings_of(suite, quick, DEFAULTS)
+    args = SimpleNamespace(**settings, command=suite.command(quick))
+    families = list(args.methods)
     unknown = set(families) - set(FAMILIES)
     if unknown:
-        parser.error(f"unknown families {sorted(unknown)}; choose from {','.join(FAMILIES)}")
-    drafts = [d.strip() for d in args.drafts.split(";") if d.strip()]
+        raise ValueError(f"{suite.path}: unknown methods {sorted(unknown)}; choose from {','.join(FAMILIES)}")
 
     import torch
 
     from specplug.bench.prompts import load_prompts
     from specplug.bench.runner import encode, hardware
-    from specplug.models import cache_dir, load_model
+    from specplug.models import load_model
     from specplug.registry import get_registry
 
     torch.set_grad_enabled(False)
@@ -345,8 +400,8 @@ def main(argv=None) -> int:
     if args.max_prompts:
         prompts = prompts[: args.max_prompts]
         label = f"{label}, first {len(prompts)} (one per category first)"
-    variants, notes = build_variants(families, drafts, args.vocab_size, get_registry())
-    notes = list(args.note) + notes
+    variants, notes = build_variants(families, args.drafts, args.vocab_size, get_registry())
+    notes = list(args.notes) + notes
     for note in notes:
         print(note, file=sys.stderr)
     if any(opts.get("vocab_size") for _, opts in variants.values()):
@@ -355,40 +410,22 @@ def main(argv=None) -> int:
     started = time.perf_counter()
     by_k = run_reference(args, prompts, label, variants, model, tokenizer)
     rows = cost_rows(by_k)
-    vllm = None
+    meta = {"model": "smollm2-135m", "prompts": label, "num_prompts": len(prompts), "max_new_tokens": args.max_new_tokens,
+            "hardware": hardware(), "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "command": args.command}
+    docs = {}
     if args.vllm and "sps" in families:
-        vllm = run_vllm(args, [encode(p, tokenizer, True) for p in prompts], drafts)
-    doc = {
-        "schema": SCHEMA,
-        "meta": {
-            "title": "Model drafters on SmolLM2-135M: sps (derived drafts), draft_verify, swift, beside pld",
-            "model": "smollm2-135m", "device": "cpu", "prompts": label, "num_prompts": len(prompts),
-            "prompt_ids": [p.id for p in prompts], "max_new_tokens": args.max_new_tokens, "ks": args.ks,
-            "variants": {n: {"method": m, "options": o} for n, (m, o) in variants.items()},
-            "hardware": hardware(), "load_at_start": load_start, "load_at_end": _load(),
-            "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "run_seconds": round(time.perf_counter() - started, 1),
-            "torch_threads": args.threads,
-            "command": "python benchmarks/model_drafters.py" + "".join(f" {a}" for a in (argv if argv is not None else sys.argv[1:])),
-            "notes": notes,
-        },
-        "reference": rows,
-        "vllm": vllm,
-        "goals": goals(rows),
-    }
-    out_dir = args.out or (cache_dir() / "bench" / "model_drafters_quick" if args.quick else ROOT / "docs" / "results")
-    out_dir.mkdir(parents=True, exist_ok=True)
-    from specplug.bench.results import render_markdown
-
-    for k, results in by_k.items():
-        (out_dir / f"model_drafters_k{k}.json").write_text(results.dumps(), encoding="utf-8")
-        (out_dir / f"model_drafters_k{k}.md").write_text(render_markdown(results), encoding="utf-8")
-    (out_dir / "model_drafters.json").write_text(json.dumps(doc, indent=2) + "\n", encoding="utf-8")
-    report = render(doc)
-    (out_dir / "model_drafters.md").write_text(report + "\n", encoding="utf-8")
-    print(report)
-    print(f"wrote {out_dir}/model_drafters.{{json,md}} and model_drafters_k*.{{json,md}}", file=sys.stderr)
-    return 0
+        encoded = [{"id": p.id, "category": p.category, "token_ids": encode(p, tokenizer, True)} for p in prompts]
+        raw = run_vllm(args, encoded, args.drafts)
+        summary = summarize_vllm(raw)
+        summary["engines"] = raw["engines"]
+        docs["model_drafters_vllm"] = vllm_document(summary, vllm_meta(summary, meta, next(iter(by_k.values())).meta),
+                                                    [{"id": p.id, "category": p.category} for p in prompts])
+    run_info = {"variants": {n: {"method": m, "options": o} for n, (m, o) in variants.items()}, "load_at_start": load_start,
+                "load_at_end": _load(), "run_seconds": round(time.perf_counter() - started, 1),
+                "torch_threads": args.threads, "command": args.command, "notes": notes}
+    docs = {**reference_documents(by_k, rows, goals(rows), run_info), **docs}
+    return write_documents(docs, out_dir, quick)
 
 
-if __name__ == "__main__":
-    sys.exit(main())
+def _load() -> str:
+    return " ".join(Path("/proc/loadavg").read_text().split()[:3]) if Path("/proc/loadavg").exists() else "?"

@@ -22,7 +22,7 @@ load changes on a shared machine hit every method alike):
 Writes docs/results/retrieval_jacobi.{json,md} and prints the overview. Finished (prompt, method)
 records are cached in ``$SPECPLUG_CACHE/bench/retrieval_jacobi/`` so an interrupted run resumes.
 
-    python benchmarks/reference_retrieval_jacobi.py [--per-category 2] [--max-new-tokens 64]
+    specplug bench --suite benchmarks/suites/retrieval_jacobi.toml [--quick]
 """
 
 from __future__ import annotations
@@ -34,7 +34,8 @@ import sys
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[3]  # the checkout
+COMMAND = None  # the suite's command line, set by run()
 
 K = {"pld": 5, "rest": 16, "lookahead": None, "lookahead-pool": 15, "recycling": 16, "jacobi": 5}
 OPTIONS = {
@@ -105,7 +106,7 @@ def build_rest_datastore(model, tokenizer, prompts, cache: Path, max_new_tokens:
     return out_dir
 
 
-def main() -> None:
+def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--per-category", type=int, default=2, help="benchmark prompts per Spec-Bench category")
     parser.add_argument("--corpus-per-category", type=int, default=1, help="other prompts per category whose answers form REST's corpus")
@@ -114,7 +115,7 @@ def main() -> None:
     parser.add_argument("--max-new-tokens", type=int, default=32)
     parser.add_argument("--methods", default="pld,rest,lookahead,recycling,jacobi", help="comma-separated subset of " + ",".join(K))
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "results")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     methods = [m.strip() for m in args.methods.split(",") if m.strip()]
     unknown = set(methods) - set(K)
     if unknown:
@@ -184,7 +185,7 @@ def main() -> None:
         cfg = BenchConfig(
             methods=methods, engine="reference", model="smollm2-135m", prompts=label, k=5, max_new_tokens=args.max_new_tokens,
             title="Reference engine: retrieval and Jacobi-family methods (REST, Lookahead, Token Recycling, Jacobi) beside pld",
-            command="python benchmarks/reference_retrieval_jacobi.py" + "".join(f" {a}" for a in sys.argv[1:]),
+            command=COMMAND or "python -m specplug.bench.kinds.retrieval_jacobi" + "".join(f" {a}" for a in sys.argv[1:]),
         )
         extra = {
             "dtype": str(next(model.parameters()).dtype).replace("torch.", ""),
@@ -233,6 +234,31 @@ def main() -> None:
             print(f"[{n}/{len(bench)}] {prompt.category:<22} {method:<15} MAT {s.mat:.2f}  {s.tokens_per_s:5.1f} tok/s", file=sys.stderr)
         results = write(bench[:n])  # after every prompt, so an interrupted run still leaves its figures
     print(render_markdown(results))
+
+
+
+# -- suite kind ``retrieval_jacobi`` -----------------------------------------------------------------------
+
+DEFAULTS = {"per_category": 2, "corpus_per_category": 1, "corpus_prompts": 8, "corpus_tokens": 64, "max_new_tokens": 32,
+            "methods": ["pld", "rest", "lookahead", "recycling", "jacobi"]}
+
+
+def run(suite, quick: bool, out_dir: Path) -> list[Path]:
+    """The benchmark's own loop (Lookahead is a decoder, not a proposer, and Token Recycling keeps one
+    proposer warm across prompts, so :func:`specplug.bench.runner.run_bench` cannot run it as it is)."""
+    from specplug.bench.kinds import run_script
+    from specplug.bench.suites import settings_of
+
+    return run_script(sys.modules[__name__], suite, quick, out_dir, settings_of(suite, quick, DEFAULTS),
+                      ["--out", "{tmp}"], "retrieval_jacobi.json")
+
+
+def convert(legacy: dict, path: Path | None = None) -> dict:
+    """The benchmark writes ``specplug-bench/1`` itself."""
+    from specplug.bench.results import BenchResults
+
+    return {"retrieval_jacobi": BenchResults(legacy["meta"], legacy["methods"], legacy["summary"], legacy["records"],
+                                             legacy.get("extra"))}
 
 
 if __name__ == "__main__":

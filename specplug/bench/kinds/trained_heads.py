@@ -21,10 +21,10 @@ The training time and data size of each head are read from its metadata (``specp
 Goals (issue 11), printed with the figures of this run: EAGLE-3's MAT >= 2.5 overall and >= 1.6x vLLM
 ngram's; speedup over plain decoding >= 1.3x at batch 1 in vLLM and in the reference engine.
 
-Usage::
-
-    python benchmarks/trained_heads.py            # writes docs/results/trained_heads.{json,md}
-    python benchmarks/trained_heads.py --quick    # 2 categories x 1 prompt, 24 tokens; random heads if none trained
+Suite kind ``trained_heads`` (``benchmarks/suites/trained_heads.toml``); ``--quick``: 2 categories x 1
+prompt, 24 tokens, random heads where none is trained. Documents: ``trained_heads`` (the reference
+engine's records; extra: heads, cost split, goals) and ``trained_heads_vllm`` (per config and category,
+summary only; extra: the whole-set batch).
 
 Train the heads first (about an hour each on 2 cores)::
 
@@ -37,7 +37,6 @@ after the run; MAT, acceptance and output identity do not depend on it.
 
 from __future__ import annotations
 
-import argparse
 import datetime as _dt
 import hashlib
 import json
@@ -47,7 +46,11 @@ import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+from types import SimpleNamespace
+
+from specplug.bench.kinds import aggregate_json, goal_lines, summary_doc
+from specplug.bench.results import fmt
+
 HEAD_METHODS = ("medusa", "eagle", "eagle3")
 REFERENCE_METHODS = ("pld", "medusa", "eagle", "eagle2", "eagle3")
 VLLM_CONFIGS = ("plain", "ngram", "pld", "medusa", "eagle", "eagle3")
@@ -119,7 +122,7 @@ def run_reference(args, heads, model, tokenizer) -> dict:
         methods=list(REFERENCE_METHODS), engine="reference", model=args.model, prompts=args.prompts,
         k=max(args.k, args.tree_size), max_new_tokens=args.max_new_tokens, options=reference_options(args, heads),
         threads=1, use_cache=not args.quick, cache_dir=cache_dir() / "bench" / "trained_heads" / head_identity(heads),
-        title="Trained heads, reference engine", command=" ".join(sys.argv),
+        title="Trained heads (Medusa, EAGLE, EAGLE-3) beside pld: reference engine, batch 1", command=args.command,
     )
     results = run_bench(cfg, model=model, tokenizer=tokenizer, prompts=args.prompt_list, label=args.prompts)
     data = results.to_json()
@@ -253,89 +256,20 @@ def goals(results: dict) -> list[str]:
     return lines
 
 
-def fmt(x, kind=""):
-    if x is None:
-        return "-"
-    if kind == "pct":
-        return f"{100 * x:.0f}%"
-    if kind == "x":
-        return f"{x:.2f}x"
-    return f"{x:.2f}"
-
-
-def markdown(results: dict) -> str:
-    meta = results["meta"]
-    lines = [f"# Trained heads: Medusa, EAGLE, EAGLE-3 beside pld and vLLM ngram{' (quick run)' if meta['quick'] else ''}", "",
-             f"Written by `{meta['command']}` on {meta['date']}. {meta['model']} float32 on CPU ({meta['hardware']}), "
-             f"{meta['num_prompts']} Spec-Bench prompts ({meta['per_category']} per category, first turn, chat template), "
-             f"greedy, at most {meta['max_new_tokens']} new tokens; chains k={meta['k']}, trees {meta['tree_size']} nodes "
-             f"(dynamic: depth {meta['depth']}, top-k {meta['top_k']}). Load average before/after: "
-             f"{meta['load_before']} / {meta['load_after']} (timings on a loaded machine are noisy; MAT and acceptance are not).",
-             "", "## Heads", "", "| head | trained | folder | training |", "|---|---|---|---|"]
-    for method, h in results["heads"].items():
-        training = ", ".join(f"{k}: {v}" for k, v in h["training"].items() if not isinstance(v, (dict, list))) or "-"
-        lines.append(f"| {method} | {'yes' if h['trained'] else 'no (random weights)'} | `{h['folder']}` | {training} |")
-    ref = results.get("reference")
-    if ref:
-        cats = ref["meta"]["categories"]
-        lines += ["", "## Reference engine, batch 1: speedup (MAT) per category", "",
-                  "| method | " + " | ".join(cats) + " | **overall** | acceptance | same output |",
-                  "|---|" + "---:|" * (len(cats) + 3)]
-        for method in ref["methods"]:
-            s = ref["summary"][method]
-            cells = [f"{fmt(s['categories'].get(c, {}).get('speedup'), 'x')} ({fmt(s['categories'].get(c, {}).get('mat'))})"
-                     for c in cats]
-            o = s["overall"]
-            same = "-" if o.get("identical") is None else f"{o['identical']}/{o['prompts']}"
-            lines.append(f"| {LABELS.get(method, method)} | " + " | ".join(cells) +
-                         f" | **{fmt(o['speedup'], 'x')} ({fmt(o['mat'])})** | {fmt(o['acceptance_rate'], 'pct')} | {same} |")
-        lines += ["", "Cost split (ms per target step, summed over the prompts): drafting (proposer and head), "
-                  "verification (target forward and verifier), overhead (the rest of the engine loop).", "",
-                  "| method | draft | verify | overhead | total s |", "|---|---:|---:|---:|---:|"]
-        for method, c in ref["cost"].items():
-            ms = c["ms_per_step"]
-            lines.append(f"| {LABELS.get(method, method)} | {ms['draft']:.1f} | {ms['verify']:.1f} | {ms['overhead']:.1f} | {c['seconds']:.1f} |")
-    vl = results.get("vllm")
-    if vl:
-        cats = results["categories"]
-        lines += ["", f"## vLLM {results.get('vllm_version', '')}, chains of k={meta['k']}: batch 1 speedup (MAT) per category, and the whole set in one batch", "",
-                  "| config | " + " | ".join(cats) + " | **overall** | acceptance | same output | whole-set batch |",
-                  "|---|" + "---:|" * (len(cats) + 4)]
-        for name, e in vl.items():
-            if "categories" not in e:
-                lines.append(f"| {VLLM_LABELS.get(name, name)} | " + " | ".join("-" for _ in cats) +
-                             f" | failed: {e.get('error')} | | | |")
-                continue
-            cells = [f"{fmt(e['categories'][c]['speedup'], 'x')} ({fmt(e['categories'][c]['mat'])})" if c in e["categories"] else "-" for c in cats]
-            o, b = e["categories"]["overall"], e["batch"]
-            lines.append(f"| {VLLM_LABELS.get(name, name)} | " + " | ".join(cells) +
-                         f" | **{fmt(o['speedup'], 'x')} ({fmt(o['mat'])})** | {fmt(o['acceptance'], 'pct')} | "
-                         f"{o['identical']}/{o['prompts']} | {fmt(b['speedup'], 'x')} (MAT {fmt(b['mat'])}, same {b['identical']}/{o['prompts']}) |")
-    lines += ["", "## Goals (issue 11)", ""] + [f"- {g}" for g in results["goals"]]
-    return "\n".join(lines) + "\n"
-
-
 # -- main ------------------------------------------------------------------------------------------
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--quick", action="store_true", help="2 categories x 1 prompt, 24 tokens (random heads if none trained)")
-    parser.add_argument("--model", default="smollm2-135m")
-    parser.add_argument("--heads-dir", help="a folder with medusa/, eagle/, eagle3/ heads (default: the cache)")
-    parser.add_argument("--per-category", type=int, default=2)
-    parser.add_argument("--max-new-tokens", type=int, default=128)
-    parser.add_argument("--k", type=int, default=5, help="chain length (pld, eagle chain, vLLM)")
-    parser.add_argument("--tree-size", type=int, default=16, help="tree nodes (medusa, eagle2, eagle3 in the reference engine)")
-    parser.add_argument("--depth", type=int, default=5)
-    parser.add_argument("--top-k", type=int, default=4)
-    parser.add_argument("--engines", default="reference,vllm")
-    parser.add_argument("--vllm-configs", default=",".join(VLLM_CONFIGS), help="vLLM engines to run (plain always runs)")
-    parser.add_argument("--out-dir", type=Path, default=ROOT / "docs" / "results")
-    parser.add_argument("--name", default=None, help="output file stem (default trained_heads, or trained_heads_quick)")
-    args = parser.parse_args()
-    if args.quick:
-        args.per_category, args.max_new_tokens = 1, min(args.max_new_tokens, 24)
-    name = args.name or ("trained_heads_quick" if args.quick else "trained_heads")
-    engines = {e.strip() for e in args.engines.split(",") if e.strip()}
+DEFAULTS = {"model": "smollm2-135m", "heads_dir": None, "per_category": 2, "max_new_tokens": 128, "k": 5, "tree_size": 16,
+            "depth": 5, "top_k": 4, "engines": ["reference", "vllm"], "vllm_configs": list(VLLM_CONFIGS)}
+#: vLLM config -> method name in the documents (``@native``: vLLM's own method loading specplug's head)
+VLLM_METHODS = {"plain": "plain", "ngram": "pld@native", "pld": "pld", "medusa": "medusa@native",
+                "eagle": "eagle@native", "eagle3": "eagle3@native"}
+
+
+def run(suite, quick: bool, out_dir: Path) -> list[Path]:
+    from specplug.bench.suites import settings_of, write_documents
+
+    args = SimpleNamespace(**settings_of(suite, quick, DEFAULTS), quick=quick, command=suite.command(quick))
+    args.vllm_configs = ",".join(args.vllm_configs)
+    engines = set(args.engines)
 
     import torch
 
@@ -347,10 +281,10 @@ def main() -> None:
     load_before = os.getloadavg()
     model, tokenizer = load_model(args.model)
     prompts, _ = load_prompts(f"spec-bench:{args.per_category}")
-    if args.quick:  # the first two categories
+    if quick:  # the first two categories
         cats = list(dict.fromkeys(p.category for p in prompts))[:2]
         prompts = [p for p in prompts if p.category in cats]
-    args.prompts = f"spec-bench:{args.per_category}" + (" (first 2 categories)" if args.quick else "")
+    args.prompts = f"spec-bench:{args.per_category}" + (" (first 2 categories)" if quick else "")
     args.prompt_list = prompts
     categories = list(dict.fromkeys(p.category for p in prompts))
     prompt_ids = [{"id": p.id, "category": p.category, "token_ids": encode(p, tokenizer, True)} for p in prompts]
@@ -365,20 +299,78 @@ def main() -> None:
             results["vllm_version"] = next((r.get("vllm_version") for r in raw.values() if "vllm_version" in r), None)
             results["vllm"] = summarize_vllm(raw, categories)
     results["meta"] = {
-        "command": "python benchmarks/trained_heads.py" + (" --quick" if args.quick else ""),
-        "date": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"), "model": args.model,
-        "hardware": hardware(), "num_prompts": len(prompts), "per_category": args.per_category,
+        "command": args.command, "date": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "model": args.model, "hardware": hardware(), "num_prompts": len(prompts), "per_category": args.per_category,
         "max_new_tokens": args.max_new_tokens, "k": args.k, "tree_size": args.tree_size, "depth": args.depth,
-        "top_k": args.top_k, "quick": args.quick, "load_before": [round(x, 2) for x in load_before],
+        "top_k": args.top_k, "quick": quick, "load_before": [round(x, 2) for x in load_before],
         "load_after": [round(x, 2) for x in os.getloadavg()],
     }
     results["goals"] = goals(results)
-    args.out_dir.mkdir(parents=True, exist_ok=True)
-    (args.out_dir / f"{name}.json").write_text(json.dumps(results, indent=1, default=str) + "\n")
-    text = markdown(results)
-    (args.out_dir / f"{name}.md").write_text(text)
-    print(text)
+    return write_documents(convert(json.loads(json.dumps(results, default=str))), out_dir, quick)
 
 
-if __name__ == "__main__":
-    main()
+def convert(legacy: dict, path: Path | None = None) -> dict:
+    """``trained_heads`` (the reference run; extra: heads, cost split, goals, the run's conditions) and
+    ``trained_heads_vllm`` (summary only, per config and category; extra: whole-set batch, failures)."""
+    from specplug.bench.results import BenchResults
+
+    meta = legacy["meta"]
+    run_info = {k: meta[k] for k in ("per_category", "tree_size", "depth", "top_k", "quick", "load_before", "load_after")
+                if k in meta}
+    docs = {}
+    ref = legacy.get("reference")
+    extra = {"kind": "trained_heads", "heads": legacy["heads"], "goals": legacy["goals"], "run": run_info}
+    if ref:
+        extra["cost"] = ref.get("cost", {})
+        docs["trained_heads"] = BenchResults(ref["meta"], list(ref["methods"]), ref["summary"], list(ref.get("records", [])), extra)
+    vl = legacy.get("vllm")
+    if vl:
+        per, batch, failed = {}, {}, {}
+        for name, e in vl.items():
+            method = VLLM_METHODS.get(name, name)
+            if "categories" not in e:
+                failed[method] = e.get("error")
+                continue
+            aggs = {cat: aggregate_json(prompts=a["prompts"], mat=a["mat"], acceptance_rate=a["acceptance"],
+                                        tokens_per_s=a["tokens_per_s"], speedup=a["speedup"],
+                                        identical=None if name == "plain" else a["identical"])
+                    for cat, a in e["categories"].items()}
+            per[method] = {"overall": aggs.pop("overall"), "categories": aggs}
+            batch[method] = {**e["batch"], "config": e.get("config")}
+        vmeta = {"title": f"Trained heads in vLLM (CPU), chains of k={meta['k']}: batch 1", "model": meta["model"],
+                 "engine": "vllm", "prompts": f"spec-bench:{meta.get('per_category', '?')}", "num_prompts": meta["num_prompts"],
+                 "categories": legacy.get("categories"), "k": meta["k"], "max_new_tokens": meta["max_new_tokens"],
+                 "temperature": 0.0, "dtype": "float32", "device": "cpu", "hardware": meta["hardware"], "date": meta["date"],
+                 "vllm_version": legacy.get("vllm_version"), "command": meta["command"]}
+        if not ref:
+            vextra = {**extra, "kind": "trained_heads_vllm"}
+        else:
+            vextra = {"kind": "trained_heads_vllm"}
+        docs["trained_heads_vllm"] = summary_doc(vmeta, per, {**vextra, "batch": batch, "failed": failed})
+    return docs
+
+
+def render(results, heading: str = "#") -> list[str]:
+    extra = results.extra
+    out = []
+    if extra.get("heads"):
+        out += [f"{heading}# Heads", "", "| head | trained | folder | training |", "|---|---|---|---|"]
+        for method, h in extra["heads"].items():
+            training = ", ".join(f"{k}: {v}" for k, v in h["training"].items() if not isinstance(v, (dict, list))) or "-"
+            out.append(f"| {method} | {'yes' if h['trained'] else 'no (random weights)'} | `{h['folder']}` | {training} |")
+        out.append("")
+    if extra.get("cost"):
+        out += [f"{heading}# Cost split", "", "Milliseconds per target step, summed over the prompts: drafting (proposer "
+                "and head), verification (target forward and verifier), overhead (the rest of the engine loop).", "",
+                "| method | draft | verify | overhead | total s |", "|---|---:|---:|---:|---:|"]
+        for method, c in extra["cost"].items():
+            ms = c["ms_per_step"]
+            out.append(f"| {method} | {ms['draft']:.1f} | {ms['verify']:.1f} | {ms['overhead']:.1f} | {c['seconds']:.1f} |")
+        out.append("")
+    if "batch" in extra:
+        out += [f"{heading}# The whole set in one batch", "", "| config | speedup | tokens/s | MAT | same output |",
+                "|---|---:|---:|---:|---:|"]
+        for method, b in extra["batch"].items():
+            out.append(f"| {method} | {fmt(b['speedup'], 'x')} | {fmt(b['tokens_per_s'])} | {fmt(b['mat'])} | {b['identical']} |")
+        out += [""] + [f"- {m} failed: {err}" for m, err in extra.get("failed", {}).items()]
+    return out + goal_lines(extra.get("goals", []), heading)

