@@ -28,6 +28,34 @@ def test_committed_suites_are_valid(path):
     settings_of(suite, True, defaults)
 
 
+def test_set_overrides_the_suite_and_is_recorded_in_its_command():
+    from specplug.bench.kinds import kind_module
+    from specplug.bench.suites import parse_overrides, settings_of
+
+    path = next(p for p in SUITES if p.stem == "trained_heads")
+    suite = load_suite(path)
+    suite.overrides = parse_overrides(["per_category=1", "max_new_tokens=64", 'vllm_configs=["plain","eagle3"]'])
+    settings = settings_of(suite, False, kind_module(suite.kind).DEFAULTS)
+    assert (settings["per_category"], settings["max_new_tokens"], settings["vllm_configs"]) == (1, 64, ["plain", "eagle3"])
+    assert settings["k"] == suite.bench["k"]  # the file's other settings stay
+    command = suite.command(False)
+    assert "--set per_category=1" in command and "--set max_new_tokens=64" in command
+    again = parse_overrides([part.strip() for part in command.split("--set ")[1:]])
+    assert again == suite.overrides  # the recorded command runs the same settings
+
+
+def test_set_rejects_a_pair_without_a_value_and_unknown_keys():
+    from specplug.bench.kinds import kind_module
+    from specplug.bench.suites import parse_overrides, settings_of
+
+    with pytest.raises(SuiteError, match="KEY=VALUE"):
+        parse_overrides(["per_category"])
+    suite = load_suite(next(p for p in SUITES if p.stem == "trained_heads"))
+    suite.overrides = parse_overrides(["per_categroy=1"])
+    with pytest.raises(SuiteError, match="per_categroy"):
+        settings_of(suite, False, kind_module(suite.kind).DEFAULTS)
+
+
 def test_engine_free_kinds_import_neither_torch_nor_vllm():
     import subprocess
     import sys

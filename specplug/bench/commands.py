@@ -75,6 +75,9 @@ def print_table(results: BenchResults, stream=None) -> None:
 @click.option("--suite", "suite_path", type=click.Path(path_type=Path, exists=True, dir_okay=False), default=None,
               help="Run a suite file (benchmarks/suites/*.toml) instead of the options below; see specplug.bench.suites.")
 @click.option("--quick", is_flag=True, help="With --suite: the suite's small [quick] variant, written as NAME_quick.")
+@click.option("--set", "suite_sets", multiple=True, metavar="KEY=VALUE",
+              help="With --suite: override one of its [bench] settings (a TOML value; repeatable); "
+                   "the command recorded in the results says so.")
 @click.option("--methods", default=None, help="Comma-separated method ids; plain decoding always runs as the baseline. "
               "With --engine vllm, 'ID@native' runs vLLM's own implementation of a method (e.g. pld@native).")
 @click.option("--engine", type=click.Choice(["reference", "vllm"]), default="reference", show_default=True)
@@ -97,7 +100,7 @@ def print_table(results: BenchResults, stream=None) -> None:
 @click.option("--threads", type=int, default=None, help="torch CPU threads for the reference engine (default: torch's).")
 @click.option("--no-plots", is_flag=True, help="Skip the PNG (no matplotlib needed).")
 @click.option("--json", "as_json", is_flag=True, help="Print the results JSON on stdout (the table goes to stderr).")
-def bench(suite_path, quick, methods, engine, model, prompts, k, max_new_tokens, temperature, option_pairs, verifier, out_dir,
+def bench(suite_path, quick, suite_sets, methods, engine, model, prompts, k, max_new_tokens, temperature, option_pairs, verifier, out_dir,
           name, title, raw, cache_dir, no_cache, threads, no_plots, as_json) -> None:
     """Benchmark methods against plain decoding on the same prompts, in one run.
 
@@ -111,16 +114,16 @@ def bench(suite_path, quick, methods, engine, model, prompts, k, max_new_tokens,
     from specplug.registry import RegistryError, UnknownIdError
 
     if suite_path is not None:
-        from specplug.bench.suites import SuiteError, run_suite
+        from specplug.bench.suites import SuiteError, parse_overrides, run_suite
 
         try:
-            written = run_suite(suite_path, quick=quick)
+            written = run_suite(suite_path, quick=quick, overrides=parse_overrides(suite_sets))
         except (SuiteError, BenchError, PromptError, OptionsError, RegistryError, UnknownIdError, ValueError) as err:
             raise click.ClickException(str(err)) from None
         click.echo("wrote " + ", ".join(str(p) for p in written), err=True)
         return
-    if quick:
-        raise click.BadParameter("--quick applies to --suite", param_hint="--quick")
+    if quick or suite_sets:
+        raise click.BadParameter("--quick and --set apply to --suite", param_hint="--quick" if quick else "--set")
     if not methods:
         raise click.BadParameter("give --methods (or --suite FILE)", param_hint="--methods")
     method_list = [m.strip() for m in methods.split(",") if m.strip()]

@@ -38,7 +38,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-__all__ = ["SUITE_KINDS", "Suite", "SuiteError", "load_suite", "run_suite", "settings_of", "write_documents"]
+__all__ = ["SUITE_KINDS", "Suite", "SuiteError", "load_suite", "parse_overrides", "run_suite", "settings_of", "write_documents"]
 
 
 class SuiteError(ValueError):
@@ -57,15 +57,48 @@ class Suite(BaseModel):
     bench: dict[str, Any] = Field(default_factory=dict, description="The runner's settings.")
     quick: dict[str, Any] = Field(default_factory=dict, description="Overrides of `bench` for --quick.")
     path: Path | None = Field(None, exclude=True, description="Where the suite was read from.")
+    overrides: dict[str, Any] = Field(default_factory=dict, exclude=True,
+                                      description="`--set KEY=VALUE` from the command line, applied last.")
 
     def command(self, quick: bool) -> str:
         """The command line that runs this suite (recorded in the documents it writes)."""
-        return f"specplug bench --suite {self.path}" + (" --quick" if quick else "")
+        sets = "".join(f" --set {key}={_toml_value(value)}" for key, value in self.overrides.items())
+        return f"specplug bench --suite {self.path}" + (" --quick" if quick else "") + sets
+
+    def given(self, quick: bool) -> dict[str, Any]:
+        """The settings the suite states: ``[bench]``, then ``[quick]`` under --quick, then ``--set``."""
+        return {**self.bench, **(self.quick if quick else {}), **self.overrides}
+
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, list):
+        return "[" + ",".join(_toml_value(v) if not isinstance(v, str) else f'"{v}"' for v in value) + "]"
+    return str(value)
+
+
+def parse_overrides(pairs: tuple[str, ...] | list[str]) -> dict[str, Any]:
+    """``("per_category=1", "engines=['reference']")`` -> settings: each value read as TOML (a number, a
+    boolean, a list) or, when it is not TOML, as a plain string."""
+    out: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, raw = pair.partition("=")
+        if not sep or not key.strip():
+            raise SuiteError(f"--set {pair!r}: write KEY=VALUE, for example --set max_new_tokens=64")
+        try:
+            value = tomllib.loads(f"v = {raw}")["v"]
+        except tomllib.TOMLDecodeError:
+            value = raw
+        out[key.strip()] = value
+    return out
 
 
 def settings_of(suite: Suite, quick: bool, defaults: dict[str, Any]) -> dict[str, Any]:
     """``defaults`` overridden by the suite's ``[bench]`` (and ``[quick]`` under --quick); unknown keys refused."""
-    given = {**suite.bench, **(suite.quick if quick else {})}
+    given = suite.given(quick)
     unknown = set(given) - set(defaults)
     if unknown:
         raise SuiteError(f"{suite.path}: unknown [bench] keys {sorted(unknown)}; known: {', '.join(sorted(defaults))}")
@@ -109,7 +142,7 @@ def _run_bench(suite: Suite, quick: bool, out_dir: Path) -> list[Path]:
     from specplug.bench.commands import print_table
     from specplug.bench.runner import BenchConfig, run_bench, write_outputs
 
-    settings = {**suite.bench, **(suite.quick if quick else {})}
+    settings = suite.given(quick)
     methods = list(settings.pop("methods", [])) + list(settings.pop("peers", []))
     if not methods:
         raise SuiteError(f"{suite.path}: [bench] needs methods = [...]")
@@ -146,10 +179,12 @@ def _suite_kinds() -> dict[str, Callable[[Suite, bool, Path], list[Path]]]:
 SUITE_KINDS: dict[str, Callable[[Suite, bool, Path], list[Path]]] = _suite_kinds()
 
 
-def run_suite(path: Path, quick: bool = False, out_dir: Path | None = None) -> list[Path]:
+def run_suite(path: Path, quick: bool = False, out_dir: Path | None = None,
+              overrides: dict[str, Any] | None = None) -> list[Path]:
     """Run the suite in ``path``; results go to ``out_dir`` (default: ``docs/results`` of the checkout, and
     ``$SPECPLUG_CACHE/bench/suites`` for --quick, whose smoke runs are not results)."""
     suite = load_suite(path)
+    suite.overrides = dict(overrides or {})
     if out_dir is None and quick:
         from specplug.models import cache_dir
 
