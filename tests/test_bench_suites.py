@@ -56,6 +56,20 @@ def test_set_rejects_a_pair_without_a_value_and_unknown_keys():
         settings_of(suite, False, kind_module(suite.kind).DEFAULTS)
 
 
+def test_every_runnable_kind_exposes_the_suite_runner_signature():
+    """A kind module's ``run`` is what ``specplug bench --suite`` calls; a benchmark helper of the same
+    name defined later in the module (or earlier and shadowed) would break the suite or its script."""
+    import inspect
+
+    from specplug.bench.kinds import RUNNABLE, kind_module
+
+    for kind in RUNNABLE:
+        module = kind_module(kind)
+        assert list(inspect.signature(module.run).parameters) == ["suite", "quick", "out_dir"], kind
+        source = inspect.getsource(module)
+        assert source.count("\ndef run(") == 1, f"{kind}: more than one top-level run()"
+
+
 def test_engine_free_kinds_import_neither_torch_nor_vllm():
     import subprocess
     import sys

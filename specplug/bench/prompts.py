@@ -24,7 +24,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["Prompt", "PromptError", "load_prompts", "spec_bench_path"]
+__all__ = ["Prompt", "PromptError", "load_prompts", "one_per_category_first", "spec_bench_path"]
 
 SPEC_BENCH_ENV = "SPECPLUG_SPEC_BENCH"
 _REL = Path("shared/data/spec_bench/question.jsonl")
@@ -146,3 +146,16 @@ def load_prompts(spec: str) -> tuple[list[Prompt], str]:
     if not path.exists():
         raise PromptError(f"--prompts {spec!r}: no such file; use spec-bench, spec-bench:N, {', '.join(WORKLOADS)} or a jsonl file")
     return _read_jsonl(path), path.name
+
+
+def one_per_category_first(prompts: list[Prompt]) -> list[Prompt]:
+    """The first prompt of every category, then the second of every category, and so on (stable).
+
+    A benchmark that stops early, or takes only the first N prompts, then still covers every category.
+    """
+    rank: dict[str, int] = {}
+    order = []
+    for index, prompt in enumerate(prompts):
+        rank[prompt.category] = rank.get(prompt.category, 0) + 1
+        order.append((rank[prompt.category], index, prompt))
+    return [prompt for _, _, prompt in sorted(order, key=lambda item: item[:2])]

@@ -201,7 +201,8 @@ def replay(drafter: StepDrafter, prompts: list[list[int]], outputs: list[list[in
 
 
 def replay_inputs(sequences: list[list[int]], prompt_lens: list[int], batch: int, max_model_len: int):
-    """Rows of ``batch`` sequences (cycled) and, per step, the committed length of every row."""
+    """``(token_ids, lengths, starts)``: rows of ``batch`` sequences (cycled), per step the committed length
+    of every row, and each row's prompt length."""
     rows = [sequences[i % len(sequences)] for i in range(batch)]
     starts = [prompt_lens[i % len(sequences)] for i in range(batch)]
     token_ids = np.zeros((batch, max_model_len), dtype=np.int32)  # [batch, max_model_len]
@@ -209,7 +210,7 @@ def replay_inputs(sequences: list[list[int]], prompt_lens: list[int], batch: int
         token_ids[i, : len(row)] = row
     steps = max(len(r) - s for r, s in zip(rows, starts))
     lengths = [np.array([min(s + t + 1, len(r)) for r, s in zip(rows, starts)], dtype=np.int32) for t in range(steps)]
-    return token_ids, lengths
+    return token_ids, lengths, starts
 
 
 def time_steps(make: Callable[[], list[StepDrafter]], sequences: list[list[int]], prompt_lens: list[int], batch: int,
@@ -220,7 +221,7 @@ def time_steps(make: Callable[[], list[StepDrafter]], sequences: list[list[int]]
     all rows stay live until the longest output ends. The first pass warms up (compilation) and is
     not timed; each timed pass starts from fresh drafters.
     """
-    token_ids, lengths = replay_inputs(sequences, prompt_lens, batch, max_model_len)
+    token_ids, lengths, starts = replay_inputs(sequences, prompt_lens, batch, max_model_len)
     request_ids = [f"row-{i}" for i in range(batch)]
     # every row emitted one token this step: the last one of its history
     sampled = [[[int(token_ids[i, n[i] - 1])] for i in range(batch)] for n in lengths]

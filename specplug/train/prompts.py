@@ -15,7 +15,7 @@ so a small budget still covers every category.
 
 from __future__ import annotations
 
-from specplug.bench.prompts import Prompt, PromptError, load_prompts
+from specplug.bench.prompts import Prompt, PromptError, load_prompts, one_per_category_first
 
 __all__ = ["EXCLUDED_PER_CATEGORY", "TRAIN_SET", "check_disjoint", "training_prompts"]
 
@@ -34,15 +34,6 @@ def _spec_bench_split(exclude_per_category: int) -> list[Prompt]:
     return kept
 
 
-def _round_robin(prompts: list[Prompt]) -> list[Prompt]:
-    rank: dict[str, int] = {}
-    keyed = []
-    for index, prompt in enumerate(prompts):
-        rank[prompt.category] = rank.get(prompt.category, 0) + 1
-        keyed.append((rank[prompt.category], index, prompt))
-    return [p for _, _, p in sorted(keyed, key=lambda item: item[:2])]
-
-
 def training_prompts(spec: str = TRAIN_SET, limit: int | None = None,
                      exclude_per_category: int = EXCLUDED_PER_CATEGORY) -> tuple[list[Prompt], dict]:
     """The training prompts for a ``--prompts`` value and a description for the manifest.
@@ -58,7 +49,7 @@ def training_prompts(spec: str = TRAIN_SET, limit: int | None = None,
             raise PromptError(f"--prompts {spec!r}: the benchmark prompts are not for training; use {TRAIN_SET} or a jsonl file")
         prompts, label = load_prompts(spec)
         source = {"set": label, "source": spec}
-    prompts = _round_robin(prompts)
+    prompts = one_per_category_first(prompts)
     if limit is not None:
         if limit < 1:
             raise PromptError(f"--limit must be at least 1, got {limit}")

@@ -157,3 +157,17 @@ def run_script(module, suite, quick: bool, out_dir, settings: dict[str, Any], ou
                 shutil.copyfile(extra, target)
                 written.append(target)
     return written
+
+
+def script_entry(worker, main) -> None:
+    """``python KIND.py --worker JOB OUT`` runs one vLLM engine job (``worker(job) -> result``) in this
+    process, as the kind's runner starts it; anything else runs the kind's own ``main``."""
+    import json
+    import sys
+    from pathlib import Path
+
+    if len(sys.argv) == 4 and sys.argv[1] == "--worker":
+        job = json.loads(Path(sys.argv[2]).read_text())
+        Path(sys.argv[3]).write_text(json.dumps(worker(job)))
+    else:
+        main()

@@ -55,7 +55,7 @@ def settings(args) -> list[dict]:
     return out
 
 
-def run(args) -> dict:
+def measure(args) -> dict:
     import torch
 
     from specplug.engine import ReferenceEngine
@@ -217,7 +217,7 @@ def main(argv=None) -> None:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "results")
     args = parser.parse_args(argv)
-    doc = run(args)
+    doc = measure(args)
     grids = doc.pop("grids")
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "image.json").write_text(json.dumps(doc, indent=2) + "\n", encoding="utf-8")

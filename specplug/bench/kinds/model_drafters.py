@@ -383,7 +383,7 @@ def run(suite, quick: bool, out_dir: Path) -> list[Path]:
 
     import torch
 
-    from specplug.bench.prompts import load_prompts
+    from specplug.bench.prompts import load_prompts, one_per_category_first
     from specplug.bench.runner import encode, hardware
     from specplug.models import load_model
     from specplug.registry import get_registry
@@ -391,12 +391,7 @@ def run(suite, quick: bool, out_dir: Path) -> list[Path]:
     torch.set_grad_enabled(False)
     load_start = _load()
     prompts, label = load_prompts(f"spec-bench:{args.per_category}")
-    rank: dict[str, int] = {}
-    order = []
-    for p in prompts:
-        rank[p.category] = rank.get(p.category, 0) + 1
-        order.append((rank[p.category], len(order), p))
-    prompts = [p for _, _, p in sorted(order, key=lambda x: x[:2])]  # one per category first
+    prompts = one_per_category_first(prompts)
     if args.max_prompts:
         prompts = prompts[: args.max_prompts]
         label = f"{label}, first {len(prompts)} (one per category first)"

@@ -225,7 +225,7 @@ def time_proposers(sequences, prompt_lens, k, min_n, max_n, max_model_len, optio
             additional_config={"specplug": {"options": method_options}},
         )
 
-    token_ids, lengths = replay_inputs(sequences, prompt_lens, batch, max_model_len)
+    token_ids, lengths, _ = replay_inputs(sequences, prompt_lens, batch, max_model_len)
     sampled = [[1]] * batch  # every row emitted a token this step
     vllm_ngram = NgramProposer(config({}))  # compiles its numba kernel here, outside the timing
     names = ("vllm_ngram",) + PLUGINS
@@ -467,8 +467,6 @@ def render(results, heading: str = "#") -> list[str]:
 
 
 if __name__ == "__main__":
-    if len(sys.argv) == 4 and sys.argv[1] == "--worker":
-        job = json.loads(Path(sys.argv[2]).read_text())
-        Path(sys.argv[3]).write_text(json.dumps(worker(job)))
-    else:
-        main()
+    from specplug.bench.kinds import script_entry
+
+    script_entry(worker, main)

@@ -33,13 +33,12 @@ import time
 from pathlib import Path
 from types import SimpleNamespace
 
-import numpy as np
 
 from specplug.integrations.vllm.metrics import SPEC_COUNTERS, spec_decode_counters
+from specplug.bench.replay import replay_inputs
 
 COMMAND = None  # the suite's command line, set by run()
 
-QUESTIONS = Path(__file__).resolve().parents[2] / "shared" / "data" / "spec_bench" / "question.jsonl"
 
 
 def spec_bench_prompts(path: Path) -> list[tuple[str, str]]:
@@ -121,18 +120,6 @@ def _collect(name: str, proc: subprocess.Popen, out_path: Path, log: Path, resul
 
 
 # -- proposer timing -------------------------------------------------------------------------------
-def replay_inputs(sequences: list[list[int]], prompt_lens: list[int], batch: int, max_model_len: int):
-    """Rows of ``batch`` sequences (cycled) and, per step, the committed lengths of every row."""
-    rows = [sequences[i % len(sequences)] for i in range(batch)]
-    starts = [prompt_lens[i % len(sequences)] for i in range(batch)]
-    token_ids = np.zeros((batch, max_model_len), dtype=np.int32)
-    for i, row in enumerate(rows):
-        token_ids[i, : len(row)] = row
-    steps = max(len(r) - s for r, s in zip(rows, starts))
-    lengths = [np.array([min(s + t + 1, len(r)) for r, s in zip(rows, starts)], dtype=np.int32) for t in range(steps)]
-    return token_ids, lengths
-
-
 def time_proposers(sequences, prompt_lens, k, min_n, max_n, max_model_len, batch: int, repeats: int = 3) -> dict:
     from specplug.integrations.vllm.adapter import adapter_class
     from specplug.registry import get_registry
@@ -145,7 +132,7 @@ def time_proposers(sequences, prompt_lens, k, min_n, max_n, max_model_len, batch
         parallel_config=SimpleNamespace(tensor_parallel_size=1),
         additional_config={"specplug": {"options": {"min_ngram": min_n, "max_ngram": max_n}}},
     )
-    token_ids, lengths = replay_inputs(sequences, prompt_lens, batch, max_model_len)
+    token_ids, lengths, _ = replay_inputs(sequences, prompt_lens, batch, max_model_len)
     sampled = [[1]] * batch  # every row emitted a token this step
     vllm_ngram = NgramProposer(config)  # compiles its numba kernel here, outside the timing
     times: dict[str, list[float]] = {"specplug_pld": [], "vllm_ngram": []}
@@ -178,7 +165,7 @@ def main(argv=None) -> None:
     parser.add_argument("--max-ngram", type=int, default=3)
     parser.add_argument("--max-tokens", type=int, default=128)
     parser.add_argument("--max-model-len", type=int, default=2048)
-    parser.add_argument("--questions", type=Path, default=QUESTIONS)
+    parser.add_argument("--questions", type=Path, default=None, help="Spec-Bench question.jsonl (default: where specplug finds it)")
     parser.add_argument("--model", default="smollm2-135m")
     parser.add_argument("--from-engines", type=Path, default=None,
                         help="report from a saved OUT.engines.json instead of running the engines again")
@@ -191,7 +178,9 @@ def main(argv=None) -> None:
 
     model = resolve_model(args.model)
     tokenizer = AutoTokenizer.from_pretrained(model)
-    prompts = spec_bench_prompts(args.questions)
+    from specplug.bench.prompts import spec_bench_path
+
+    prompts = spec_bench_prompts(args.questions or spec_bench_path())
     prompt_ids = [
         list(tokenizer.apply_chat_template([{"role": "user", "content": text}], add_generation_prompt=True, tokenize=True,
                                            return_dict=False))
@@ -301,8 +290,6 @@ def render(results, heading: str = "#") -> list[str]:
 
 
 if __name__ == "__main__":
-    if len(sys.argv) == 4 and sys.argv[1] == "--worker":
-        job = json.loads(Path(sys.argv[2]).read_text())
-        Path(sys.argv[3]).write_text(json.dumps(worker(job)))
-    else:
-        main()
+    from specplug.bench.kinds import script_entry
+
+    script_entry(worker, main)

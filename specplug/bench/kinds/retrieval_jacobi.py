@@ -124,7 +124,7 @@ def main(argv=None) -> None:
     import torch
 
     from specplug.bench.metrics import BASELINE, PromptRecord
-    from specplug.bench.prompts import load_prompts
+    from specplug.bench.prompts import load_prompts, one_per_category_first
     from specplug.bench.results import BenchResults, render_markdown
     from specplug.bench.runner import BenchConfig, _meta, encode
     from specplug.engine import ReferenceEngine
@@ -141,12 +141,7 @@ def main(argv=None) -> None:
     torch.set_grad_enabled(False)
     model, tokenizer = load_model("smollm2-135m")
     bench, label = load_prompts(f"spec-bench:{args.per_category}")
-    rank: dict[str, int] = {}
-    order = []
-    for p in bench:
-        rank[p.category] = rank.get(p.category, 0) + 1
-        order.append((rank[p.category], len(order), p))
-    bench = [p for _, _, p in sorted(order, key=lambda x: x[:2])]  # one per category first: partial runs stay balanced
+    bench = one_per_category_first(bench)  # partial runs stay balanced
     all_prompts, _ = load_prompts("spec-bench")
     cache = cache_dir() / "bench" / "retrieval_jacobi"
     cache.mkdir(parents=True, exist_ok=True)
