@@ -107,15 +107,12 @@ def settings_of(suite: Suite, quick: bool, defaults: dict[str, Any]) -> dict[str
 
 def write_documents(docs: dict, out_dir: Path, quick: bool = False) -> list[Path]:
     """Write each ``{stem: BenchResults}`` as ``<stem>.json`` and its ``<stem>.md`` (``<stem>_quick`` under --quick)."""
-    from specplug.bench.results import render_markdown
+    from specplug.bench.runner import write_outputs
 
-    out_dir.mkdir(parents=True, exist_ok=True)
     written = []
     for stem, results in docs.items():
         name = stem + ("_quick" if quick else "")
-        (out_dir / f"{name}.json").write_text(results.dumps(), encoding="utf-8")
-        (out_dir / f"{name}.md").write_text(render_markdown(results), encoding="utf-8")
-        written += [out_dir / f"{name}.json", out_dir / f"{name}.md"]
+        written += write_outputs(results, out_dir, name, plots=False)
         print(f"wrote {out_dir / name}.{{json,md}}", file=sys.stderr)
     return written
 
