@@ -122,8 +122,9 @@ def bench(suite_path, quick, suite_sets, methods, engine, model, prompts, k, max
             raise click.ClickException(str(err)) from None
         click.echo("wrote " + ", ".join(str(p) for p in written), err=True)
         return
-    if quick or suite_sets:
-        raise click.BadParameter("--quick and --set apply to --suite", param_hint="--quick" if quick else "--set")
+    for given, flag in ((quick, "--quick"), (suite_sets, "--set")):
+        if given:
+            raise click.BadParameter(f"{flag} applies to --suite", param_hint=flag)
     if not methods:
         raise click.BadParameter("give --methods (or --suite FILE)", param_hint="--methods")
     method_list = [m.strip() for m in methods.split(",") if m.strip()]

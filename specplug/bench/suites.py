@@ -101,7 +101,8 @@ def settings_of(suite: Suite, quick: bool, defaults: dict[str, Any]) -> dict[str
     given = suite.given(quick)
     unknown = set(given) - set(defaults)
     if unknown:
-        raise SuiteError(f"{suite.path}: unknown [bench] keys {sorted(unknown)}; known: {', '.join(sorted(defaults))}")
+        where = "--set" if unknown <= set(suite.overrides) else "[bench]"
+        raise SuiteError(f"{suite.path}: unknown {where} keys {sorted(unknown)}; known: {', '.join(sorted(defaults))}")
     return {**defaults, **given}
 
 
