@@ -273,7 +273,7 @@ class BatchProposer(Protocol):
     The contract is equivalence: for every live row the batch call writes exactly the first chain
     of the draft that ``propose(ProposalRequest(request_ids[i], token_ids[i, :lengths[i]],
     num_prompt_tokens[i], max_tokens[i]))`` would return, with the same effect on the proposer's
-    state, rows taken in order (``specplug.testing_batch.assert_batch_matches_propose`` checks this).
+    state, rows taken in order (``specplug.testing.batch.assert_batch_matches_propose`` checks this).
     """
 
     stateless: ClassVar[bool]

@@ -16,9 +16,11 @@ from pathlib import Path
 import yaml
 from pydantic import ValidationError
 
+from specplug.bench.kind import BenchKindSpec
 from specplug.methods import MethodSpec, VerifierSpec
 from specplug.plugins import PluginInfo, get_plugin_manager
 from specplug.taxonomy import MethodCard, Taxonomy
+from specplug.train.spec import ObjectiveSpec
 
 __all__ = [
     "Registry",
@@ -89,6 +91,10 @@ class Registry:
     method_sources: dict[str, str] = field(default_factory=dict)
     verifiers: dict[str, VerifierSpec] = field(default_factory=dict)
     verifier_sources: dict[str, str] = field(default_factory=dict)
+    objectives: dict[str, ObjectiveSpec] = field(default_factory=dict)
+    objective_sources: dict[str, str] = field(default_factory=dict)
+    bench_kinds: dict[str, BenchKindSpec] = field(default_factory=dict)
+    bench_kind_sources: dict[str, str] = field(default_factory=dict)
     plugins: list[PluginInfo] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
 
@@ -140,6 +146,22 @@ class Registry:
         self.verifiers[spec.id] = spec
         self.verifier_sources[spec.id] = source
 
+    def add_objective(self, spec: ObjectiveSpec, source: str) -> None:
+        self._add_unique("objective", self.objectives, self.objective_sources, spec, source)
+
+    def add_bench_kind(self, spec: BenchKindSpec, source: str) -> None:
+        self._add_unique("bench kind", self.bench_kinds, self.bench_kind_sources, spec, source)
+
+    def _add_unique(self, what: str, items: dict, sources: dict, spec, source: str) -> None:
+        if spec.id in items:
+            self.problems.append(
+                f"duplicate {what} {spec.id!r}: registered by {sources[spec.id]} and by {source}; "
+                "the second is ignored. Uninstall one of the two plugins."
+            )
+            return
+        items[spec.id] = spec
+        sources[spec.id] = source
+
     def _alias_owner(self, name: str) -> str | None:
         return next((cid for cid, c in self.cards.items() if name in c.aliases), None)
 
@@ -188,6 +210,19 @@ class Registry:
         if key in self.verifiers:
             return self.verifiers[key]
         raise UnknownIdError("verifier", wanted, self._suggest(key, self.verifiers))
+
+    def objective(self, wanted: str) -> ObjectiveSpec:
+        """The training objective registered for a method id (``specplug train <id>``)."""
+        key = wanted.strip().lower().replace("-", "_")
+        if key in self.objectives:
+            return self.objectives[key]
+        raise UnknownIdError("training objective", wanted, self._suggest(key, self.objectives))
+
+    def bench_kind(self, wanted: str) -> BenchKindSpec:
+        """The suite kind a suite file names (``kind = "..."``)."""
+        if wanted in self.bench_kinds:
+            return self.bench_kinds[wanted]
+        raise UnknownIdError("bench kind", wanted, self._suggest(wanted, self.bench_kinds))
 
     def filter(self, **facets: str | bool | None) -> Iterator[MethodCard]:
         """Cards whose facets equal every given value (``modality`` and ``engine`` match list members)."""
@@ -245,6 +280,8 @@ def build_registry(load_entry_points: bool = True, strict: bool = False, extra_p
             ("specplug_register_cards", registry.add_card),
             ("specplug_register_methods", registry.add_method),
             ("specplug_register_verifiers", registry.add_verifier),
+            ("specplug_register_objectives", registry.add_objective),
+            ("specplug_register_bench_kinds", registry.add_bench_kind),
         ):
             impl = getattr(plugin, hook_name, None)
             if impl is None or not hasattr(hook, hook_name):

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from specplug.pytest_fixtures import _fresh_registry, pytest_configure  # noqa: F401
+from specplug.testing.fixtures import _fresh_registry, pytest_configure  # noqa: F401
 
 TESTS = Path(__file__).parent
 REPO = TESTS.parent

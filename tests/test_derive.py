@@ -1,4 +1,4 @@
-"""``specplug models derive``: a layer subset of a model as a plain HF folder (specplug/derive.py)."""
+"""``specplug models derive``: a layer subset of a model as a plain HF folder (specplug/models/derive.py)."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ from click.testing import CliRunner
 from safetensors import safe_open
 
 from specplug.cli import cli
-from specplug.derive import DeriveError, derive_model, layers_label, parse_layers
-from specplug.engine.drafting import model_view
+from specplug.models.derive import DeriveError, derive_model, layers_label, parse_layers
+from specplug.kit.drafting import model_view
 from specplug.testing import tiny_llama
 
 

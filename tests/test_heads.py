@@ -11,7 +11,7 @@ pytest.importorskip("transformers")
 
 from transformers import DynamicCache  # noqa: E402
 
-from specplug.engine.target import tree_bias  # noqa: E402
+from specplug.kit.target import tree_bias  # noqa: E402
 from specplug.heads import (  # noqa: E402
     Eagle3Head,
     EagleHead,

@@ -155,6 +155,42 @@ def test_hook_specplug_register_verifiers():
     assert registry.verifier("test_verifier").id == "test_verifier"
 
 
+def test_hook_specplug_register_objectives():
+    from specplug.train.spec import ObjectiveSpec
+
+    module = types.ModuleType("objective_plugin")
+    spec = ObjectiveSpec(id="hook_head", factory=lambda cfg: object(), help="a test head")
+
+    @hookimpl
+    def specplug_register_objectives(register):
+        register(spec)
+        register(ObjectiveSpec(id="hook_head", factory=lambda cfg: None))  # a duplicate is reported, not kept
+
+    module.specplug_register_objectives = specplug_register_objectives
+    registry = build_registry(load_entry_points=False, extra_plugins=[module])
+    assert registry.objective("hook-head") is spec
+    assert any("duplicate objective 'hook_head'" in p for p in registry.problems)
+    with pytest.raises(KeyError, match="unknown training objective 'hook_hed'.*hook_head"):
+        registry.objective("hook_hed")
+
+
+def test_hook_specplug_register_bench_kinds():
+    from specplug.bench.kind import BenchKindSpec
+
+    module = types.ModuleType("bench_kind_plugin")
+    spec = BenchKindSpec(id="hook_kind", run=lambda suite, quick, out_dir: [])
+
+    @hookimpl
+    def specplug_register_bench_kinds(register):
+        register(spec)
+
+    module.specplug_register_bench_kinds = specplug_register_bench_kinds
+    registry = build_registry(load_entry_points=False, extra_plugins=[module])
+    assert registry.bench_kind("hook_kind") is spec
+    with pytest.raises(KeyError, match="unknown bench kind"):
+        registry.bench_kind("hook_knd")
+
+
 def test_hook_specplug_register_commands():
     # The built-in CLI loads plugin commands through this hook; a plugin without it is fine.
     import click

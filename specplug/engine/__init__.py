@@ -42,7 +42,7 @@ Models: load with :func:`specplug.models.load_model` (float32 on CPU, bfloat16 o
 
 from specplug.engine.engine import ReferenceEngine, resolve_verifier, run_method
 from specplug.engine.stats import GenerationResult, GenerationStats
-from specplug.engine.target import TargetModel, causal_bias, tree_bias, tree_positions
+from specplug.kit.target import TargetModel, causal_bias, tree_bias, tree_positions
 
 __all__ = [
     "GenerationResult",

@@ -58,7 +58,7 @@ def models_derive(base: str, layer_spec: str, out: str | None, dtype: str | None
     (tied embeddings stay tied), the kept layers are renumbered. The folder loads in transformers and as
     vLLM's draft model: specplug vllm-config sps --model FOLDER.
     """
-    from specplug.derive import DeriveError, derive_model
+    from specplug.models.derive import DeriveError, derive_model
     from specplug.models import ModelLoadError
 
     try:

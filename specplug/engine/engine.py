@@ -39,7 +39,7 @@ import numpy as np
 import torch
 
 from specplug.engine.stats import GenerationResult, GenerationStats
-from specplug.engine.target import TargetModel
+from specplug.kit.target import TargetModel
 from specplug.protocols import Draft, Need, ProposalRequest, Proposer, SamplingParams, StepFeedback, TargetInfo, Verifier
 from specplug.verify.sampling import PADDING, without_invalid
 

@@ -176,7 +176,7 @@ def default_mask(attention_mask, past: int, n: int, batch: int, dtype, device):
         return mask
     if n == 1:
         return None  # one query sees every cached key
-    from specplug.engine.target import causal_bias
+    from specplug.kit.target import causal_bias
 
     return causal_bias(past, n, dtype, device)[None, None].expand(batch, 1, n, past + n)
 

@@ -15,7 +15,7 @@ The embeddings and the LM head are the target's, shared, never saved (vLLM share
 
 The decoder layer is transformers' ``LlamaDecoderLayer``, so the KV cache is a transformers
 ``DynamicCache`` that rolls back by cropping or index-selecting like
-:class:`specplug.engine.target.TargetModel`'s, and the attention mask is a 4D additive one (a tree's,
+:class:`specplug.kit.target.TargetModel`'s, and the attention mask is a 4D additive one (a tree's,
 or causal when none is given).
 """
 

@@ -173,7 +173,7 @@ class Eagle3Objective:
         return self.aux_layers
 
     def build(self, target, data, options):
-        from specplug.engine.drafting import ReducedVocab
+        from specplug.kit.drafting import ReducedVocab
         from specplug.heads import Eagle3Head
 
         vocab_size = int(target.get_output_embeddings().weight.shape[0])

@@ -220,7 +220,7 @@ def test_tables_rebuild_past_their_load_and_drop_finished_requests():
 
 
 def test_batch_entry_point_matches_propose_with_reused_rows():
-    from specplug.testing_batch import assert_batch_matches_propose
+    from specplug.testing.batch import assert_batch_matches_propose
 
     rng = np.random.default_rng(0)
     base = rng.integers(0, 30, size=40)

@@ -1,6 +1,6 @@
 """sps in the engines: greedy output identical to plain decoding.
 
-Reference engine: the tests of :class:`specplug.testing_engines.MethodEngineConformance` with a
+Reference engine: the tests of :class:`specplug.testing.engines.MethodEngineConformance` with a
 draft made of the target's first layer (tiny model) or 24 of its 30 layers (SmolLM2). vLLM runs
 sps natively (``"method": "draft_model"``) with a folder from ``specplug models derive``, so the
 vLLM tests replace the base class's custom_class ones.
@@ -11,7 +11,7 @@ from __future__ import annotations
 import pytest
 
 from specplug.testing import repetitive_prompts, run_vllm_job, spec_bench_chat_prompts, tiny_llama, total_accepted
-from specplug.testing_engines import MethodEngineConformance
+from specplug.testing.engines import MethodEngineConformance
 
 
 class TestSpsInTheReferenceEngine(MethodEngineConformance):
@@ -25,7 +25,7 @@ class TestSpsInTheReferenceEngine(MethodEngineConformance):
 
     @pytest.mark.vllm
     def test_vllm_greedy_lossless_on_a_tiny_model(self, tmp_path):
-        from specplug.derive import derive_model
+        from specplug.models.derive import derive_model
         from specplug.integrations.vllm.commands import speculative_configs
         from specplug.testing import tiny_model_dir
 
@@ -44,7 +44,7 @@ class TestSpsInTheReferenceEngine(MethodEngineConformance):
     def test_vllm_greedy_lossless_on_smollm2(self, tmp_path):
         from transformers import AutoTokenizer
 
-        from specplug.derive import derive_model
+        from specplug.models.derive import derive_model
         from specplug.models import resolve_model
 
         model = resolve_model("smollm2-135m")
@@ -62,7 +62,7 @@ def test_a_draft_folder_with_a_reduced_vocabulary_is_lossless(tmp_path):
     """A draft loaded from a folder (the target's layer 0, saved), scoring 40 of 128 ids."""
     import json
 
-    from specplug.derive import derive_model
+    from specplug.models.derive import derive_model
     from specplug.registry import get_registry
     from specplug.testing import assert_greedy_lossless
 

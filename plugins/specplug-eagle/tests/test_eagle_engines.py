@@ -60,7 +60,7 @@ def test_greedy_output_equals_plain_decoding(tiny, heads, method, tree, verifier
 def test_the_head_cache_keeps_only_real_entries_and_drafts_match_a_fresh_head(tiny, heads):
     """Incremental drafting (real states fed step by step, drafts rolled back) gives the drafts a fresh
     head gives when fed the whole committed history at once."""
-    from specplug.engine.target import TargetModel
+    from specplug.kit.target import TargetModel
 
     for method in ("eagle", "eagle3"):
         steps = []

@@ -4,7 +4,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from specplug.protocols import Draft, ProposalRequest, StepFeedback
-from specplug.testing_toy import ToyTarget, plain, speculate
+from specplug.testing.toy import ToyTarget, plain, speculate
 from specplug_jacobi.proposer import JacobiOptions, JacobiProposer, next_window
 
 

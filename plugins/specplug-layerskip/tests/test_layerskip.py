@@ -241,7 +241,7 @@ def test_the_simulation_predicts_the_engines_accepted_tokens_exactly(tiny_model)
 # -- drafting ----------------------------------------------------------------------------------------
 
 def test_swift_trees_respect_the_budget_and_put_deterministic_siblings_first_when_sampling(tiny_model):
-    from specplug.engine.drafting import DraftCache
+    from specplug.kit.drafting import DraftCache
 
     view = skip_view(tiny_model, SkipSet(mlp=(1,)))
     for budget in (1, 3, 6):
@@ -341,7 +341,7 @@ def test_a_sampled_chain_stops_on_the_drafts_confidence_never_on_the_sampled_tok
     """With ``stop_below`` just under the draft's largest probability at the first position, the
     first token is always drafted, whichever token the sample picks (stopping on the sampled token's
     own probability would draft from a truncated q and bias the output)."""
-    from specplug.engine.drafting import DraftCache, draft_chain
+    from specplug.kit.drafting import DraftCache, draft_chain
 
     view = skip_view(tiny_model, SkipSet(mlp=(1,)))
     committed = [5, 6, 7]

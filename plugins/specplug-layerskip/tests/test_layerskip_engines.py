@@ -1,6 +1,6 @@
 """draft_verify and swift in the reference engine: greedy output identical to plain decoding.
 
-The tests come from :class:`specplug.testing_engines.MethodEngineConformance`. Its tiny model
+The tests come from :class:`specplug.testing.engines.MethodEngineConformance`. Its tiny model
 (``tiny_llama(vocab_size=128, seed=1)``, 2 layers) gets a profile calibrated in the test (seconds);
 the SmolLM2 test calibrates a quick profile (2 prompts, 3 evaluations) into a temporary folder. The
 confidence threshold is set to 0 for the tiny random model, whose calibrated threshold may stop
@@ -14,7 +14,7 @@ from __future__ import annotations
 import pytest
 
 from specplug.registry import get_registry
-from specplug.testing_engines import MethodEngineConformance
+from specplug.testing.engines import MethodEngineConformance
 
 NO_VLLM = "vLLM has no layer-skip method; custom_class cannot run the target's layers (see the card)"
 

@@ -2,7 +2,7 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from specplug.testing_toy import ToyTarget, plain, speculate
+from specplug.testing.toy import ToyTarget, plain, speculate
 from specplug_lookahead.layout import build_layout, ngram_trie
 from specplug_lookahead.pool import NGramPool
 from specplug_lookahead.proposer import LookaheadOptions, LookaheadPoolProposer

@@ -175,7 +175,7 @@ def test_docstring_examples():
 
 
 def test_batch_entry_point_matches_propose_with_reused_rows():
-    from specplug.testing_batch import assert_batch_matches_propose
+    from specplug.testing.batch import assert_batch_matches_propose
     from specplug_pld import PldOptions, PldProposer
 
     rng = np.random.default_rng(0)

@@ -3,7 +3,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from specplug.protocols import ProposalRequest, StepFeedback
-from specplug.testing_toy import ToyTarget, plain, speculate
+from specplug.testing.toy import ToyTarget, plain, speculate
 from specplug_recycling.proposer import AdjacencyMatrix, RecyclingOptions, RecyclingProposer
 from specplug_recycling.tree import build_template, expand
 

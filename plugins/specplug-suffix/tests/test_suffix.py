@@ -244,7 +244,7 @@ def test_registry_runs_suffix_from_the_installed_plugin():
 @pytest.mark.parametrize("tree", [True, False])
 def test_batch_entry_point_matches_propose_with_reused_rows(tree):
     """propose_batch gives the first chain of propose's tree, with the global cache filling as rows finish."""
-    from specplug.testing_batch import assert_batch_matches_propose
+    from specplug.testing.batch import assert_batch_matches_propose
 
     rng = np.random.default_rng(0)
     base = rng.integers(0, 30, size=40)

@@ -1,10 +1,10 @@
 """suffix in the engines: greedy output identical to plain decoding (reference engine and vLLM).
 
 The four tests (tiny model and SmolLM2, reference engine and vLLM) come from
-:class:`specplug.testing_engines.MethodEngineConformance`; see its docstring.
+:class:`specplug.testing.engines.MethodEngineConformance`; see its docstring.
 """
 
-from specplug.testing_engines import MethodEngineConformance
+from specplug.testing.engines import MethodEngineConformance
 
 
 class TestSuffixInEngines(MethodEngineConformance):

@@ -67,7 +67,7 @@ class VariantRegistry:
 
 def build_variants(families, drafts, vocab_size, registry) -> tuple[dict[str, tuple[str, dict]], list[str]]:
     """``({variant: (method id, options)}, notes about what was skipped)``."""
-    from specplug.derive import layers_label, parse_layers
+    from specplug.models.derive import layers_label, parse_layers
     from specplug.registry import NotRunnableError, UnknownIdError
 
     variants: dict[str, tuple[str, dict]] = {}
@@ -153,7 +153,7 @@ def cost_rows(by_k) -> list[dict]:
 
 def run_vllm(args, token_ids: list[dict], drafts) -> dict:
     from specplug.bench.vllm_jobs import VllmJobError, batch1_then_batch
-    from specplug.derive import derive_model, layers_label, parse_layers
+    from specplug.models.derive import derive_model, layers_label, parse_layers
     from specplug.integrations.vllm.commands import speculative_configs
     from specplug.models import resolve_model
 

@@ -32,7 +32,7 @@ from pydantic import Field, model_validator
 
 from specplug.methods import MethodOptions
 from specplug.protocols import BaseProposer, Draft, ProposalRequest
-from specplug.slots import RequestSlots
+from specplug.kit.slots import RequestSlots
 from specplug_anpd import kernels
 
 __all__ = ["AnpdOptions", "AnpdProposer", "NgramTable"]

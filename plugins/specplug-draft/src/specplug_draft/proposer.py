@@ -14,10 +14,10 @@ Where the draft comes from (exactly one of the options):
   tokenizer, loaded once at bind time. ``specplug models derive BASE --layers 0-3`` writes one from
   a subset of a model's layers (SmolLM2 has no published smaller sibling).
 - ``layers``: the same derived draft without a folder: a view of the target that runs only those
-  layers (:func:`specplug.engine.drafting.model_view`; it shares the target's weights, so it costs
+  layers (:func:`specplug.kit.drafting.model_view`; it shares the target's weights, so it costs
   no memory and computes exactly what the derived folder computes). vLLM needs the folder.
 
-The draft keeps its own KV cache per request (:class:`~specplug.engine.drafting.DraftCache`), rolled
+The draft keeps its own KV cache per request (:class:`~specplug.kit.drafting.DraftCache`), rolled
 back to what is still committed after each verification; it is dropped in ``finish_request``.
 The time the draft takes is the proposer's time, which the engine counts in every speedup.
 
@@ -129,7 +129,7 @@ class DraftProposer(BaseProposer):
         key = (id(target.model), target.vocab_size, id(target.tokenizer))
         if key == self._bound_to and self.draft_model is not None:
             return  # the engine binds before every generate call; the draft is already here
-        from specplug.engine.drafting import model_view
+        from specplug.kit.drafting import model_view
 
         opts = self.options
         self._caches.clear()
@@ -143,8 +143,8 @@ class DraftProposer(BaseProposer):
         self._bound_to = key
 
     def _target_view(self, target: TargetInfo):
-        from specplug.derive import parse_layers
-        from specplug.engine.drafting import model_view
+        from specplug.models.derive import parse_layers
+        from specplug.kit.drafting import model_view
 
         if target.model is None:
             raise DraftModelError(
@@ -202,7 +202,7 @@ class DraftProposer(BaseProposer):
         )
 
     def _reduced_vocab(self, target: TargetInfo):
-        from specplug.engine.drafting import ReducedVocab
+        from specplug.kit.drafting import ReducedVocab
 
         from specplug_draft.vocab import calibration_vocab, read_vocab_file
 
@@ -226,7 +226,7 @@ class DraftProposer(BaseProposer):
     def start_request(self, request_id: str, prompt_ids: np.ndarray) -> None:
         import torch
 
-        from specplug.engine.drafting import DraftCache
+        from specplug.kit.drafting import DraftCache
 
         if self.draft_model is None:
             raise DraftModelError(
@@ -241,7 +241,7 @@ class DraftProposer(BaseProposer):
         self._requests += 1
 
     def propose(self, request: ProposalRequest) -> Draft:
-        from specplug.engine.drafting import draft_chain
+        from specplug.kit.drafting import draft_chain
 
         cache = self._caches.get(request.request_id)
         if cache is None:  # an engine that skipped start_request: start it now

@@ -48,7 +48,7 @@ def calibration_texts(skip: int = CALIBRATION_SKIP) -> tuple[list[str], list[str
 def calibration_vocab(tokenizer: Any, size: int, vocab_size: int, always: Iterable[int] = ()):
     """The ``size`` ids most frequent in the held-out prompts (tokenized by ``tokenizer``), plus ``always``;
     returns ``(ReducedVocab, description of the source)``."""
-    from specplug.engine.drafting import ReducedVocab
+    from specplug.kit.drafting import ReducedVocab
 
     texts, ids = calibration_texts()
     sequences = tokenizer(texts, add_special_tokens=False)["input_ids"]

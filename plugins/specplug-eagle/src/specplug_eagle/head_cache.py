@@ -23,7 +23,7 @@ from collections.abc import Sequence
 
 import torch
 
-from specplug.engine.target import causal_bias
+from specplug.kit.target import causal_bias
 
 __all__ = ["HeadCache"]
 

@@ -42,7 +42,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from specplug.engine.drafting import ReducedVocab
+from specplug.kit.drafting import ReducedVocab
 from specplug_layerskip.profile import SkipSet
 from specplug_layerskip.skipping import draft_cost, skip_view
 

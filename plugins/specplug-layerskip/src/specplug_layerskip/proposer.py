@@ -2,11 +2,11 @@
 
 Both declare :attr:`~specplug.protocols.Need.target_model`: the engine hands over its own model in
 ``bind_target`` and the draft is a :func:`~specplug_layerskip.skipping.skip_view` of it (every
-weight shared, never a second copy), with its own :class:`~specplug.engine.drafting.DraftCache`
+weight shared, never a second copy), with its own :class:`~specplug.kit.drafting.DraftCache`
 per request.
 
 - :class:`DraftVerifyProposer` (Draft&Verify, arXiv 2309.08168): the calibrated skip set, a chain
-  drafted by :func:`~specplug.engine.drafting.draft_chain` that stops where the draft's confidence
+  drafted by :func:`~specplug.kit.drafting.draft_chain` that stops where the draft's confidence
   falls below the calibrated threshold (adaptive draft length).
 - :class:`SwiftProposer` (SWIFT, arXiv 2410.06916): starts from its profile's layer set and keeps
   optimising it on the fly from the requests' own context (random draws with a Bayesian-optimiser
@@ -77,7 +77,7 @@ class _LayerSkipProposer(BaseProposer):
         size = self.options.vocab_size
         if size is None or size >= info.vocab_size:
             return None
-        from specplug.engine.drafting import ReducedVocab
+        from specplug.kit.drafting import ReducedVocab
 
         ranking = self.profile.vocab_ranking
         if len(ranking) < size:
@@ -108,7 +108,7 @@ class _LayerSkipProposer(BaseProposer):
             )
         cache = self.caches.get(request_id)
         if cache is None:
-            from specplug.engine.drafting import DraftCache
+            from specplug.kit.drafting import DraftCache
 
             cache = self.caches[request_id] = DraftCache(self.view, self.vocab)
         return cache
@@ -127,7 +127,7 @@ class DraftVerifyProposer(_LayerSkipProposer):
     method = "draft_verify"
 
     def propose(self, request: ProposalRequest) -> Draft:
-        from specplug.engine.drafting import draft_chain
+        from specplug.kit.drafting import draft_chain
 
         cache = self._cache(request.request_id)
         return draft_chain(cache, request.token_ids, request.max_tokens, request.sampling, self.generator, self.threshold)
@@ -211,7 +211,7 @@ class SwiftProposer(_LayerSkipProposer):
             self._optimize_once(request)
         cache = self._cache(request.request_id)
         if not self.options.tree:
-            from specplug.engine.drafting import draft_chain
+            from specplug.kit.drafting import draft_chain
 
             return draft_chain(cache, request.token_ids, request.max_tokens, request.sampling, self.generator, self.threshold)
         return draft_tree(cache, request.token_ids, request.max_tokens, request.sampling, self.generator, self.threshold,

@@ -1,6 +1,6 @@
 """The draft model: the target with some attention and MLP blocks skipped, sharing every weight.
 
-:func:`skip_view` builds on :func:`specplug.engine.drafting.model_view` (which drops whole layers
+:func:`skip_view` builds on :func:`specplug.kit.drafting.model_view` (which drops whole layers
 and can swap in a reduced LM head) and replaces the layers that keep only one of their two blocks by
 :class:`PartialLayer`, which runs that block with its residual connection. The view keeps its own KV
 cache slots: the kept attention blocks are renumbered ``0..A-1``.
@@ -14,7 +14,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from specplug.engine.drafting import ReducedVocab, model_view
+from specplug.kit.drafting import ReducedVocab, model_view
 from specplug_layerskip.profile import SkipSet
 
 __all__ = ["PartialLayer", "draft_cost", "skip_view", "unit_costs"]

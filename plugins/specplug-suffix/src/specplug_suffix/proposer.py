@@ -35,7 +35,7 @@ from pydantic import Field
 
 from specplug.methods import MethodOptions
 from specplug.protocols import BaseProposer, Draft, ProposalRequest
-from specplug.slots import RequestSlots
+from specplug.kit.slots import RequestSlots
 from specplug_suffix import kernels
 
 __all__ = ["GlobalCache", "SuffixOptions", "SuffixProposer"]
@@ -117,7 +117,7 @@ class SuffixProposer(BaseProposer):
     state is dropped. Requests never started are opened on first sight; at most
     ``max_active_requests`` are tracked (least recently used dropped without caching).
 
-    Per-request state lives in arrays indexed by slot (:class:`~specplug.slots.RequestSlots`), so
+    Per-request state lives in arrays indexed by slot (:class:`~specplug.kit.slots.RequestSlots`), so
     ``propose_batch`` (the :class:`~specplug.protocols.BatchProposer` entry point) follows and drafts
     a whole batch in two compiled calls, and ``propose`` is the same code on one row.
     """

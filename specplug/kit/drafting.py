@@ -4,7 +4,7 @@ The contracts stay in :mod:`specplug.protocols` (no torch); a drafter imports th
 when it is built, so engine-free code can import its plugin without torch.
 
 - :class:`DraftCache`: a causal LM and its own KV cache, kept in step with the request's committed
-  tokens. It reuses :class:`~specplug.engine.target.TargetModel` (cache, rollback), so a draft
+  tokens. It reuses :class:`~specplug.kit.target.TargetModel` (cache, rollback), so a draft
   cache rolls back exactly as the target's does: after verification it keeps the longest prefix of
   what it cached that is still committed and feeds only the rest.
 - :class:`ReducedVocab`: a draft vocabulary of the ``N`` most frequent target ids, with the rows
@@ -29,7 +29,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from specplug.engine.target import TargetModel
+from specplug.kit.target import TargetModel
 from specplug.protocols import Draft, SamplingParams
 from specplug.verify.sampling import process_logits, sample_token
 

@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from specplug.engine import ReferenceEngine
-from specplug.engine.drafting import DraftCache, ReducedVocab, draft_chain, model_view
+from specplug.kit.drafting import DraftCache, ReducedVocab, draft_chain, model_view
 from specplug.protocols import BaseProposer, Draft, Need, ProposalRequest, SamplingParams, TargetInfo
 from specplug.testing import tiny_llama
 

@@ -14,7 +14,7 @@ after the engine they drive. At the end, helpers the plugins' engine tests share
 - :func:`run_vllm_job`: one real vLLM engine in its own process
   (``python -m specplug.integrations.vllm.engine_runner``), JSON in and out.
 
-The toy target simulator for fast property tests is in :mod:`specplug.testing_toy`.
+The toy target simulator for fast property tests is in :mod:`specplug.testing.toy`.
 """
 
 from __future__ import annotations

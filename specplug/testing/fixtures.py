@@ -1,6 +1,6 @@
 """The fixtures specplug's test suites share, core and plugin packages alike.
 
-A suite's ``conftest.py`` imports them: ``from specplug.pytest_fixtures import _fresh_registry,
+A suite's ``conftest.py`` imports them: ``from specplug.testing.fixtures import _fresh_registry,
 pytest_configure``. One torch thread (tiny models run faster so on shared CPUs) and a registry built
 afresh for every test, so a test never sees plugins another test registered.
 """

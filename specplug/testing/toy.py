@@ -1,6 +1,6 @@
 """A deterministic toy target and a greedy speculative loop around it, for fast property tests.
 
-Shared by the plugins' tests (jacobi, lookahead, recycling): ``from specplug.testing_toy import
+Shared by the plugins' tests (jacobi, lookahead, recycling): ``from specplug.testing.toy import
 ToyTarget, plain, speculate``. No model and no torch: a step costs microseconds, so property tests
 can run thousands of them.
 

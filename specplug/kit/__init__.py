@@ -1,0 +1,16 @@
+"""The drafting kit: torch-side pieces that several model drafters share.
+
+Plugins import these modules (they are specplug's public API for method authors); nothing here
+imports a plugin, vllm, or (at import time of this package) torch.
+
+- :mod:`specplug.kit.target`: :class:`~specplug.kit.target.TargetModel`, a causal LM with one
+  request's KV cache that rolls back (``rollback``, ``keep``) and verifies chains and token trees
+  (``causal_bias``, ``tree_bias``, ``tree_positions``: tree attention masks and positions).
+- :mod:`specplug.kit.drafting`: :class:`~specplug.kit.drafting.DraftCache` (a draft model's own KV
+  cache kept in step with the committed tokens), :class:`~specplug.kit.drafting.ReducedVocab`
+  (reduced draft vocabularies and their map back to target ids), ``model_view`` (a layer-skipped
+  or reduced-head view sharing the target's weights) and ``draft_chain`` (k tokens drafted
+  autoregressively, greedy or sampled with ``q``).
+- :mod:`specplug.kit.slots`: :class:`~specplug.kit.slots.RequestSlots`, request ids mapped to dense
+  slots for proposers that keep per-request state in numpy arrays (numpy only, no torch).
+"""
