@@ -10,6 +10,7 @@ Public API, re-exported here:
 - :func:`get_registry`.
 """
 
+from specplug._version import __version__
 from specplug.hookspecs import hookimpl
 from specplug.methods import MethodOptions, MethodSpec, OptionsError, VerifierSpec
 from specplug.protocols import (
@@ -26,7 +27,6 @@ from specplug.protocols import (
 from specplug.registry import get_registry
 from specplug.taxonomy import MethodCard
 
-__version__ = "0.1.0"
 
 __all__ = [
     "BaseProposer",

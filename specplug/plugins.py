@@ -108,6 +108,6 @@ def get_plugin_manager(load_entry_points: bool = True, extra_plugins=()) -> Plug
 
 
 def _own_version() -> str:
-    from specplug import __version__
+    from specplug._version import __version__
 
     return __version__

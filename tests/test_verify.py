@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 from scipy.stats import chisquare
 
 import specplug.verify.speculative as speculative_module
-from specplug.builtin.verifiers import BUILTIN_VERIFIERS, TypicalAcceptanceOptions
+from specplug.verify.specs import BUILTIN_VERIFIERS, TypicalAcceptanceOptions
 from specplug.protocols import Draft, SamplingParams, Verifier
 from specplug.registry import get_registry
 from specplug.testing import NoisyOracleProposer, assert_greedy_lossless, greedy_reference, tiny_llama, total_accepted

@@ -41,7 +41,6 @@ import torch
 from specplug.engine.stats import GenerationResult, GenerationStats
 from specplug.kit.target import TargetModel
 from specplug.protocols import Draft, Need, ProposalRequest, Proposer, SamplingParams, StepFeedback, TargetInfo, Verifier
-from specplug.verify.sampling import PADDING, without_invalid
 
 __all__ = ["ReferenceEngine", "resolve_verifier", "run_method"]
 
@@ -56,7 +55,7 @@ def resolve_verifier(verifier: Verifier | str | None, options: Mapping[str, Any]
         if not callable(getattr(verifier, "verify", None)):
             raise TypeError(f"{verifier!r} is not a Verifier (it has no verify method)")
         return verifier
-    from specplug.builtin.verifiers import BUILTIN_VERIFIERS
+    from specplug.verify.specs import BUILTIN_VERIFIERS
 
     key = (verifier or DEFAULT_VERIFIER).strip().lower().replace("-", "_")
     if key in BUILTIN_VERIFIERS:  # built-ins need no catalogue lookup
@@ -160,9 +159,9 @@ class ReferenceEngine:
         """The draft without padding (``-1``: no draft from there on); other ids outside the vocabulary are an error."""
         if not isinstance(draft, Draft):
             raise TypeError(f"{type(proposer).__name__}.propose returned {type(draft).__name__}, not a Draft")
-        if len(draft) and (draft.token_ids.min() < PADDING or draft.token_ids.max() >= self.target.vocab_size):
+        if len(draft) and (draft.token_ids.min() < Draft.PADDING or draft.token_ids.max() >= self.target.vocab_size):
             raise ValueError(f"{type(proposer).__name__} drafted token ids outside [0, {self.target.vocab_size})")
-        return without_invalid(draft, self.target.vocab_size)
+        return draft.without_invalid(self.target.vocab_size)
 
     def _generate_one(
         self,

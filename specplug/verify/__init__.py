@@ -11,26 +11,45 @@ accepted path (node indices, root-first) and the emitted tokens (accepted tokens
 - :class:`TreeVerifier` (``tree_verification``): greedy match at temperature 0, multi-branch
   speculative sampling otherwise. Lossless.
 
-A draft id outside the vocabulary is never accepted (:func:`in_vocab`): vLLM pads drafts with ``-1``
-(:data:`PADDING`), which means "no draft here", for that node and everything below it.
+A draft id outside the vocabulary is never accepted (:meth:`specplug.protocols.Draft.in_vocab`): vLLM
+pads drafts with ``-1`` (:attr:`Draft.PADDING <specplug.protocols.Draft.PADDING>`), which means "no
+draft here", for that node and everything below it.
 """
 
-from specplug.verify.greedy import GreedyMatchVerifier
-from specplug.verify.sampling import PADDING, in_vocab, process_logits, sample_token, tree_children, without_invalid
-from specplug.verify.speculative import SpeculativeSamplingVerifier
-from specplug.verify.tree import TreeVerifier
-from specplug.verify.typical import TypicalAcceptanceOptions, TypicalAcceptanceVerifier
+from __future__ import annotations
+
+import importlib
+
+#: public name -> the module of this package that defines it. Loaded on first use, so importing
+#: ``specplug.verify.specs`` (the registry does) does not import torch.
+_EXPORTS = {
+    "GreedyMatchVerifier": "greedy",
+    "process_logits": "sampling",
+    "sample_token": "sampling",
+    "tree_children": "sampling",
+    "SpeculativeSamplingVerifier": "speculative",
+    "TreeVerifier": "tree",
+    "TypicalAcceptanceVerifier": "typical",
+    "TypicalAcceptanceOptions": "options",
+    "BUILTIN_VERIFIERS": "specs",
+}
+
+
+def __getattr__(name: str):
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'specplug.verify' has no attribute {name!r}")
+    return getattr(importlib.import_module(f"specplug.verify.{module}"), name)
+
 
 __all__ = [
-    "PADDING",
+    "BUILTIN_VERIFIERS",
     "GreedyMatchVerifier",
     "SpeculativeSamplingVerifier",
     "TreeVerifier",
     "TypicalAcceptanceOptions",
     "TypicalAcceptanceVerifier",
-    "in_vocab",
     "process_logits",
     "sample_token",
     "tree_children",
-    "without_invalid",
 ]

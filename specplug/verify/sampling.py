@@ -1,5 +1,6 @@
-"""Shared pieces of the verifiers: the target distribution after sampling parameters, sampling, tree
-children, and which draft nodes can be accepted at all (ids inside the vocabulary)."""
+"""Shared pieces of the verifiers: the target distribution after sampling parameters, sampling and
+tree children. Which draft nodes can be accepted at all (ids inside the vocabulary) is the draft's
+own business: :meth:`specplug.protocols.Draft.in_vocab`."""
 
 from __future__ import annotations
 
@@ -8,10 +9,7 @@ import torch
 
 from specplug.protocols import Draft, SamplingParams
 
-__all__ = ["PADDING", "draft_probs", "in_vocab", "process_logits", "sample_token", "tree_children", "without_invalid"]
-
-PADDING = -1
-"""vLLM's padding draft id (``PLACEHOLDER_TOKEN_ID``; the scheduler pads drafts it cut with it): no draft here."""
+__all__ = ["draft_probs", "process_logits", "sample_token", "tree_children"]
 
 
 def process_logits(logits: torch.Tensor, sampling: SamplingParams) -> torch.Tensor:
@@ -57,52 +55,14 @@ def draft_probs(draft: Draft, device: torch.device) -> torch.Tensor | None:
     return q[: len(draft)].to(device=device, dtype=torch.float32)
 
 
-def in_vocab(draft: Draft, vocab_size: int) -> np.ndarray:
-    """[num_nodes] bool: the node's id and every ancestor's id lie in ``[0, vocab_size)``.
-
-    Only such nodes can ever be accepted. A node outside (vLLM's padding ``-1``, or a proposer's bad
-    id) is no draft, and neither is anything below it. Without this check numpy's ``p[-1]`` would
-    read the last vocabulary entry and accept the padding as if it were token ``V - 1``.
-    """
-    ids = draft.token_ids
-    ok = (ids >= 0) & (ids < vocab_size)
-    if ok.all():
-        return ok
-    if draft.is_tree:
-        for node, parent in enumerate(draft.parents.tolist()):  # parents come first
-            if parent >= 0 and not ok[parent]:
-                ok[node] = False
-    else:
-        ok[int(np.argmin(ok)) :] = False  # a chain stops at its first invalid id
-    return ok
-
-
-def without_invalid(draft: Draft, vocab_size: int) -> Draft:
-    """The draft without the nodes :func:`in_vocab` rules out (parents re-indexed, q rows kept in step).
-
-    Engines call this before running the target on a draft: padding means "no draft here".
-    """
-    keep = in_vocab(draft, vocab_size)
-    if keep.all():
-        return draft
-    nodes = np.flatnonzero(keep)
-    probs = None if draft.probs is None else draft.probs[nodes.tolist()]
-    if not draft.is_tree:
-        return Draft.chain(draft.token_ids[nodes], probs)
-    new_index = np.cumsum(keep) - 1  # old node -> new node (for kept nodes)
-    old_parents = draft.parents[nodes]
-    parents = np.where(old_parents < 0, -1, new_index[np.maximum(old_parents, 0)])
-    return Draft(draft.token_ids[nodes], parents, probs)
-
-
 def tree_children(draft: Draft, vocab_size: int | None = None) -> list[list[int]]:
     """``children[0]`` lists the root's children, ``children[i + 1]`` node ``i``'s, in draft order.
 
-    With ``vocab_size``, nodes outside the vocabulary (see :func:`in_vocab`) are left out, so a walk
-    from the root never reaches them.
+    With ``vocab_size``, nodes outside the vocabulary (see :meth:`Draft.in_vocab`) are left out, so a
+    walk from the root never reaches them.
     """
     children: list[list[int]] = [[] for _ in range(len(draft) + 1)]
-    ok = in_vocab(draft, vocab_size) if vocab_size is not None else None
+    ok = draft.in_vocab(vocab_size) if vocab_size is not None else None
     for node, parent in enumerate(draft.parent_array().tolist()):
         if ok is None or ok[node]:
             children[parent + 1].append(node)

@@ -15,10 +15,10 @@ from __future__ import annotations
 from typing import ClassVar
 
 import torch
-from specplug.builtin.verifiers import TypicalAcceptanceOptions
 from specplug.protocols import Draft, SamplingParams, VerifyResult
 from specplug.verify.greedy import GreedyMatchVerifier
-from specplug.verify.sampling import check_shapes, in_vocab, process_logits, sample_token
+from specplug.verify.sampling import check_shapes, process_logits, sample_token
+from specplug.verify.options import TypicalAcceptanceOptions
 
 __all__ = ["TypicalAcceptanceOptions", "TypicalAcceptanceVerifier"]
 
@@ -50,7 +50,7 @@ class TypicalAcceptanceVerifier:
         )
         parents = draft.parent_array().tolist()
         tokens = draft.token_ids.tolist()
-        valid = in_vocab(draft, logits.shape[-1]).tolist()  # ids outside the vocabulary: no draft
+        valid = draft.in_vocab(logits.shape[-1]).tolist()  # ids outside the vocabulary: no draft
         ok_path = [False] * len(draft)  # node accepted together with all its ancestors
         depth = [0] * len(draft)
         best = -1
