@@ -35,6 +35,8 @@ def chromium_binary() -> str | None:
     return None
 
 
+pytestmark = pytest.mark.browser
+
 @pytest.fixture(scope="module")
 def site(tmp_path_factory) -> Path:
     if chromium_binary() is None:
