@@ -1,5 +1,4 @@
-"""Fixtures of specplug's core tests (the ones every suite shares come from specplug's pytest plugin,
-:mod:`specplug.testing.pytest_plugin`)."""
+"""Shared fixtures for specplug's core tests."""
 
 from __future__ import annotations
 
@@ -8,6 +7,8 @@ import sys
 from pathlib import Path
 
 import pytest
+
+from specplug.testing.fixtures import _fresh_registry, pytest_configure  # noqa: F401
 
 TESTS = Path(__file__).parent
 REPO = TESTS.parent

@@ -1,6 +1,9 @@
-"""``specplug train``: make training data, then train Medusa, EAGLE or EAGLE-3 heads.
+"""``specplug train``: make training data, then train a head with a registered objective.
 
-Loaded lazily by the CLI (``LAZY_COMMANDS``); torch is imported only when a command runs.
+``specplug train data`` is the training kit's own; every other subcommand is made from an
+:class:`~specplug.train.spec.ObjectiveSpec` a plugin registers (``specplug train <id>``: the common
+options below plus the spec's ``cli_options``). Loaded lazily by the CLI (``LAZY_COMMANDS``); torch
+is imported only when a command runs.
 """
 
 from __future__ import annotations
@@ -33,7 +36,8 @@ measure on those): see docs/guides/training.md.
 """
 
 
-def _layers(value: str | None) -> list[int] | None:
+def parse_layers(value: str | None) -> list[int] | None:
+    """``"-1,2,15"`` as layer ids (``None`` when empty); a ``click.BadParameter`` otherwise."""
     if not value:
         return None
     try:
@@ -42,7 +46,30 @@ def _layers(value: str | None) -> list[int] | None:
         raise click.BadParameter(f"{value!r}: give comma-separated layer ids, e.g. -1,2,15,27") from None
 
 
-@click.group(help=GROUP_HELP)
+def layer_ids(ctx, param, value: str | None) -> list[int] | None:
+    """A ``click.option`` callback for comma-separated layer ids (see :func:`parse_layers`)."""
+    return parse_layers(value)
+
+
+class TrainGroup(click.Group):
+    """``data`` plus one command per registered objective (the registry is read when asked)."""
+
+    def _objectives(self) -> dict:
+        from specplug.registry import get_registry
+
+        return get_registry().objectives
+
+    def list_commands(self, ctx) -> list[str]:
+        return sorted(set(super().list_commands(ctx)) | set(self._objectives()))
+
+    def get_command(self, ctx, name: str):
+        command = super().get_command(ctx, name)
+        if command is None and name in self._objectives():
+            command = objective_command(self._objectives()[name])
+        return command
+
+
+@click.group(cls=TrainGroup, help=GROUP_HELP)
 def train() -> None:
     pass
 
@@ -70,7 +97,7 @@ def data_command(model, out, prompts, limit, max_new_tokens, max_prompt_tokens, 
     from specplug.train.data import DataConfig, DataError, build_data
 
     cfg = DataConfig(model=model, out=out, prompts=prompts, limit=limit, max_new_tokens=max_new_tokens,
-                     max_prompt_tokens=max_prompt_tokens, layers=_layers(layers), engine=engine,
+                     max_prompt_tokens=max_prompt_tokens, layers=parse_layers(layers), engine=engine,
                      chunk_size=chunk_size, shard_size=shard_size, dtype=dtype, quiet=quiet)
     try:
         build_data(cfg, log=lambda m: click.echo(m, err=True))
@@ -78,13 +105,13 @@ def data_command(model, out, prompts, limit, max_new_tokens, max_prompt_tokens, 
         raise click.ClickException(str(err)) from None
 
 
-def _train_options(fn):
+def _train_options(fn, default_lr: float):
     options = [
         click.option("--model", default="smollm2-135m", show_default=True, help="Target: smollm2-135m or a Hugging Face folder."),
         click.option("--data", default=None, help="Data folder from 'specplug train data' (default: the cache)."),
         click.option("--out", default=None, help="Head folder (default: the cache, keyed by the target's fingerprint)."),
         click.option("--budget", default="default", show_default=True, help="tiny, default (60 min) or minutes."),
-        click.option("--lr", type=float, default=None, help="Learning rate (default: medusa 1e-3, eagle/eagle3 3e-4)."),
+        click.option("--lr", type=float, default=None, help=f"Learning rate (default: {default_lr:g})."),
         click.option("--batch-tokens", type=int, default=None, help="Padded tokens per batch."),
         click.option("--max-len", type=int, default=None, help="Longest sequence trained on (keeps its end)."),
         click.option("--seed", type=int, default=0, show_default=True),
@@ -100,7 +127,7 @@ def _train_options(fn):
 
 
 def _run(method: str, **kwargs) -> None:
-    from specplug.heads import HeadMismatchError
+    from specplug.kit.heads import HeadMismatchError
     from specplug.models import ModelLoadError
     from specplug.train.data import DataError
     from specplug.train.trainer import TrainConfig, TrainError, train_head
@@ -111,26 +138,13 @@ def _run(method: str, **kwargs) -> None:
         raise click.ClickException(str(err)) from None
 
 
-@train.command("medusa")
-@_train_options
-@click.option("--num-heads", type=int, default=4, show_default=True, help="K heads (draft positions).")
-def medusa_command(**kwargs):
-    """Medusa-1: K residual heads on the final hidden state, cross-entropy per head."""
-    _run("medusa", **kwargs)
+def objective_command(spec) -> click.Command:
+    """The ``specplug train <id>`` command of an objective: the common options, then its own."""
 
+    def command(**kwargs):
+        _run(spec.id, **kwargs)
 
-@train.command("eagle")
-@_train_options
-def eagle_command(**kwargs):
-    """EAGLE: one decoder layer over (feature, next-token embedding); feature regression + cross-entropy."""
-    _run("eagle", **kwargs)
-
-
-@train.command("eagle3")
-@_train_options
-@click.option("--ttt-steps", type=int, default=4, show_default=True, help="Training-time-test unroll steps.")
-@click.option("--draft-vocab", type=int, default=8192, show_default=True, help="Draft vocabulary: the N most frequent tokens.")
-@click.option("--layers", default=None, help="Low, mid, high target layers (default: those in the data, vLLM's 2,L/2,L-3).")
-def eagle3_command(layers, **kwargs):
-    """EAGLE-3: fused low/mid/high features, training-time test, reduced draft vocabulary."""
-    _run("eagle3", layers=_layers(layers), **kwargs)
+    for option in reversed(spec.cli_options):
+        command = option(command)
+    command = _train_options(command, spec.default_lr)
+    return click.command(spec.id, help=spec.help)(command)

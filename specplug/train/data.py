@@ -10,7 +10,8 @@ Two stages, each resumable after an interruption:
 2. **Hidden states.** A teacher-forced transformers forward over prompt + response gives the target's
    hidden states at every layer a head reads (``-1``: the final post-norm state, Medusa's and EAGLE's
    feature; ``i``: the residual stream entering layer ``i``, EAGLE-3's low/mid/high = vLLM's default
-   ``(2, L // 2, L - 3)``). ``--shard-size`` sequences per ``shard-NNNNN.safetensors`` (tensors
+   ``(2, L // 2, L - 3)``); by default ``-1`` and the layers the registered objectives ask for
+   (:func:`objectives_layers`). ``--shard-size`` sequences per ``shard-NNNNN.safetensors`` (tensors
    ``tokens`` [T] int64, ``offsets`` [n + 1], ``prompt_lens`` [n], ``states.<layer>`` [T, H]); a shard
    is written under a temporary name and renamed, and a rerun skips the shards that exist.
 
@@ -32,7 +33,7 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-__all__ = ["DataConfig", "DataError", "build_data", "read_manifest", "MANIFEST"]
+__all__ = ["DataConfig", "DataError", "build_data", "objectives_layers", "read_manifest", "MANIFEST"]
 
 MANIFEST = "manifest.json"
 RESPONSES = "responses.jsonl"
@@ -134,12 +135,24 @@ def _load_target(spec: str):
     return model, tokenizer
 
 
+def objectives_layers(num_layers: int) -> list[int]:
+    """The hidden-state layers the data keeps by default: the final state (``-1``) and every layer a
+    registered objective asks for (:attr:`~specplug.train.spec.ObjectiveSpec.data_layers`), in order."""
+    from specplug.registry import get_registry
+
+    wanted = {-1}
+    for spec in get_registry().objectives.values():
+        if spec.data_layers is not None:
+            wanted.update(int(layer) for layer in spec.data_layers(num_layers))
+    return sorted(wanted)
+
+
 def build_data(cfg: DataConfig, log=print) -> Path:
     """Make (or finish) the training data folder for ``cfg``; returns it."""
     import torch
     from safetensors.torch import save_file
 
-    from specplug.heads import default_aux_layers, target_fingerprint
+    from specplug.kit.heads import target_fingerprint
     from specplug.models import resolve_model
     from specplug.train.progress import progress_bar
     from specplug.train.prompts import training_prompts
@@ -150,7 +163,7 @@ def build_data(cfg: DataConfig, log=print) -> Path:
     model, tokenizer = _load_target(cfg.model)
     fingerprint = target_fingerprint(model)
     num_layers = int(model.config.num_hidden_layers)
-    layers = list(cfg.layers) if cfg.layers else [-1, *(default_aux_layers(num_layers) if num_layers >= 3 else [])]
+    layers = list(cfg.layers) if cfg.layers else objectives_layers(num_layers)
     for layer in layers:
         if not (layer == -1 or 0 <= layer < num_layers):
             raise DataError(f"--layers: layer {layer} does not exist; use -1 (final) or 0..{num_layers - 1}")

@@ -1,6 +1,10 @@
 """The training loop every head shares: budget, deterministic batches, checkpoints that resume,
 progress, held-out accuracy, export to vLLM's format.
 
+What is trained comes from the objective a plugin registers for ``TrainConfig.method``
+(:class:`specplug.train.spec.ObjectiveSpec`, hook ``specplug_register_objectives``): the head, its
+loss and evaluation, its default learning rate, its own options and any export beside vLLM's.
+
 Budgets (``--budget``):
 
 - ``tiny``: 40 steps on short batches (seconds on a tiny random model; what the tests use);
@@ -19,7 +23,7 @@ from __future__ import annotations
 import hashlib
 import json
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 __all__ = ["BUDGETS", "TrainConfig", "TrainError", "train_head"]
@@ -36,8 +40,11 @@ BUDGETS = {
 }
 
 
-@dataclass
+@dataclass(init=False)
 class TrainConfig:
+    """One training run. Keyword arguments that are not fields below are the objective's own options
+    (its command's ``cli_options``) and land in :attr:`options`."""
+
     method: str
     model: str = "smollm2-135m"
     data: str | None = None
@@ -50,13 +57,27 @@ class TrainConfig:
     max_epochs: int = 50
     max_steps: int | None = None  # stop this run after this many steps in all (an interruption, for tests)
     checkpoint_every: float = 120.0
-    num_heads: int = 4  # medusa
-    ttt_steps: int = 4  # eagle3
-    draft_vocab: int = 8192  # eagle3
-    layers: list[int] | None = None  # eagle3 low, mid, high
     eval_positions: int = 5
     restart: bool = False
     quiet: bool = False
+    options: dict = field(default_factory=dict)
+
+    def __init__(self, method: str, options: dict | None = None, **settings) -> None:
+        self.method = method
+        self.options = dict(options or {})
+        for item in fields(self):
+            if item.name not in ("method", "options"):
+                setattr(self, item.name, settings.pop(item.name, item.default))
+        self.options.update(settings)
+
+    def spec(self):
+        """The registered :class:`~specplug.train.spec.ObjectiveSpec` of ``method``."""
+        from specplug.registry import UnknownIdError, get_registry
+
+        try:
+            return get_registry().objective(self.method)
+        except UnknownIdError as err:
+            raise TrainError(str(err)) from None
 
     def resolved(self) -> dict:
         if self.budget in BUDGETS:
@@ -69,28 +90,21 @@ class TrainConfig:
             if minutes <= 0:
                 raise TrainError(f"--budget {self.budget!r}: the number of minutes must be positive")
             steps, batch_tokens, max_len, eval_limit = None, 2048, 1536, None
-        default_lr = {"medusa": 1e-3, "eagle": 3e-4, "eagle3": 3e-4}[self.method]
         return {"minutes": minutes, "steps": steps, "batch_tokens": self.batch_tokens or batch_tokens,
-                "max_len": self.max_len or max_len, "eval_limit": eval_limit, "lr": self.lr or default_lr}
+                "max_len": self.max_len or max_len, "eval_limit": eval_limit, "lr": self.lr or self.spec().default_lr}
 
 
 def _objective(cfg: TrainConfig):
-    from specplug.train.objectives import Eagle3Objective, EagleObjective, MedusaObjective
-
-    if cfg.method == "medusa":
-        return MedusaObjective(num_heads=cfg.num_heads)
-    if cfg.method == "eagle":
-        return EagleObjective(eval_positions=cfg.eval_positions)
-    if cfg.method == "eagle3":
-        return Eagle3Objective(ttt_steps=cfg.ttt_steps, draft_vocab=cfg.draft_vocab, eval_positions=cfg.eval_positions,
-                               aux_layers=cfg.layers)
-    raise TrainError(f"unknown head method {cfg.method!r}: use medusa, eagle or eagle3")
+    try:
+        return cfg.spec().factory(cfg)
+    except TypeError as err:  # an option the objective does not take
+        raise TrainError(f"{cfg.method}: {err}") from None
 
 
-def default_head_dir(fingerprint: str, method: str) -> Path:
-    from specplug.models import cache_dir
-
-    return cache_dir() / "heads" / fingerprint / method
+def _call(objective, name: str, default):
+    """``objective.name()`` for the optional parts of the objective protocol, else ``default``."""
+    method = getattr(objective, name, None)
+    return method() if method is not None else default
 
 
 def evaluate(objective, head, data, settings) -> dict:
@@ -117,7 +131,7 @@ def train_head(cfg: TrainConfig, log=print) -> Path:
     """Train (or finish training) one head and export it; returns the head folder."""
     import torch
 
-    from specplug.heads import HeadMetadata, target_fingerprint, target_summary
+    from specplug.kit.heads import HeadMetadata, default_head_dir, target_fingerprint, target_summary
     from specplug.train.data import _load_target, default_data_dir
     from specplug.train.dataset import TrainingData
     from specplug.train.progress import progress_bar
@@ -141,8 +155,8 @@ def train_head(cfg: TrainConfig, log=print) -> Path:
     params = [p for p in head.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(params, lr=settings["lr"], betas=(0.9, 0.95), weight_decay=0.0)
     identity = {"method": cfg.method, "data": data.id, "target": fingerprint, "seed": cfg.seed, "lr": settings["lr"],
-                "batch_tokens": settings["batch_tokens"], "max_len": settings["max_len"], "num_heads": cfg.num_heads,
-                "ttt_steps": cfg.ttt_steps, "draft_vocab": cfg.draft_vocab, "layers": layers}
+                "batch_tokens": settings["batch_tokens"], "max_len": settings["max_len"],
+                **_call(objective, "settings", {}), "layers": layers}
     identity_id = hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:16]
 
     progress = {"step": 0, "epoch": 0, "batch": 0, "elapsed": 0.0, "tokens": 0, "initial_eval": None, "losses": []}
@@ -221,12 +235,10 @@ def train_head(cfg: TrainConfig, log=print) -> Path:
     metadata = HeadMetadata(cfg.method, target_summary(target, str(cfg.model)), head.hidden_state_layers,
                             int(getattr(head, "draft_vocab_size", None) or target.get_output_embeddings().weight.shape[0]),
                             data_manifest_id=data.id, training=training,
-                            extra={"num_heads": cfg.num_heads} if cfg.method == "medusa" else {})
+                            extra=_call(objective, "metadata_extra", {}))
     head.save_pretrained(out, metadata)
-    if cfg.method == "eagle3":  # the same head in the vllm-project/speculators format
-        from specplug.models import resolve_model
-
-        head.save_speculators(out / "speculators", metadata, verifier=resolve_model(cfg.model))
+    if hasattr(objective, "export"):
+        objective.export(head, out, metadata, cfg)
     log(f"{cfg.method} head: {out} ({progress['step']} steps, {progress['tokens']} tokens, {progress['elapsed']:.0f} s; "
         f"held-out loss {progress['initial_eval']['loss'] if progress['initial_eval'] else float('nan'):.4f} -> {final['loss']:.4f})")
     log(accuracy_line(final))

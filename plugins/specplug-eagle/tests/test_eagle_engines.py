@@ -1,6 +1,6 @@
 """eagle, eagle2 and eagle3 in the reference engine: greedy output identical to plain decoding.
 
-Heads here are random (saved in vLLM's layout by specplug.heads' own export), so they draft badly:
+Heads here are random (saved in vLLM's layout by specplug.kit.heads' own export), so they draft badly:
 these tests check losslessness, the head's cache and its rollback, and refusals. Acceptance is
 asserted only with a trained head (SmolLM2, ``slow``, when ``specplug train`` has made one).
 """
@@ -16,7 +16,7 @@ from specplug.protocols import ProposalRequest, SamplingParams
 from specplug.registry import get_registry
 from specplug.testing import LOSSLESS_VERIFIERS, assert_greedy_lossless, repetitive_prompts, tiny_llama
 
-from specplug.heads import save_random_head
+from specplug.kit.heads import save_random_head
 
 PROMPTS = repetitive_prompts(3, 128) + [[5, 9, 17], [7]]  # [7]: no state before the root at the first step
 
@@ -97,7 +97,7 @@ def test_the_head_cache_keeps_only_real_entries_and_drafts_match_a_fresh_head(ti
 
 
 def test_eagle3_drafts_only_its_reduced_vocabulary(tiny, heads):
-    from specplug.heads import load_head
+    from specplug.kit.heads import load_head
 
     head, _ = load_head(heads["eagle3"], tiny)
     allowed = set(head.token_ids.tolist())
@@ -135,7 +135,7 @@ def test_sampling_chains_carry_q_and_trees_are_deterministic(tiny, heads, method
 
 
 def test_a_head_trained_for_another_model_is_refused(heads):
-    from specplug.heads import HeadMismatchError
+    from specplug.kit.heads import HeadMismatchError
 
     other = tiny_llama(vocab_size=128, seed=2, num_layers=4)
     for method in ("eagle", "eagle2", "eagle3"):

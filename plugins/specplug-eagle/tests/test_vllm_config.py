@@ -8,7 +8,7 @@ from click.testing import CliRunner
 from specplug.integrations.vllm.commands import vllm_config
 from specplug.testing import tiny_llama
 
-from specplug.heads import save_random_head
+from specplug.kit.heads import save_random_head
 
 
 @pytest.mark.parametrize(("method", "kind"), [("eagle", "eagle"), ("eagle2", "eagle"), ("eagle3", "eagle3")])

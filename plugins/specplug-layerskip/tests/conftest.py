@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from specplug.testing import repetitive_prompts, tiny_llama
+from specplug.testing import limit_torch_threads, repetitive_prompts, tiny_llama
+
+limit_torch_threads(1)
 
 
 def tiny_profile(model, method: str, path, threshold_scan: bool = True):

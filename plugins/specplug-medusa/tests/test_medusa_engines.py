@@ -10,7 +10,7 @@ from specplug.engine import ReferenceEngine
 from specplug.registry import get_registry
 from specplug.testing import LOSSLESS_VERIFIERS, assert_greedy_lossless, repetitive_prompts, tiny_llama
 
-from specplug.heads import save_random_head
+from specplug.kit.heads import save_random_head
 
 PROMPTS = repetitive_prompts(3, 128) + [[5, 9, 17], [7]]
 
@@ -53,7 +53,7 @@ def test_the_tree_is_the_papers_scaled_to_k_and_bounded_by_the_heads(tiny, head)
 
 
 def test_heads_for_another_model_or_method_are_refused(tiny, head, tmp_path):
-    from specplug.heads import HeadMismatchError
+    from specplug.kit.heads import HeadMismatchError
 
     other = tiny_llama(vocab_size=128, seed=2)
     with pytest.raises(HeadMismatchError, match=r"trained for target .*specplug train"):

@@ -26,8 +26,6 @@ __all__ = ["KINDS", "aggregate_json", "kind_module", "render_extra", "summary_do
 KINDS: dict[str, str] = {
     "model_drafters": "model_drafters",
     "model_drafters_vllm": "model_drafters",
-    "trained_heads": "trained_heads",
-    "trained_heads_vllm": "trained_heads",
     "retrieval_jacobi": "retrieval_jacobi",
     "ngram_family": "ngram_family",
     "pld_vs_ngram": "pld_vs_ngram",
@@ -37,7 +35,7 @@ KINDS: dict[str, str] = {
 }
 
 #: the kinds a suite file can name (the others only render documents their sibling kind writes)
-RUNNABLE = ("model_drafters", "trained_heads", "retrieval_jacobi", "ngram_family", "pld_vs_ngram", "churn",
+RUNNABLE = ("model_drafters", "retrieval_jacobi", "ngram_family", "pld_vs_ngram", "churn",
             "repetition", "image")
 
 #: the keys every aggregate of a summary carries (missing figures are None)

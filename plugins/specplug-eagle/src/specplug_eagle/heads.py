@@ -1,6 +1,7 @@
 """The trained head behind a proposer: loading it for a target and running it (torch).
 
-Heads are trained and saved by ``specplug train`` (:mod:`specplug.heads`), in vLLM's layouts; this
+Heads are trained and saved by ``specplug train`` (modules :mod:`specplug_eagle.eagle_head` and
+:mod:`specplug_eagle.eagle3_head`, saved by :mod:`specplug.kit.heads`), in vLLM's layouts; this
 module loads one for the engine's target and gives the proposer three calls: :meth:`HeadRunner.run`
 (entries through the head's decoder layer with its KV cache), :meth:`HeadRunner.logits` and
 :meth:`HeadRunner.to_target` (EAGLE-3's reduced draft vocabulary back to target ids).
@@ -71,21 +72,16 @@ class HeadRunner:
 
 def default_head_dir(method: str, target_model) -> Path:
     """The folder ``specplug train <method>`` writes for ``target_model``: ``<cache>/heads/<fingerprint>/<method>``."""
-    from specplug.heads import target_fingerprint
+    from specplug.kit.heads import default_head_dir as head_dir
+    from specplug.kit.heads import target_fingerprint
 
-    try:
-        from specplug.train.trainer import default_head_dir as trainer_dir
-    except ImportError:  # specplug without the training commands: the same layout
-        from specplug.models import cache_dir
-
-        return cache_dir() / "heads" / target_fingerprint(target_model) / method
-    return Path(trainer_dir(target_fingerprint(target_model), method))
+    return head_dir(target_fingerprint(target_model), method)
 
 
 def load_runner(folder: str | Path, target_model) -> HeadRunner:
     """Load the head in ``folder`` for ``target_model`` (refused, with the reason, when it was trained
     for another model or is not a head)."""
-    from specplug.heads import load_head
+    from specplug.kit.heads import load_head
 
     folder = Path(folder).expanduser()
     module, meta = load_head(folder, target_model)

@@ -35,15 +35,10 @@ __all__ = ["MedusaOptions", "MedusaProposer"]
 
 def default_head_dir(target_model) -> Path:
     """The folder ``specplug train medusa`` writes for ``target_model``: ``<cache>/heads/<fingerprint>/medusa``."""
-    from specplug.heads import target_fingerprint
+    from specplug.kit.heads import default_head_dir as head_dir
+    from specplug.kit.heads import target_fingerprint
 
-    try:
-        from specplug.train.trainer import default_head_dir as trainer_dir
-    except ImportError:  # specplug without the training commands: the same layout
-        from specplug.models import cache_dir
-
-        return cache_dir() / "heads" / target_fingerprint(target_model) / "medusa"
-    return Path(trainer_dir(target_fingerprint(target_model), "medusa"))
+    return head_dir(target_fingerprint(target_model), "medusa")
 
 
 class MedusaOptions(MethodOptions):
@@ -87,7 +82,7 @@ class MedusaProposer(BaseProposer):
             raise FileNotFoundError(
                 f"no trained Medusa heads at {folder}. Make them: `specplug train data --model MODEL --out DATA` then "
                 "`specplug train medusa --model MODEL --data DATA`, or pass the option head=DIR")
-        from specplug.heads import load_head
+        from specplug.kit.heads import load_head
 
         heads, meta = load_head(folder, info.model)
         method = meta["method"] if isinstance(meta, dict) else getattr(meta, "method", None)

@@ -27,7 +27,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from specplug.heads.common import HeadExport, as_batch, default_mask, draft_llama_config
+from specplug.kit.heads import HeadExport, as_batch, default_mask, draft_llama_config
 
 __all__ = ["EagleHead"]
 
@@ -59,6 +59,11 @@ class EagleHead(HeadExport, nn.Module):
         head = cls(config, target.get_input_embeddings(), target.get_output_embeddings())
         weight = target.get_output_embeddings().weight
         return head.to(device=weight.device, dtype=weight.dtype)
+
+    @classmethod
+    def random_for_target(cls, target, seed: int = 0, **_) -> EagleHead:
+        """An untrained head for tests (random init from torch's global generator, seeded by the caller)."""
+        return cls.for_target(target)
 
     @property
     def hidden_state_layers(self) -> list[int]:

@@ -1,9 +1,10 @@
-"""What every trained head shares: the target's fingerprint, the metadata file, config building.
+"""What every trained head shares: the target's fingerprint, the metadata file, export, loading.
 
 A head folder is what vLLM loads as a speculator (``config.json`` + ``model.safetensors`` in vLLM's
 own layout) plus ``specplug_head.json``, specplug's record of what the head was made for and from:
 
-- ``method`` (medusa, eagle, eagle3) and ``format`` (this file's version);
+- ``method`` (the id of the objective that trained it: medusa, eagle, eagle3) and ``format`` (this
+  file's version);
 - ``target``: the target's fingerprint (:func:`target_fingerprint`), name, layers, hidden size, vocab;
 - ``hidden_state_layers``: the target layers the head reads (ids as in
   :data:`specplug.protocols.FINAL_HIDDEN_STATE`: ``-1`` the post-norm state, ``i`` the residual
@@ -12,6 +13,20 @@ own layout) plus ``specplug_head.json``, specplug's record of what the head was 
   :mod:`specplug.train.data`) and ``training`` (steps, tokens, loss, accuracy per position).
 
 vLLM ignores the metadata file; specplug reads it to refuse a head trained for another model.
+
+The API plugins build their heads on (this module imports torch):
+
+- :class:`HeadExport`: the mixin a head module inherits for ``save_pretrained(folder, metadata)``;
+  the head defines ``method``, ``vllm_config()``, ``export_state()``, ``from_folder(folder,
+  target)``, ``hidden_state_layers`` and ``random_for_target(target, seed, **options)`` (an untrained
+  head for tests and smoke runs);
+- :class:`HeadMetadata`, :data:`METADATA_FILE`, :class:`HeadMismatchError`,
+  :func:`target_fingerprint`, :func:`target_summary`;
+- :func:`draft_llama_config` (a head's decoder-layer config from the target's), :func:`as_batch`
+  and :func:`default_mask` (the inputs and mask of a head's decoder layer);
+- :func:`load_head`, :func:`save_random_head` and :func:`default_head_dir`: the head class of a
+  method comes from the objective its plugin registers
+  (:attr:`specplug.train.spec.ObjectiveSpec.head_class`), so any registered head loads here.
 """
 
 from __future__ import annotations
@@ -30,7 +45,13 @@ __all__ = [
     "HeadMetadata",
     "HeadMismatchError",
     "METADATA_FILE",
+    "as_batch",
+    "default_head_dir",
+    "default_mask",
     "draft_llama_config",
+    "head_class",
+    "load_head",
+    "save_random_head",
     "target_fingerprint",
     "target_summary",
 ]
@@ -186,6 +207,18 @@ class HeadExport:
 
     method: str
 
+    @classmethod
+    def from_folder(cls, folder: str | Path, target):  # pragma: no cover - each head defines it
+        """The head saved in ``folder``, built on ``target`` (whose modules it may share)."""
+        raise NotImplementedError
+
+    @classmethod
+    def random_for_target(cls, target, seed: int = 0, **options):  # pragma: no cover - each head defines it
+        """An untrained head for ``target`` with random, non-trivial weights (tests, smoke runs).
+
+        ``options`` are :func:`save_random_head`'s; a head ignores those it does not use."""
+        raise NotImplementedError
+
     def vllm_config(self) -> dict:  # pragma: no cover - each head defines it
         raise NotImplementedError
 
@@ -210,3 +243,71 @@ class HeadExport:
         (folder / "config.json").write_text(json.dumps(self.vllm_config(), indent=2, sort_keys=True, default=str) + "\n")
         metadata.save(folder)
         return folder
+
+
+def default_head_dir(fingerprint: str, method: str) -> Path:
+    """The folder ``specplug train <method>`` writes for a target: ``<cache>/heads/<fingerprint>/<method>``."""
+    from specplug.models import cache_dir
+
+    return cache_dir() / "heads" / fingerprint / method
+
+
+def head_class(method: str):
+    """The head class the plugin of ``method`` registered with its objective.
+
+    Raises :class:`HeadMismatchError` when no installed plugin trains heads for ``method``."""
+    from specplug.registry import get_registry
+
+    registry = get_registry()
+    spec = registry.objectives.get(method)
+    load = getattr(spec, "head_class", None)
+    if load is None:
+        known = ", ".join(sorted(i for i, s in registry.objectives.items() if s.head_class is not None))
+        raise HeadMismatchError(f"unknown head method {method!r}; known: {known}")
+    return load()
+
+
+def load_head(folder: str | Path, target_model, check_target: bool = True):
+    """``(head module, HeadMetadata)`` for a head folder, built on ``target_model`` (a transformers
+    causal LM: EAGLE heads share its embeddings and LM head). Raises :class:`HeadMismatchError` when
+    the folder is not a specplug head or was trained for another model (both fingerprints named)."""
+    folder = Path(folder).expanduser()
+    if not folder.is_dir():
+        raise HeadMismatchError(f"head folder {folder} does not exist; train one with 'specplug train'")
+    metadata = HeadMetadata.read(folder)
+    try:
+        cls = head_class(metadata.method)
+    except HeadMismatchError as err:
+        raise HeadMismatchError(f"{folder}: {err}") from None
+    if check_target:
+        metadata.check_target(target_model, folder)
+    for name in ("config.json", "model.safetensors"):
+        if not (folder / name).exists():
+            raise HeadMismatchError(f"{folder} has no {name}: the head was not saved completely; retrain or re-export it")
+    head = cls.from_folder(folder, target_model)
+    head.eval()
+    return head, metadata
+
+
+def save_random_head(method: str, model, folder: str | Path, seed: int = 0, draft_vocab: int | None = None,
+                     num_heads: int = 3) -> Path:
+    """An untrained ``method`` head for ``model`` (random weights) saved in ``folder`` as a trained one is.
+
+    For tests and smoke runs of the pipeline on targets nobody trained a head for. ``draft_vocab``:
+    a reduced draft vocabulary's size, for heads that have one (EAGLE-3: a random subset of the
+    target's ids; ``None``: the whole vocabulary); ``num_heads``: for heads made of several (Medusa).
+    torch's global random state is left as it was.
+    """
+    cls = head_class(method)
+    state = torch.random.get_rng_state()
+    torch.manual_seed(seed)
+    try:
+        head = cls.random_for_target(model, seed=seed, draft_vocab=draft_vocab, num_heads=num_heads)
+    finally:
+        torch.random.set_rng_state(state)
+    draft_vocab_size = int(getattr(head, "draft_vocab_size", model.get_output_embeddings().weight.shape[0]))
+    metadata = HeadMetadata(method=method, target=target_summary(model), hidden_state_layers=list(head.hidden_state_layers),
+                            draft_vocab_size=draft_vocab_size)
+    folder = Path(folder)
+    head.save_pretrained(folder, metadata)
+    return folder

@@ -21,7 +21,9 @@ The training time and data size of each head are read from its metadata (``specp
 Goals (issue 11), printed with the figures of this run: EAGLE-3's MAT >= 2.5 overall and >= 1.6x vLLM
 ngram's; speedup over plain decoding >= 1.3x at batch 1 in vLLM and in the reference engine.
 
-Suite kind ``trained_heads`` (``benchmarks/suites/trained_heads.toml``); ``--quick``: 2 categories x 1
+Suite kind ``trained_heads`` (``benchmarks/suites/trained_heads.toml``), registered by this plugin
+(``specplug_register_bench_kinds``); the medusa heads load through the registry (the medusa
+plugin's objective), so this module imports no other plugin. ``--quick``: 2 categories x 1
 prompt, 24 tokens, random heads where none is trained. Documents: ``trained_heads`` (the reference
 engine's records; extra: heads, cost split, goals) and ``trained_heads_vllm`` (per config and category,
 summary only; extra: the whole-set batch).
@@ -48,7 +50,8 @@ from pathlib import Path
 
 from types import SimpleNamespace
 
-from specplug.bench.kinds import aggregate_json, goal_lines, summary_doc
+from specplug.bench.documents import aggregate_json, goal_lines, summary_doc
+from specplug.bench.kind import BenchKindSpec
 from specplug.bench.results import fmt
 
 HEAD_METHODS = ("medusa", "eagle", "eagle3")
@@ -63,16 +66,14 @@ VLLM_LABELS = {"plain": "plain", "ngram": "ngram (native)", "pld": "pld (specplu
 # -- heads ------------------------------------------------------------------------------------------
 def find_heads(args, model, tmp: Path) -> dict[str, dict]:
     """``{method: {"folder", "trained", "metadata"}}``; random heads in ``tmp`` for --quick when none is trained."""
-    from specplug.heads import HeadMetadata, save_random_head
+    from specplug.kit.heads import HeadMetadata, default_head_dir, save_random_head, target_fingerprint
 
     found = {}
-    for method in HEAD_METHODS:
+    for method in HEAD_METHODS:  # medusa's head class comes from the medusa plugin's objective (registry)
         if args.heads_dir:
             folder = Path(args.heads_dir) / method
         else:
-            from specplug_eagle.heads import default_head_dir
-
-            folder = default_head_dir(method, model)
+            folder = default_head_dir(target_fingerprint(model), method)
         trained = folder.exists()
         if not trained:
             if not args.quick:
@@ -164,7 +165,7 @@ def run_vllm(args, heads, prompt_ids: list[dict]) -> dict:
     if unknown:
         raise SystemExit(f"--vllm-configs: unknown {sorted(unknown)}; choose from {', '.join(VLLM_CONFIGS)}")
     results = {}
-    from specplug.bench.vllm_jobs import VllmJobError, batch1_then_batch
+    from specplug.integrations.vllm.jobs import VllmJobError, batch1_then_batch
 
     limit = json.loads((Path(model) / "config.json").read_text()).get("max_position_embeddings") or 4096
     for name in [c for c in VLLM_CONFIGS if c in wanted]:
@@ -265,7 +266,8 @@ VLLM_METHODS = {"plain": "plain", "ngram": "pld@native", "pld": "pld", "medusa":
 
 
 def run(suite, quick: bool, out_dir: Path) -> list[Path]:
-    from specplug.bench.suites import settings_of, write_documents
+    from specplug.bench.documents import write_documents
+    from specplug.bench.suites import settings_of
 
     args = SimpleNamespace(**settings_of(suite, quick, DEFAULTS), quick=quick, command=suite.command(quick))
     args.vllm_configs = ",".join(args.vllm_configs)
@@ -374,3 +376,15 @@ def render(results, heading: str = "#") -> list[str]:
             out.append(f"| {method} | {fmt(b['speedup'], 'x')} | {fmt(b['tokens_per_s'])} | {fmt(b['mat'])} | {b['identical']} |")
         out += [""] + [f"- {m} failed: {err}" for m, err in extra.get("failed", {}).items()]
     return out + goal_lines(extra.get("goals", []), heading)
+
+
+def is_legacy(data: dict) -> bool:
+    """Whether ``data`` is a results file the old trained_heads script wrote."""
+    return "heads" in data and ("reference" in data or "vllm" in data)
+
+
+#: ``trained_heads`` runs and writes both documents; ``trained_heads_vllm`` only renders the second
+KINDS = (
+    BenchKindSpec(id="trained_heads", run=run, render=render, convert=convert, detect=is_legacy, defaults=DEFAULTS),
+    BenchKindSpec(id="trained_heads_vllm", render=render),
+)

@@ -28,7 +28,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from specplug.heads.common import HeadExport, as_batch, default_mask, draft_llama_config
+from specplug.kit.heads import HeadExport, as_batch, default_mask, draft_llama_config
 
 __all__ = ["Eagle3Head", "default_aux_layers"]
 
@@ -117,6 +117,14 @@ class Eagle3Head(HeadExport, nn.Module):
         with torch.no_grad():
             head.lm_head.weight.copy_(weight.detach().to("cpu", torch.float32)[head.token_ids.cpu()])
         return head.to(device=weight.device, dtype=weight.dtype)
+
+    @classmethod
+    def random_for_target(cls, target, seed: int = 0, draft_vocab: int | None = None, **_) -> Eagle3Head:
+        """An untrained head for tests: ``draft_vocab`` random target ids (``None``: the whole
+        vocabulary) drawn with ``seed``; weights from torch's global generator, seeded by the caller."""
+        vocab = int(target.get_output_embeddings().weight.shape[0])
+        ids = None if draft_vocab is None else np.random.default_rng(seed).choice(vocab, size=min(draft_vocab, vocab), replace=False)
+        return cls.for_target(target, draft_token_ids=ids)
 
     @property
     def hidden_state_layers(self) -> list[int]:

@@ -1,7 +1,6 @@
-"""What each head is trained to do, as its paper trains it, on the frozen target.
+"""The EAGLE and EAGLE-3 heads' training objectives, as their papers train them, on the frozen
+target (run by specplug's generic trainer, :mod:`specplug.train.trainer`).
 
-- **Medusa-1** (arXiv 2401.10774): head ``k`` reads the final state at ``t`` and is trained with
-  cross-entropy on token ``t + 2 + k``; the heads' losses are weighted ``0.8 ** k`` as in Medusa.
 - **EAGLE** (arXiv 2401.15077): one step, teacher-forced: from (embedding of ``t + 1``, the target's
   feature at ``t`` plus uniform noise U(-0.1, 0.1)) predict the feature at ``t + 1`` (smooth L1)
   and, through the frozen LM head, token ``t + 2`` (cross-entropy, weight 0.1), EAGLE's loss.
@@ -15,7 +14,7 @@
 Losses count only positions a draft starts from in decoding (the last prompt token and after) and
 targets inside the sequence. Held-out top-1 accuracy at draft position ``p`` (1-based) is the
 share of positions where the ``p``-th drafted token is the target's, given the true earlier tokens
-(and, for EAGLE and EAGLE-3, the head's own earlier features, as in drafting).
+and the head's own earlier features, as in drafting.
 """
 
 from __future__ import annotations
@@ -24,23 +23,11 @@ import torch
 import torch.nn.functional as F
 
 from specplug.train.dataset import Batch
+from specplug.train.shift import ahead, target_mask
 
-__all__ = ["OBJECTIVES", "Eagle3Objective", "EagleObjective", "MedusaObjective", "ttt_mask"]
+__all__ = ["Eagle3Objective", "EagleObjective", "ttt_mask"]
 
 STEP_DECAY = 0.8
-
-
-def _ahead(x: torch.Tensor, d: int, fill=0) -> torch.Tensor:
-    """``x`` shifted left by ``d`` along dim 1 (``y[:, t] = x[:, t + d]``), padded with ``fill``."""
-    if d == 0:
-        return x
-    pad = torch.full_like(x[:, :d], fill)
-    return torch.cat([x[:, d:], pad], dim=1)
-
-
-def _target_mask(batch: Batch, d: int) -> torch.Tensor:
-    """Roots whose token ``d`` ahead exists."""
-    return batch.root & _ahead(batch.valid, d, False)
 
 
 def ttt_mask(T: int, step: int, dtype=torch.float32) -> torch.Tensor:
@@ -63,51 +50,9 @@ def _unroll(head, batch: Batch, first_features: torch.Tensor, steps: int):
     T = batch.tokens.shape[1]
     for step in range(steps):
         mask = ttt_mask(T, step, features.dtype)
-        out = head(_ahead(batch.tokens, 1 + step), features, batch.positions + step, cache, mask)
+        out = head(ahead(batch.tokens, 1 + step), features, batch.positions + step, cache, mask)
         yield step, out
         features = out
-
-
-class MedusaObjective:
-    method = "medusa"
-
-    def __init__(self, num_heads: int = 4) -> None:
-        self.num_heads = num_heads
-        self.positions = num_heads
-
-    def layers(self, data_layers, options) -> list[int]:
-        return [-1]
-
-    def build(self, target, data, options):
-        from specplug.heads import MedusaHeads
-
-        return MedusaHeads.for_target(target, num_heads=self.num_heads)
-
-    def _per_head(self, head, batch: Batch):
-        feats = batch.states[-1]
-        for k in range(self.num_heads):
-            mask = _target_mask(batch, k + 2)
-            if not mask.any():
-                continue
-            logits = head.lm_heads[k](head.blocks[k](feats[mask]))
-            yield k, logits, _ahead(batch.tokens, k + 2)[mask]
-
-    def loss(self, head, batch: Batch, generator=None):
-        total, parts = 0.0, {}
-        for k, logits, target in self._per_head(head, batch):
-            ce = F.cross_entropy(logits, target)
-            total = total + STEP_DECAY**k * ce
-            parts[f"ce{k + 1}"] = float(ce.detach())
-        return total, parts
-
-    @torch.no_grad()
-    def evaluate(self, head, batch: Batch):
-        loss, correct, count = 0.0, [0] * self.positions, [0] * self.positions
-        for k, logits, target in self._per_head(head, batch):
-            loss += STEP_DECAY**k * float(F.cross_entropy(logits, target, reduction="sum")) / max(1, len(target))
-            correct[k] += int((logits.argmax(-1) == target).sum())
-            count[k] += len(target)
-        return loss, correct, count
 
 
 class EagleObjective:
@@ -118,23 +63,26 @@ class EagleObjective:
     def __init__(self, eval_positions: int = 5) -> None:
         self.positions = eval_positions
 
+    def settings(self) -> dict:
+        return {}
+
     def layers(self, data_layers, options) -> list[int]:
         return [-1]
 
     def build(self, target, data, options):
-        from specplug.heads import EagleHead
+        from specplug_eagle.eagle_head import EagleHead
 
         return EagleHead.for_target(target)
 
     def loss(self, head, batch: Batch, generator=None):
         feats = batch.states[-1]
         noisy = feats + (torch.rand(feats.shape, generator=generator) * 2 - 1) * self.noise
-        out = head(_ahead(batch.tokens, 1), noisy, batch.positions)
-        mask = _target_mask(batch, 2)
+        out = head(ahead(batch.tokens, 1), noisy, batch.positions)
+        mask = target_mask(batch, 2)
         if not mask.any():
             return None, {}
-        reg = F.smooth_l1_loss(out[mask], _ahead(feats, 1)[mask])
-        ce = F.cross_entropy(head.logits(out[mask]), _ahead(batch.tokens, 2)[mask])
+        reg = F.smooth_l1_loss(out[mask], ahead(feats, 1)[mask])
+        ce = F.cross_entropy(head.logits(out[mask]), ahead(batch.tokens, 2)[mask])
         return reg + self.ce_weight * ce, {"reg": float(reg.detach()), "ce": float(ce.detach())}
 
     @torch.no_grad()
@@ -142,13 +90,13 @@ class EagleObjective:
         loss, correct, count = 0.0, [0] * self.positions, [0] * self.positions
         feats = batch.states[-1]
         for step, out in _unroll(head, batch, feats, self.positions):
-            mask = _target_mask(batch, 2 + step)
+            mask = target_mask(batch, 2 + step)
             if not mask.any():
                 continue
-            target = _ahead(batch.tokens, 2 + step)[mask]
+            target = ahead(batch.tokens, 2 + step)[mask]
             logits = head.logits(out[mask])
             if step == 0:
-                loss = float(F.smooth_l1_loss(out[mask], _ahead(feats, 1)[mask])) + self.ce_weight * float(F.cross_entropy(logits, target))
+                loss = float(F.smooth_l1_loss(out[mask], ahead(feats, 1)[mask])) + self.ce_weight * float(F.cross_entropy(logits, target))
             correct[step] += int((logits.argmax(-1) == target).sum())
             count[step] += len(target)
         return loss, correct, count
@@ -164,6 +112,15 @@ class Eagle3Objective:
         self.aux_layers = list(aux_layers) if aux_layers else None
         self._index = None  # target id -> draft index (-1: not in the draft vocabulary)
 
+    def settings(self) -> dict:
+        return {"ttt_steps": self.ttt_steps, "draft_vocab": self.draft_vocab}
+
+    def export(self, head, out, metadata, cfg) -> None:
+        """The same head in the vllm-project/speculators format, in ``out/speculators``."""
+        from specplug.models import resolve_model
+
+        head.save_speculators(out / "speculators", metadata, verifier=resolve_model(cfg.model))
+
     def layers(self, data_layers, options) -> list[int]:
         if self.aux_layers is None:
             aux = [layer for layer in data_layers if layer != -1]
@@ -174,7 +131,7 @@ class Eagle3Objective:
 
     def build(self, target, data, options):
         from specplug.kit.drafting import ReducedVocab
-        from specplug.heads import Eagle3Head
+        from specplug_eagle.eagle3_head import Eagle3Head
 
         vocab_size = int(target.get_output_embeddings().weight.shape[0])
         eos = getattr(target.config, "eos_token_id", None)
@@ -196,8 +153,8 @@ class Eagle3Objective:
         index = self._draft_index(head)
         total, parts, any_target = 0.0, {}, False
         for step, out in _unroll(head, batch, self._fused_input(batch), self.ttt_steps):
-            mask = _target_mask(batch, 2 + step)
-            target = index[_ahead(batch.tokens, 2 + step)]
+            mask = target_mask(batch, 2 + step)
+            target = index[ahead(batch.tokens, 2 + step)]
             mask = mask & (target >= 0)
             if not mask.any():
                 continue
@@ -212,10 +169,10 @@ class Eagle3Objective:
         index = self._draft_index(head)
         loss, correct, count = 0.0, [0] * self.positions, [0] * self.positions
         for step, out in _unroll(head, batch, self._fused_input(batch), self.positions):
-            mask = _target_mask(batch, 2 + step)
+            mask = target_mask(batch, 2 + step)
             if not mask.any():
                 continue
-            tokens = _ahead(batch.tokens, 2 + step)[mask]
+            tokens = ahead(batch.tokens, 2 + step)[mask]
             logits = head.logits(out[mask])
             drafted = head.to_target(logits.argmax(-1))
             if step < self.ttt_steps:
@@ -226,6 +183,3 @@ class Eagle3Objective:
             correct[step] += int((drafted == tokens).sum())
             count[step] += len(tokens)
         return loss, correct, count
-
-
-OBJECTIVES = {"medusa": MedusaObjective, "eagle": EagleObjective, "eagle3": Eagle3Objective}

@@ -17,7 +17,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from specplug.heads.common import HeadExport
+from specplug.kit.heads import HeadExport
 
 __all__ = ["MedusaHeads"]
 
@@ -63,6 +63,17 @@ class MedusaHeads(HeadExport, nn.Module):
         weight = target.get_output_embeddings().weight.detach()
         heads = cls(int(target.config.hidden_size), int(weight.shape[0]), num_heads, num_layers, lm_head_weight=weight)
         return heads.to(device=weight.device, dtype=weight.dtype)
+
+    @classmethod
+    def random_for_target(cls, target, seed: int = 0, num_heads: int = 3, **_) -> MedusaHeads:
+        """Untrained heads for tests: Medusa starts as identity blocks, so the blocks get random
+        weights to make the heads disagree (torch's global generator, seeded by the caller)."""
+        heads = cls.for_target(target, num_heads=num_heads)
+        with torch.no_grad():
+            for block in heads.blocks:
+                for layer in block.layers:
+                    layer.weight.normal_(0, 0.5)
+        return heads
 
     @property
     def hidden_state_layers(self) -> list[int]:

@@ -1,0 +1,121 @@
+"""``specplug train eagle|eagle3`` on a tiny random target: the objectives lower the held-out loss,
+EAGLE-3 keeps a reduced vocabulary and its three layers, the exported head prints vLLM's native
+config, and the training-time-test mask lets each unroll step see what vLLM's drafting does."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import pytest
+
+torch = pytest.importorskip("torch")
+pytest.importorskip("transformers")
+
+from specplug.kit.heads import load_head  # noqa: E402
+from specplug.testing import repetitive_prompts, tiny_llama  # noqa: E402
+from specplug.train.data import DataConfig, build_data  # noqa: E402
+from specplug.train.trainer import TrainConfig, train_head  # noqa: E402
+from specplug_eagle.objectives import ttt_mask  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def workspace(tmp_path_factory):
+    """A tiny random Llama (vocab 128, 3 layers) with SmolLM2's tokenizer files (prompts are token ids,
+    the tokenizer only supplies EOS) and training data made by the reference engine."""
+    from specplug.models import fetch_smollm2
+
+    root = tmp_path_factory.mktemp("train")
+    target = root / "target"
+    tiny_llama(vocab_size=128, num_layers=3, hidden=64, seed=0, eos_token_id=2).save_pretrained(str(target), safe_serialization=True)
+    for name in ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json"):
+        if (fetch_smollm2() / name).exists():
+            shutil.copy(fetch_smollm2() / name, target / name)
+    prompts = root / "prompts.jsonl"
+    rows = [{"id": f"p{i}", "category": f"c{i % 3}", "token_ids": ids} for i, ids in enumerate(repetitive_prompts(24, 128, seed=3))]
+    prompts.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    build_data(DataConfig(model=str(target), out=str(root / "data"), prompts=str(prompts), max_new_tokens=24,
+                          engine="reference", shard_size=5, quiet=True), log=lambda m: None)
+    return {"root": root, "target": target, "data": root / "data"}
+
+
+def _train(ws, method, out, **kw):
+    lines = []
+    train_head(TrainConfig(method=method, model=str(ws["target"]), data=str(ws["data"]), out=str(out), budget="tiny",
+                           quiet=True, **kw), log=lines.append)
+    return lines
+
+
+@pytest.mark.parametrize("method", ["eagle", "eagle3"])
+def test_training_lowers_the_held_out_loss(workspace, method):
+    out = workspace["root"] / f"head-{method}"
+    lines = _train(workspace, method, out)
+    assert lines[-1].startswith("held-out top-1 accuracy by draft position")
+    from transformers import AutoModelForCausalLM
+
+    head, meta = load_head(out, AutoModelForCausalLM.from_pretrained(workspace["target"]))
+    training = meta.training
+    assert training["held_out"]["loss"] < training["initial_eval"]["loss"], training
+    accuracy = training["held_out"]["accuracy"]
+    assert len(accuracy) == 5 and all(0.0 <= a <= 1.0 for a in accuracy)
+    assert training["last_loss"] < training["first_loss"]
+    assert meta.data_manifest_id == json.loads((workspace["data"] / "manifest.json").read_text())["id"]
+    if method == "eagle3":
+        assert head.draft_vocab_size <= 128 and meta.hidden_state_layers == [0, 1, 2]
+        assert training["settings"]["ttt_steps"] == 4 and training["settings"]["draft_vocab"] == 8192
+        speculators = json.loads((out / "speculators" / "config.json").read_text())
+        assert speculators["speculators_model_type"] == "eagle3"
+
+
+def test_an_option_the_objective_does_not_take_is_refused(workspace, tmp_path):
+    from specplug.train.trainer import TrainError
+
+    with pytest.raises(TrainError, match="num_heads"):
+        _train(workspace, "eagle", tmp_path / "h", num_heads=3)
+
+
+def test_vllm_config_prints_the_native_config_of_a_head(workspace):
+    from click.testing import CliRunner
+
+    from specplug.cli import cli
+
+    head_dir = workspace["root"] / "head-eagle3"
+    if not head_dir.exists():
+        _train(workspace, "eagle3", head_dir)
+    result = CliRunner().invoke(cli, ["vllm-config", "eagle3", "--model", str(head_dir), "--json"])
+    assert result.exit_code == 0, result.output
+    config = json.loads(result.output)["native"]["speculative_config"]
+    assert config == {"method": "eagle3", "model": str(head_dir.resolve()), "num_speculative_tokens": 4}
+    wrong = CliRunner().invoke(cli, ["vllm-config", "eagle", "--model", str(head_dir)])
+    assert wrong.exit_code != 0 and "'eagle3'" in wrong.output
+    missing = CliRunner().invoke(cli, ["vllm-config", "eagle3", "--model", str(workspace["root"])])
+    assert missing.exit_code != 0 and "not a head folder" in missing.output
+
+
+def test_ttt_mask_is_causal_then_one_key_per_later_step():
+    allowed = ttt_mask(3, 2) == 0  # [1, 1, T, 3T]
+    assert allowed.shape == (1, 1, 3, 9)
+    assert torch.equal(allowed[0, 0, :, :3], torch.ones(3, 3, dtype=torch.bool).tril())
+    for step in (1, 2):
+        assert torch.equal(allowed[0, 0, :, 3 * step : 3 * step + 3], torch.eye(3, dtype=torch.bool))
+
+
+def test_the_commands_carry_their_own_options():
+    from click.testing import CliRunner
+
+    from specplug.cli import cli
+
+    eagle3 = CliRunner().invoke(cli, ["train", "eagle3", "--help"])
+    assert eagle3.exit_code == 0
+    for option in ("--ttt-steps", "--draft-vocab", "--layers", "--budget", "--lr"):
+        assert option in eagle3.output
+    bad = CliRunner().invoke(cli, ["train", "eagle3", "--layers", "a,b"])
+    assert bad.exit_code != 0 and "comma-separated layer ids" in bad.output
+
+
+def test_training_data_keeps_eagle3s_layers_by_default():
+    from specplug.train.data import objectives_layers
+
+    assert objectives_layers(30) == [-1, 2, 15, 27]  # the final state and EAGLE-3's low/mid/high (vLLM's default)
+    assert objectives_layers(4) == [-1, 0, 2, 3]
+    assert objectives_layers(2) == [-1]  # too few layers to fuse three
