@@ -1,4 +1,5 @@
-"""Shared fixtures for specplug's core tests."""
+"""Fixtures of specplug's core tests (the ones every suite shares come from specplug's pytest plugin,
+:mod:`specplug.testing.pytest_plugin`)."""
 
 from __future__ import annotations
 
@@ -7,8 +8,6 @@ import sys
 from pathlib import Path
 
 import pytest
-
-from specplug.testing.fixtures import _fresh_registry, pytest_configure  # noqa: F401
 
 TESTS = Path(__file__).parent
 REPO = TESTS.parent

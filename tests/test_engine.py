@@ -16,6 +16,7 @@ from specplug.testing import (
     NoisyOracleProposer,
     RandomProposer,
     assert_greedy_lossless,
+    examples,
     greedy_reference,
     tiny_llama,
 )
@@ -167,7 +168,7 @@ class ScriptedProposer(BaseProposer):
             assert torch.allclose(ours.values, theirs.values, atol=1e-4)
 
 
-@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=examples(20), deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(
     plan=st.lists(st.integers(0, 4), min_size=1, max_size=6),
     tree_plan=st.lists(st.booleans(), min_size=1, max_size=3),

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from specplug.engine import ReferenceEngine
 from specplug.kit.drafting import DraftCache, ReducedVocab, draft_chain, model_view
 from specplug.protocols import BaseProposer, Draft, Need, ProposalRequest, SamplingParams, TargetInfo
-from specplug.testing import tiny_llama
+from specplug.testing import examples, tiny_llama
 
 
 @pytest.fixture(scope="module")
@@ -68,7 +68,7 @@ def test_bad_layer_ids_and_vocabularies_are_clear_errors(model):
         ReducedVocab(np.array([3, 200]), 96)
 
 
-@settings(max_examples=25, deadline=None)
+@settings(max_examples=examples(25), deadline=None)
 @given(
     prompt=st.lists(st.integers(0, 95), min_size=1, max_size=6),
     drafted=st.lists(st.integers(0, 95), min_size=0, max_size=5),

@@ -13,7 +13,7 @@ pytest then collects four tests for it:
 - ``slow``: SmolLM2-135M (float32) on three Spec-Bench prompts, reference engine;
 - ``vllm``: vLLM's CPU build through specplug's custom_class adapter (``specplug.vllm.<method>``),
   on a tiny model and (``slow``) on SmolLM2, one engine per process via
-  :func:`specplug.testing.run_vllm_job`; outputs equal vLLM without speculation and vLLM's accepted
+  :func:`specplug.testing.vllm.run_vllm_job`; outputs equal vLLM without speculation and vLLM's accepted
   counter is above zero.
 """
 
@@ -24,13 +24,9 @@ from typing import Any, ClassVar
 import pytest
 
 from specplug.registry import get_registry
-from specplug.testing import (
-    assert_greedy_lossless,
-    repetitive_prompts,
-    run_vllm_job,
-    spec_bench_chat_prompts,
-    total_accepted,
-)
+from specplug.testing.lossless import assert_greedy_lossless, total_accepted
+from specplug.testing.prompts import repetitive_prompts, spec_bench_chat_prompts
+from specplug.testing.vllm import run_vllm_job
 
 __all__ = ["MethodEngineConformance"]
 
@@ -53,7 +49,7 @@ class MethodEngineConformance:
         }
 
     def test_greedy_lossless_on_a_tiny_model_and_drafts_get_accepted(self):
-        from specplug.testing import tiny_llama
+        from specplug.testing.models import tiny_llama
 
         model = tiny_llama(vocab_size=128, seed=1)
         prompts = repetitive_prompts(3, 128) + [[5, 9, 17]]
@@ -73,7 +69,7 @@ class MethodEngineConformance:
 
     @pytest.mark.vllm
     def test_vllm_greedy_lossless_on_a_tiny_model(self, tmp_path):
-        from specplug.testing import tiny_model_dir
+        from specplug.testing.models import tiny_model_dir
 
         model = str(tiny_model_dir(tmp_path / "tiny", hidden=128))
         job = {"model": model, "prompts": repetitive_prompts(4, 40000), "max_tokens": 24}

@@ -1,19 +1,21 @@
-"""Tests of specplug-anpd: the n-gram table, the proposer's state handling, options, plugin wiring."""
+"""Tests of specplug-anpd: the n-gram table and the proposer's state handling.
+
+The plugin's wiring (entry point, registration, options, ``specplug.vllm.anpd``) is tested in
+``test_registration.py``.
+"""
 
 from __future__ import annotations
 
 from collections import Counter
-from importlib.metadata import entry_points
 
 import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from specplug.methods import MethodSpec, OptionsError
 from specplug.protocols import ProposalRequest
+from specplug.testing import examples
 from specplug_anpd import AnpdOptions, AnpdProposer, NgramTable
-from specplug_anpd import plugin
 
 
 def naive_draft(history, min_n, max_n, max_tokens, prefer="frequent"):
@@ -76,7 +78,7 @@ def test_frequent_beats_latest_only_when_more_frequent():
     assert frequent.predict([1]) == 2 and latest.predict([1]) == 3
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=examples(200), deadline=None)
 @given(histories, st.integers(2, 4), st.integers(0, 2), st.integers(0, 8), st.sampled_from(["frequent", "latest"]))
 def test_table_equals_the_definition(history, min_n, extra, k, prefer):
     _, tokens = history
@@ -85,7 +87,7 @@ def test_table_equals_the_definition(history, min_n, extra, k, prefer):
     assert table.draft(k) == naive_draft(tokens, min_n, min_n + extra, k, prefer)
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=examples(150), deadline=None)
 @given(histories, st.lists(st.integers(1, 7), min_size=1, max_size=10))
 def test_incremental_updates_equal_a_rebuild(history, chunks):
     """Feeding the history step by step (as decoding does) gives the table built at once."""
@@ -103,7 +105,7 @@ def test_incremental_updates_equal_a_rebuild(history, chunks):
     assert proposer.propose(request).token_ids.tolist() == fresh.propose(request).token_ids.tolist()
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=examples(200), deadline=None)
 @given(histories, st.integers(1, 8), st.integers(1, 64))
 def test_proposer_respects_k_vocab_length_limit_and_is_deterministic(history, k, room):
     vocab, tokens = history
@@ -140,54 +142,9 @@ def test_num_pred_tokens_caps_the_draft():
     assert AnpdProposer(AnpdOptions(num_pred_tokens=2)).propose(request).token_ids.tolist() == [3, 4]
 
 
-# -- options and plugin wiring -------------------------------------------------------------------
-
-def registered_specs() -> list[MethodSpec]:
-    specs: list[MethodSpec] = []
-    plugin.specplug_register_methods(specs.append)
-    return specs
-
-
-def test_hook_registers_anpd():
-    (spec,) = registered_specs()
-    assert spec.id == "anpd" and spec.options is AnpdOptions and not spec.tree
-    assert spec.build({"max_n": 5}).options.max_n == 5
-
-
-@pytest.mark.parametrize(
-    ("options", "key"),
-    [
-        ({"min_n": 1}, "min_n"),
-        ({"max_n": 1}, "max_n"),
-        ({"prefer": "oldest"}, "prefer"),
-        ({"num_pred_tokens": 0}, "num_pred_tokens"),
-        ({"max_requests": 0}, "max_requests"),
-        ({"order": 3}, "order"),
-        ({"min_n": 4, "max_n": 3}, "max_n (3) must be >= min_n (4)"),
-    ],
-)
-def test_bad_options_are_refused_naming_the_key(options, key):
-    (spec,) = registered_specs()
-    with pytest.raises(OptionsError) as err:
-        spec.validate_options(options)
-    assert key in str(err.value) and "'anpd'" in str(err.value)
-
-
-def test_installed_entry_point_points_at_the_plugin_module():
-    (ep,) = [ep for ep in entry_points(group="specplug") if ep.name == "anpd"]
-    assert ep.value == "specplug_anpd.plugin" and ep.dist is not None and ep.dist.name == "specplug-anpd"
-
-
-def test_registry_runs_anpd_from_the_installed_plugin():
-    from specplug.registry import build_registry
-
-    registry = build_registry()
-    assert "specplug-anpd" in registry.method_sources["anpd"]
-
-
 # -- the compiled tables and the batched entry point ------------------------------------------------
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=examples(200), deadline=None)
 @given(histories, st.integers(2, 4), st.integers(0, 2), st.integers(0, 8), st.sampled_from(["frequent", "latest"]),
        st.lists(st.integers(1, 9), min_size=1, max_size=8))
 def test_compiled_proposer_equals_the_python_table(history, min_n, extra, k, prefer, chunks):

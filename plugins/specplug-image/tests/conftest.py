@@ -4,10 +4,6 @@ from __future__ import annotations
 
 import pytest
 
-from specplug.testing import limit_torch_threads
-
-limit_torch_threads(1)
-
 
 @pytest.fixture(scope="session")
 def tiny_digits_dir(tmp_path_factory):

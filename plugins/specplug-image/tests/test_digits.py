@@ -5,12 +5,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from specplug.testing import examples
 from specplug_image.digits import NUM_LEVELS, DigitsTokenizer, load_split
 
 tok = DigitsTokenizer()
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=examples(200), deadline=None)
 @given(st.lists(st.integers(0, NUM_LEVELS - 1), min_size=64, max_size=64), st.integers(0, 9))
 def test_tokenizer_round_trips(pixels, label):
     image = np.asarray(pixels).reshape(8, 8)

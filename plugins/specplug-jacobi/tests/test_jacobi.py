@@ -4,6 +4,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from specplug.protocols import Draft, ProposalRequest, StepFeedback
+from specplug.testing import examples
 from specplug.testing.toy import ToyTarget, plain, speculate
 from specplug_jacobi.proposer import JacobiOptions, JacobiProposer, next_window
 
@@ -30,7 +31,7 @@ def test_the_window_is_the_previous_iterate_of_the_target():
     assert not p._states
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=examples(60), deadline=None)
 @given(
     st.lists(st.integers(0, 11), min_size=1, max_size=8), st.integers(1, 8), st.integers(1, 40),
     st.sampled_from(["repeat_last", "pad"]), st.integers(0, 5), st.integers(1, 3),

@@ -1,10 +1,25 @@
+"""specplug-jacobi's wiring: entry point, registration, card and options; vLLM runs it at level 2 only.
+
+The tests come from specplug's conformance suites (:mod:`specplug.testing.registration`,
+:mod:`specplug.testing.adapter`); this module says what the plugin registers.
+"""
+
 from specplug.protocols import Need
-from specplug.registry import build_registry
-from specplug_jacobi import plugin
+from specplug.testing import MethodRegistrationConformance, VllmLevel2MethodConformance
+from specplug_jacobi.proposer import JacobiOptions, JacobiProposer
 
 
-def test_jacobi_registers_with_its_needs():
-    registry = build_registry(load_entry_points=False, extra_plugins=[plugin])
-    spec = registry.method("jacobi")
-    assert spec.needs == frozenset({Need.target_predictions})
-    assert Need.target_predictions in type(spec.build({"window": 4})).needs
+class TestJacobiRegistration(MethodRegistrationConformance):
+    method = "jacobi"
+    distribution = "specplug-jacobi"
+    plugin_module = "specplug_jacobi.plugin"
+    options_class = JacobiOptions
+    proposer_class = JacobiProposer
+    needs = frozenset({Need.target_predictions})
+    options = {"window": 4}
+    bad_options = [({"window": 0}, "window"), ({"init": "zeros"}, "init"), ({"windw": 4}, "windw")]
+
+
+class TestJacobiVllmAdapter(VllmLevel2MethodConformance):
+    method = "jacobi"
+    options = {"window": 4}

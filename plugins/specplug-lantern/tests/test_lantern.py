@@ -10,6 +10,7 @@ from scipy import stats
 from specplug.methods import OptionsError
 from specplug.protocols import Draft, SamplingParams
 from specplug.registry import get_registry
+from specplug.testing import examples
 from specplug.verify import SpeculativeSamplingVerifier
 from specplug_lantern.verifier import LanternOptions, LanternVerifier, latent_neighbours, relaxed_target
 
@@ -50,7 +51,7 @@ def distribution_and_embeddings(draw):
     return p, emb, k, delta
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=examples(300), deadline=None)
 @given(distribution_and_embeddings())
 def test_total_variation_bound_holds_for_every_drafted_token(case):
     p, emb, k, delta = case

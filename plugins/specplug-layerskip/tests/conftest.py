@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from specplug.testing import limit_torch_threads, repetitive_prompts, tiny_llama
-
-limit_torch_threads(1)
+from specplug.testing import repetitive_prompts, tiny_llama
 
 
 def tiny_profile(model, method: str, path, threshold_scan: bool = True):

@@ -2,6 +2,7 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from specplug.testing import examples
 from specplug.testing.toy import ToyTarget, plain, speculate
 from specplug_lookahead.layout import build_layout, ngram_trie
 from specplug_lookahead.pool import NGramPool
@@ -18,7 +19,7 @@ def visible_sequence(layout, row):
     return layout.tokens[cols[order]].tolist()
 
 
-@settings(max_examples=100, deadline=None)
+@settings(max_examples=examples(100), deadline=None)
 @given(
     st.integers(0, 20), st.integers(1, 6), st.integers(2, 5),
     st.lists(st.lists(st.integers(0, 9), min_size=1, max_size=4), max_size=5), st.integers(0, 10_000),
@@ -47,7 +48,7 @@ def test_trie_merges_shared_prefixes_in_candidate_order():
     assert d.token_ids.tolist() == [1, 2, 3, 4, 5] and d.parents.tolist() == [-1, 0, 1, 1, -1]
 
 
-@settings(max_examples=100, deadline=None)
+@settings(max_examples=examples(100), deadline=None)
 @given(st.lists(st.integers(0, 5), max_size=80), st.integers(2, 4), st.integers(1, 3))
 def test_pool_holds_the_latest_distinct_ngrams_per_first_token(tokens, n, g):
     pool = NGramPool(n, g)
@@ -65,7 +66,7 @@ def test_pool_holds_the_latest_distinct_ngrams_per_first_token(tokens, n, g):
         assert pool.candidates(first) == list(reversed(seen))[:g]
 
 
-@settings(max_examples=50, deadline=None)
+@settings(max_examples=examples(50), deadline=None)
 @given(st.lists(st.integers(0, 7), min_size=1, max_size=10), st.integers(1, 8), st.integers(1, 50), st.integers(0, 5), st.integers(1, 3))
 def test_pool_proposer_greedy_identical_on_random_histories(prompt, k, n, seed, order):
     target = ToyTarget(vocab=8, seed=seed, order=order)

@@ -1,21 +1,19 @@
-"""Tests of specplug-pld: the kernel, the proposer, the options and the plugin wiring.
+"""Tests of specplug-pld: the kernel and the proposer.
 
-Engine-level greedy equality (reference engine, vLLM) lives in ``test_pld_engines.py``.
+Engine-level greedy equality (reference engine, vLLM) lives in ``test_pld_engines.py``; the plugin's
+wiring (entry point, registration, options, ``specplug.vllm.pld``) in ``test_registration.py``.
 """
 
 from __future__ import annotations
-
-from importlib.metadata import entry_points
 
 import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from specplug.methods import MethodSpec, OptionsError
 from specplug.protocols import ProposalRequest
+from specplug.testing import examples
 from specplug_pld import PldOptions, PldProposer, find_ngram_continuation
-from specplug_pld import plugin
 
 
 def naive_continuation(tokens, min_ngram, max_ngram, max_tokens, match="earliest"):
@@ -72,7 +70,7 @@ histories = st.integers(2, 40).flatmap(
 )
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=examples(300), deadline=None)
 @given(histories, st.integers(1, 4), st.integers(0, 3), st.integers(0, 12), st.sampled_from(["earliest", "latest"]))
 def test_kernel_equals_the_definition(history, min_ngram, extra, max_tokens, match):
     _, tokens = history
@@ -81,7 +79,7 @@ def test_kernel_equals_the_definition(history, min_ngram, extra, max_tokens, mat
     assert got.tolist() == naive_continuation(tokens, min_ngram, max_ngram, max_tokens, match)
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=examples(200), deadline=None)
 @given(histories, st.integers(1, 8), st.integers(1, 64))
 def test_proposer_respects_k_vocab_length_limit_and_is_deterministic(history, k, room):
     vocab, tokens = history
@@ -105,55 +103,8 @@ def test_num_pred_tokens_caps_the_draft():
     assert PldProposer(PldOptions(num_pred_tokens=2)).propose(request).token_ids.tolist() == [3, 4]
 
 
-# -- options and plugin wiring -------------------------------------------------------------------
-
-def registered_specs() -> list[MethodSpec]:
-    specs: list[MethodSpec] = []
-    plugin.specplug_register_methods(specs.append)
-    return specs
-
-
-def test_hook_registers_pld():
-    (spec,) = registered_specs()
-    assert spec.id == "pld" and spec.options is PldOptions and not spec.tree
-    proposer = spec.build({"min_ngram": 2, "max_ngram": 4})
-    assert isinstance(proposer, PldProposer) and proposer.options.max_ngram == 4
-
-
-@pytest.mark.parametrize(
-    ("options", "key"),
-    [
-        ({"min_ngram": 0}, "min_ngram"),
-        ({"max_ngram": 0}, "max_ngram"),
-        ({"num_pred_tokens": 0}, "num_pred_tokens"),
-        ({"match": "middle"}, "match"),
-        ({"max_ngarm": 3}, "max_ngarm"),
-        ({"min_ngram": 3, "max_ngram": 2}, "max_ngram (2) must be >= min_ngram (3)"),
-    ],
-)
-def test_bad_options_are_refused_naming_the_key(options, key):
-    (spec,) = registered_specs()
-    with pytest.raises(OptionsError) as err:
-        spec.validate_options(options)
-    assert key in str(err.value) and "'pld'" in str(err.value)
-
-
-def test_installed_entry_point_points_at_the_plugin_module():
-    (ep,) = [ep for ep in entry_points(group="specplug") if ep.name == "pld"]
-    assert ep.value == "specplug_pld.plugin"
-    assert ep.dist is not None and ep.dist.name == "specplug-pld"
-
-
-def test_registry_runs_pld_from_the_installed_plugin():
-    from specplug.registry import build_registry
-
-    registry = build_registry()
-    assert "specplug-pld" in registry.method_sources["pld"]
-    assert not [p for p in registry.problems if "pld" in p]
-
-
 @pytest.mark.vllm
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=examples(300), deadline=None)
 @given(histories, st.integers(1, 4), st.integers(0, 3), st.integers(1, 12))
 def test_kernel_equals_vllm_ngram(history, min_ngram, extra, k):
     """Same draft as vLLM's built-in ngram kernel, so MAT compares one to one."""

@@ -3,12 +3,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from specplug.protocols import ProposalRequest, StepFeedback
+from specplug.testing import examples
 from specplug.testing.toy import ToyTarget, plain, speculate
 from specplug_recycling.proposer import AdjacencyMatrix, RecyclingOptions, RecyclingProposer
 from specplug_recycling.tree import build_template, expand
 
 
-@settings(max_examples=100, deadline=None)
+@settings(max_examples=examples(100), deadline=None)
 @given(st.integers(1, 60), st.integers(1, 6), st.integers(1, 6))
 def test_template_prefixes_are_trees_in_decreasing_prior(num_nodes, width, max_depth):
     t = build_template(num_nodes, width, max_depth)
@@ -21,7 +22,7 @@ def test_template_prefixes_are_trees_in_decreasing_prior(num_nodes, width, max_d
     assert len({(p, r) for p, r in t}) == len(t)
 
 
-@settings(max_examples=100, deadline=None)
+@settings(max_examples=examples(100), deadline=None)
 @given(st.integers(1, 40), st.integers(1, 4), st.integers(0, 1000))
 def test_expansion_matches_the_matrix_slot_by_slot(num_nodes, width, seed):
     rng = np.random.default_rng(seed)
@@ -78,7 +79,7 @@ def test_observe_writes_the_root_and_every_node_even_rejected_ones():
     assert d2.token_ids[d2.parents == int(np.flatnonzero(d2.token_ids == 6)[0])].tolist() == [3]  # its top-1 slot
 
 
-@settings(max_examples=50, deadline=None)
+@settings(max_examples=examples(50), deadline=None)
 @given(st.lists(st.integers(0, 15), min_size=1, max_size=8), st.integers(1, 10), st.integers(1, 50), st.integers(0, 5), st.integers(1, 3))
 def test_greedy_identical_to_plain_on_random_histories(prompt, k, n, seed, order):
     target = ToyTarget(vocab=16, seed=seed, order=order)

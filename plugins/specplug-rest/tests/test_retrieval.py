@@ -5,6 +5,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from specplug.protocols import ProposalRequest
+from specplug.testing import examples
 from specplug_rest.datastore import Datastore, write_datastore
 from specplug_rest.proposer import RestOptions, RestProposer, retrieve
 from specplug_rest.suffix_array import build_suffix_array
@@ -40,7 +41,7 @@ def brute_retrieve(tokens, context, max_len, min_len, depth):
     return 0, []
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=examples(150), deadline=None)
 @given(docs_strategy, st.lists(st.integers(0, 4), min_size=1, max_size=10), st.integers(1, 5))
 def test_retrieve_matches_brute_force(docs, context, depth):
     tokens = joined(docs)
@@ -52,7 +53,7 @@ def test_retrieve_matches_brute_force(docs, context, depth):
     assert Counter(map(tuple, got)) == Counter(map(tuple, exp))
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=examples(150), deadline=None)
 @given(st.lists(st.lists(st.integers(0, 3), min_size=1, max_size=6), max_size=30), st.integers(1, 20))
 def test_trie_draft_is_a_closed_most_frequent_tree(conts, max_nodes):
     draft = trie_draft(conts, max_nodes)

@@ -1,18 +1,21 @@
-"""Tests of specplug-suffix: kernels, speculation trees, the global cache and its bounds, options."""
+"""Tests of specplug-suffix: kernels, speculation trees, the global cache and its bounds.
+
+The plugin's wiring (entry point, registration, options, ``specplug.vllm.suffix``) is tested in
+``test_registration.py``.
+"""
 
 from __future__ import annotations
 
 import tracemalloc
-from importlib.metadata import entry_points
 
 import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from specplug.methods import MethodSpec, OptionsError
 from specplug.protocols import Draft, ProposalRequest
-from specplug_suffix import GlobalCache, SuffixOptions, SuffixProposer, kernels, plugin
+from specplug.testing import examples
+from specplug_suffix import GlobalCache, SuffixOptions, SuffixProposer, kernels
 
 
 def naive_local(hist, max_depth, max_occ):
@@ -65,7 +68,7 @@ def test_first_chain_of_the_tree_is_the_most_probable_chain():
     assert np.all(np.diff(probs[chain]) <= 0)
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=examples(300), deadline=None)
 @given(histories, st.integers(2, 8), st.integers(1, 5))
 def test_local_matches_equal_the_definition(history, max_depth, max_occ):
     _, tokens = history
@@ -74,7 +77,7 @@ def test_local_matches_equal_the_definition(history, max_depth, max_occ):
     assert (got_p, got_starts.tolist()) == (want_p, want_starts)
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=examples(200), deadline=None)
 @given(st.lists(st.lists(st.integers(0, 5), min_size=1, max_size=30), min_size=1, max_size=6), histories, st.integers(2, 8))
 def test_ring_matches_equal_a_scan_of_the_cached_outputs(outputs, history, max_depth):
     _, hist = history
@@ -101,7 +104,7 @@ def test_ring_matches_equal_a_scan_of_the_cached_outputs(outputs, history, max_d
 
 # -- proposer: contract properties ---------------------------------------------------------------
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=examples(200), deadline=None)
 @given(histories, st.integers(1, 8), st.integers(1, 64), st.booleans())
 def test_proposer_respects_k_vocab_length_limit_and_is_deterministic(history, k, room, tree):
     vocab, tokens = history
@@ -194,51 +197,6 @@ def test_bounded_memory_after_10000_requests():
     assert len(proposer.requests) <= 64
     assert proposer.cache.nbytes() < 2 << 20  # fixed at construction
     assert grown - base < 1 << 20, f"memory grew by {grown - base} bytes over 8,000 requests"
-
-
-# -- options and plugin wiring -------------------------------------------------------------------
-
-def registered_specs() -> list[MethodSpec]:
-    specs: list[MethodSpec] = []
-    plugin.specplug_register_methods(specs.append)
-    return specs
-
-
-def test_hook_registers_suffix_with_tree_drafts():
-    (spec,) = registered_specs()
-    assert spec.id == "suffix" and spec.tree and spec.options is SuffixOptions and not spec.needs
-    assert spec.build({"max_cached_requests": 0}).cache is None
-
-
-@pytest.mark.parametrize(
-    ("options", "key"),
-    [
-        ({"max_depth": 1}, "max_depth"),
-        ({"max_spec_factor": -1}, "max_spec_factor"),
-        ({"min_token_prob": 1.5}, "min_token_prob"),
-        ({"max_cached_requests": -1}, "max_cached_requests"),
-        ({"max_cached_tokens": 10}, "max_cached_tokens"),
-        ({"tree": "maybe"}, "tree"),
-        ({"alpha": 2}, "alpha"),
-    ],
-)
-def test_bad_options_are_refused_naming_the_key(options, key):
-    (spec,) = registered_specs()
-    with pytest.raises(OptionsError) as err:
-        spec.validate_options(options)
-    assert key in str(err.value) and "'suffix'" in str(err.value)
-
-
-def test_installed_entry_point_points_at_the_plugin_module():
-    (ep,) = [ep for ep in entry_points(group="specplug") if ep.name == "suffix"]
-    assert ep.value == "specplug_suffix.plugin" and ep.dist is not None and ep.dist.name == "specplug-suffix"
-
-
-def test_registry_runs_suffix_from_the_installed_plugin():
-    from specplug.registry import build_registry
-
-    registry = build_registry()
-    assert "specplug-suffix" in registry.method_sources["suffix"]
 
 
 @pytest.mark.parametrize("tree", [True, False])

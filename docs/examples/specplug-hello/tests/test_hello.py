@@ -1,11 +1,9 @@
 """Tests of the example plugin, run by CI exactly as the guide shows them."""
 
 import numpy as np
-import pytest
 
-from specplug import OptionsError, ProposalRequest
-from specplug.catalogue_checks import facet_problems, implementation_problems
-from specplug.registry import build_registry
+from specplug import ProposalRequest
+from specplug.testing import MethodRegistrationConformance, VllmAdapterConformance
 from specplug_hello import BigramOptions, BigramProposer
 
 
@@ -63,24 +61,22 @@ def test_finish_request_drops_state():
 
 
 # --8<-- [start:test-plugin]
-def test_plugin_is_found_through_its_entry_point():
-    registry = build_registry(strict=False)
-    assert "hello_bigram" in registry.methods, registry.problems
-    assert registry.method_sources["hello_bigram"].startswith("plugin 'hello'")
-    proposer = registry.method("hello_bigram").build({"max_draft": 3})
-    assert isinstance(proposer, BigramProposer)
+class TestHelloRegistration(MethodRegistrationConformance):
+    """Entry point, registration, card and options: the tests come from specplug.testing."""
+
+    method = "hello_bigram"
+    entry_point = "hello"
+    distribution = "specplug-hello"
+    plugin_module = "specplug_hello.plugin"
+    options_class = BigramOptions
+    proposer_class = BigramProposer
+    options = {"max_draft": 3}
+    bad_options = [({"max_draft": 0}, "max_draft"), ({"max_drafts": 3}, "max_drafts")]
 
 
-def test_bad_options_are_refused():
-    with pytest.raises(OptionsError, match="max_draft"):
-        build_registry().method("hello_bigram").build({"max_draft": 0})
+class TestHelloInVllm(VllmAdapterConformance):
+    """The method behind vLLM's custom_class path, specplug.vllm.hello_bigram (no vLLM needed)."""
+
+    method = "hello_bigram"
+    bad_options = TestHelloRegistration.bad_options
 # --8<-- [end:test-plugin]
-
-
-# --8<-- [start:test-card]
-def test_card_says_what_the_plugin_registers():
-    registry = build_registry(strict=False)
-    card, spec = registry.cards["hello_bigram"], registry.methods["hello_bigram"]
-    assert facet_problems(card) == []
-    assert implementation_problems(card, spec) == []
-# --8<-- [end:test-card]
