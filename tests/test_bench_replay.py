@@ -1,10 +1,41 @@
-"""The per-step timing loop of :mod:`specplug.bench.replay` (the batch-1 / batch-32 drafter-time figures)."""
+"""Drafter replay (:mod:`specplug.bench.replay`): its counts and the per-step timing loop (the batch-1 /
+batch-32 drafter-time figures)."""
 
 from __future__ import annotations
 
 import numpy as np
 
-from specplug.bench.replay import StepDrafter, replay_inputs, time_steps
+from specplug.bench.replay import StepDrafter, replay, replay_inputs, summarize, time_steps
+from specplug.counts import AcceptanceCounts
+
+PROMPT, OUTPUT = [1, 2, 3], [4, 5, 6, 7, 8, 9, 10]
+
+
+def oracle(k: int) -> StepDrafter:
+    """Drafts the next ``k`` tokens of PROMPT + OUTPUT: every draft token is accepted."""
+    sequence = PROMPT + OUTPUT
+
+    def step(sampled, lengths, token_ids, request_ids, prompt_lens):
+        n = int(lengths[0])
+        assert token_ids[0, :n].tolist() == sequence[:n]  # the replay committed exactly the greedy tokens
+        return [sequence[n : n + k]]
+
+    return StepDrafter("oracle", step)
+
+
+def test_replay_counts_accepted_drafts_plus_the_bonus_token_per_step():
+    (counts,) = replay(oracle(2), [PROMPT], [OUTPUT], max_model_len=16)
+    # prefill emits 4; then [5, 6] accepted + bonus 7; then [8, 9] + bonus 10
+    assert counts == AcceptanceCounts(drafted=4, accepted=4, steps=3, new_tokens=7)
+    (plain,) = replay(StepDrafter("none", lambda *args: [[]]), [PROMPT], [OUTPUT], max_model_len=16)
+    assert plain == AcceptanceCounts(steps=7, new_tokens=7)
+
+
+def test_summarize_sums_requests_and_reports_zero_where_nothing_was_drafted():
+    counts = replay(oracle(2), [PROMPT, PROMPT], [OUTPUT, []], max_model_len=16)
+    assert summarize(counts) == {"prompts": 2, "emitted": 7, "steps": 3, "drafted": 4, "accepted": 4, "mat": 7 / 3,
+                                 "acceptance": 1.0}
+    assert summarize([AcceptanceCounts(steps=2, new_tokens=2)])["acceptance"] == 0.0
 
 
 def test_replay_inputs_cycles_rows_and_commits_one_token_per_step():

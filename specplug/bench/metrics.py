@@ -9,13 +9,16 @@ Definitions (the same as DESIGN.md "Measuring"):
 - **speedup** = a method's tokens/s / plain decoding's tokens/s on the same prompts in the same run.
 
 Groups sum counts first and divide last (a ratio of sums), so long answers weigh more than short ones,
-as they do in wall-clock time.
+as they do in wall-clock time. MAT and acceptance are the ratios of :class:`specplug.counts.AcceptanceCounts`,
+which every report shares.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
+
+from specplug.counts import AcceptanceCounts
 
 __all__ = ["BASELINE", "Aggregate", "PromptRecord", "aggregate", "summarize"]
 
@@ -77,12 +80,17 @@ class Aggregate:
         self.verify_s += record.verify_s
 
     @property
+    def counts(self) -> AcceptanceCounts:
+        """The group's draft counts (MAT and acceptance are theirs)."""
+        return AcceptanceCounts(drafted=self.drafted, accepted=self.accepted, steps=self.steps, new_tokens=self.new_tokens)
+
+    @property
     def mat(self) -> float | None:
-        return self.new_tokens / self.steps if self.steps else None
+        return self.counts.mat
 
     @property
     def acceptance_rate(self) -> float | None:
-        return self.accepted / self.drafted if self.drafted else None
+        return self.counts.acceptance_rate
 
     @property
     def tokens_per_s(self) -> float | None:

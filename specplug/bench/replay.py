@@ -12,7 +12,8 @@ Drafters (a :class:`StepDrafter` each, built by :func:`drafters`):
 
 - ``vllm_ngram``: vLLM's own ``NgramProposer`` (numba);
 - ``vllm_suffix``: vLLM's own ``SuffixDecodingProposer`` (ArcticInference's suffix tree; needs
-  ``pip install arctic-inference``), driven with the request ids it expects;
+  ``pip install arctic-inference``), driven with the request ids it expects (both built by
+  :mod:`specplug.integrations.vllm.peers`);
 - ``<id>`` for specplug methods: the custom_class adapter exactly as vLLM runs it (row tracking,
   the batched path where the proposer has one);
 - ``<id>_tree``: the proposer's whole tree as the reference engine verifies it (longest accepted
@@ -21,7 +22,9 @@ Drafters (a :class:`StepDrafter` each, built by :func:`drafters`):
 :func:`time_steps` replays the same token arrays at a given batch size through every drafter and
 reports the median time per step, each drafter timed on the same arrays in the same loop.
 
-This module imports vllm only inside :func:`drafters` (the peers).
+Per request the replay counts with :class:`specplug.counts.AcceptanceCounts` (``new_tokens`` is the
+output's length), so its MAT and acceptance are the engine's and the benchmarks' definitions.
+This module never imports vllm itself.
 """
 
 from __future__ import annotations
@@ -30,28 +33,13 @@ import statistics
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
 
-__all__ = ["ReplayStats", "StepDrafter", "drafters", "replay", "time_steps", "vllm_config"]
+from specplug.counts import AcceptanceCounts
 
-
-def vllm_config(k: int, max_model_len: int, max_num_seqs: int, options: dict | None = None,
-                ngram: tuple[int, int] = (1, 3), suffix_factor: float = 1.0) -> SimpleNamespace:
-    """The parts of a ``VllmConfig`` that vLLM's ngram and suffix proposers and specplug's adapter read."""
-    return SimpleNamespace(
-        speculative_config=SimpleNamespace(
-            num_speculative_tokens=k, prompt_lookup_min=ngram[0], prompt_lookup_max=ngram[1],
-            suffix_decoding_max_tree_depth=24, suffix_decoding_max_cached_requests=10000,
-            suffix_decoding_max_spec_factor=suffix_factor, suffix_decoding_min_token_prob=0.1,
-        ),
-        model_config=SimpleNamespace(max_model_len=max_model_len, get_vocab_size=lambda: 1 << 30),
-        scheduler_config=SimpleNamespace(max_num_seqs=max_num_seqs),
-        parallel_config=SimpleNamespace(tensor_parallel_size=1),
-        additional_config={"specplug": {"options": options or {}}},
-    )
+__all__ = ["StepDrafter", "drafters", "replay", "replay_inputs", "summarize", "time_steps"]
 
 
 @dataclass
@@ -88,34 +76,22 @@ def drafters(names: list[str], k: int, max_model_len: int, max_num_seqs: int,
 
 def _drafter(name: str, label: str, k: int, max_model_len: int, max_num_seqs: int, options: dict, ngram) -> StepDrafter:
     if name == "vllm_ngram":
-        from vllm.v1.spec_decode.ngram_proposer import NgramProposer
+        from specplug.integrations.vllm.peers import vllm_ngram
 
-        proposer = NgramProposer(vllm_config(k, max_model_len, max_num_seqs, ngram=ngram))
-        return StepDrafter(label, lambda s, n, ids, r, p: proposer.propose(k, s, n, ids))
+        return StepDrafter(label, vllm_ngram(k, max_model_len, max_num_seqs, ngram))
     if name == "vllm_suffix":
+        from specplug.integrations.vllm.peers import vllm_suffix
+
         factor = float(options.get("vllm_suffix", {}).get("max_spec_factor", 1.0))
-        return StepDrafter(label, _vllm_suffix(k, max_model_len, max_num_seqs, factor))
+        return StepDrafter(label, vllm_suffix(k, max_model_len, max_num_seqs, factor))
     if name.endswith("_tree"):
         return StepDrafter(label, _tree(name.removesuffix("_tree"), k, max_model_len, options), tree=True)
     from specplug.integrations.vllm.adapter import adapter_class
+    from specplug.integrations.vllm.peers import vllm_config
     from specplug.registry import get_registry
 
     adapter = adapter_class(get_registry().method(name))(vllm_config(k, max_model_len, max_num_seqs, options.get(name)))
     return StepDrafter(label, lambda s, n, ids, r, p: adapter.propose(s, n, ids))
-
-
-def _vllm_suffix(k: int, max_model_len: int, max_num_seqs: int, factor: float = 1.0):
-    from vllm.v1.spec_decode.suffix_decoding import SuffixDecodingProposer
-
-    proposer = SuffixDecodingProposer(vllm_config(k, max_model_len, max_num_seqs, suffix_factor=factor))
-
-    def step(sampled, lengths, token_ids, request_ids, prompt_lens):
-        batch = SimpleNamespace(req_ids=list(request_ids), num_tokens_no_spec=lengths, token_ids_cpu=token_ids,
-                                req_id_to_index={r: i for i, r in enumerate(request_ids)},
-                                num_prompt_tokens=np.asarray(prompt_lens))
-        return proposer.propose(k, batch, sampled)
-
-    return step
 
 
 def _tree(method: str, k: int, max_model_len: int, options: dict[str, dict]):
@@ -141,16 +117,6 @@ def _tree(method: str, k: int, max_model_len: int, options: dict[str, dict]):
     return step
 
 
-@dataclass
-class ReplayStats:
-    """One request replayed through one drafter."""
-
-    emitted: int = 0  # tokens emitted (the output's length)
-    steps: int = 0  # target forwards (the prefill's included)
-    drafted: int = 0
-    accepted: int = 0
-
-
 def _accepted(draft, truth: list[int]) -> tuple[int, int]:
     """(draft size, accepted tokens) of a chain (list) or a tree (Draft: longest matching path)."""
     if hasattr(draft, "parent_array"):
@@ -170,7 +136,7 @@ def _accepted(draft, truth: list[int]) -> tuple[int, int]:
 
 
 def replay(drafter: StepDrafter, prompts: list[list[int]], outputs: list[list[int]], max_model_len: int,
-           ids: list[str] | None = None) -> list[ReplayStats]:
+           ids: list[str] | None = None) -> list[AcceptanceCounts]:
     """Greedy speculative decoding of each prompt in turn, in row 0; see the module docstring."""
     token_ids = np.zeros((1, max_model_len), dtype=np.int32)  # [max_num_seqs=1, max_model_len]
     out = []
@@ -178,20 +144,20 @@ def replay(drafter: StepDrafter, prompts: list[list[int]], outputs: list[list[in
         rid = [ids[index] if ids else f"req-{index}"]
         token_ids[0, :] = 0
         token_ids[0, : len(prompt)] = prompt
-        stats = ReplayStats(emitted=1, steps=1)  # the prefill emits the first token
+        stats = AcceptanceCounts(new_tokens=1, steps=1)  # the prefill emits the first token
         if not output:
-            out.append(ReplayStats())
+            out.append(AcceptanceCounts())
             continue
         token_ids[0, len(prompt)] = output[0]
         n, sampled = len(prompt) + 1, [output[0]]
-        while stats.emitted < len(output):
+        while stats.new_tokens < len(output):
             draft = drafter.step([sampled], np.array([n], dtype=np.int32), token_ids, rid, [len(prompt)])[0]
-            truth = output[stats.emitted :]
+            truth = output[stats.new_tokens :]
             size, acc = _accepted(draft, truth)
             commit = truth[: acc + 1]
             token_ids[0, n : n + len(commit)] = commit
             n += len(commit)
-            stats.emitted += len(commit)
+            stats.new_tokens += len(commit)
             stats.steps += 1
             stats.drafted += size
             stats.accepted += min(acc, len(commit))
@@ -237,13 +203,8 @@ def time_steps(make: Callable[[], list[StepDrafter]], sequences: list[list[int]]
     return {name: statistics.median(v) * 1e6 for name, v in times.items()}
 
 
-def summarize(stats: list[ReplayStats]) -> dict[str, Any]:
-    total = ReplayStats()
-    for s in stats:
-        total.emitted += s.emitted
-        total.steps += s.steps
-        total.drafted += s.drafted
-        total.accepted += s.accepted
-    return {"prompts": len(stats), "emitted": total.emitted, "steps": total.steps, "drafted": total.drafted,
-            "accepted": total.accepted, "mat": total.emitted / max(total.steps, 1),
-            "acceptance": total.accepted / max(total.drafted, 1)}
+def summarize(stats: list[AcceptanceCounts]) -> dict[str, Any]:
+    """The sums of replayed requests and their MAT and acceptance (0 where undefined), as the results record them."""
+    total = AcceptanceCounts.merge(stats)
+    return {"prompts": len(stats), "emitted": total.new_tokens, "steps": total.steps, "drafted": total.drafted,
+            "accepted": total.accepted, "mat": total.mat or 0.0, "acceptance": total.acceptance_rate or 0.0}

@@ -42,6 +42,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from specplug.counts import AcceptanceCounts
 from specplug.kit.drafting import ReducedVocab
 from specplug_layerskip.profile import SkipSet
 from specplug_layerskip.skipping import draft_cost, skip_view
@@ -131,16 +132,15 @@ def teacher_forced(view, sequences: Sequence[Sequence_], vocab: ReducedVocab | N
 
 
 @dataclass
-class SimulatedRun:
-    emitted: int = 0
-    steps: int = 0
-    drafted: int = 0
-    accepted: int = 0
+class SimulatedRun(AcceptanceCounts):
+    """The counts of a simulated run (:class:`~specplug.counts.AcceptanceCounts`: drafted, accepted,
+    steps, new tokens, hence MAT and acceptance) and its cost in target steps."""
+
     cost: float = 0.0  # in target steps
 
     @property
     def speedup(self) -> float:
-        return self.emitted / self.cost if self.cost else 0.0
+        return self.new_tokens / self.cost if self.cost else 0.0
 
     @property
     def overhead(self) -> float:
@@ -154,11 +154,12 @@ class SimulatedRun:
 
     @property
     def mat(self) -> float:
-        return self.emitted / self.steps if self.steps else 0.0
+        return super().mat or 0.0
 
     @property
     def acceptance(self) -> float:
-        return self.accepted / self.drafted if self.drafted else 0.0
+        """The acceptance rate, 0.0 when nothing was drafted."""
+        return self.acceptance_rate or 0.0
 
 
 def simulate(arrays, k: int, threshold: float, step_cost: float, verify_cost_per_token: float) -> SimulatedRun:
@@ -180,7 +181,7 @@ def simulate(arrays, k: int, threshold: float, step_cost: float, verify_cost_per
             run.cost += forwards * step_cost + 1.0 + verify_cost_per_token * n
             run.drafted += n
             run.accepted += accepted
-            run.emitted += accepted + 1
+            run.new_tokens += accepted + 1
             run.steps += 1
             j += accepted + 1
     return run
