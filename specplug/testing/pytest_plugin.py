@@ -29,10 +29,14 @@ MARKERS = {
 
 def pytest_configure(config: pytest.Config) -> None:
     from specplug.testing.models import limit_torch_threads
-    from specplug.testing.tiers import register_hypothesis_profiles
+    from specplug.testing.tiers import register_hypothesis_profiles, tier
 
     for name, description in MARKERS.items():
         config.addinivalue_line("markers", f"{name}: {description}")
+    try:
+        tier()
+    except ValueError as err:
+        raise pytest.UsageError(str(err)) from None
     try:
         register_hypothesis_profiles()
     except ImportError:  # hypothesis is a test extra; suites without property tests run without it
