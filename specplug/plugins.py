@@ -24,6 +24,7 @@ ALLOW_LIST_ENV = "SPECPLUG_LOAD_PLUGINS"
 #: In-tree plugins, loaded like any other but always present.
 DEFAULT_PLUGINS: tuple[str, ...] = (
     "specplug.builtin.verifiers",
+    "specplug.builtin.bench_kinds",
 )
 
 

@@ -12,7 +12,8 @@ from specplug import BaseProposer, Draft, MethodSpec, hookimpl
 from specplug.bench.metrics import PromptRecord, aggregate, summarize
 from specplug.bench.prompts import PromptError, load_prompts, spec_bench_path
 from specplug.bench.results import load_results, render_markdown
-from specplug.bench.runner import BenchConfig, BenchError, run_bench, write_outputs
+from specplug.bench.documents import write_outputs
+from specplug.bench.runner import BenchConfig, BenchError, run_bench
 from specplug.registry import build_registry
 from specplug.taxonomy import MethodCard
 

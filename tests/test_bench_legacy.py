@@ -1,32 +1,27 @@
-"""The converter of old benchmark results files (specplug.bench.kinds.legacy): every committed legacy
-format becomes specplug-bench/1 documents that keep the measured figures, and the pages show them."""
+"""The converter of old benchmark results files (specplug.bench.legacy): every committed legacy format
+becomes specplug-bench/1 documents that keep the measured figures, and the pages show them. (The
+formats of plugins' kinds are tested with their plugin: image, model_drafters, trained_heads.)"""
 
 from __future__ import annotations
 
 import json
-import subprocess
 from pathlib import Path
 
 import pytest
 
-from specplug.bench.kinds.legacy import convert_file, detect
+from specplug.bench.legacy import convert_file, detect, legacy_version
 from specplug.bench.results import load_results, render_markdown
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "docs" / "results"
 
 
-def _legacy(path: str) -> dict:
-    """A committed file as it was before its conversion, from git history (skipped in a shallow clone)."""
-    commits = subprocess.run(["git", "log", "--format=%H", "--", f"docs/results/{path}"],
-                             cwd=ROOT, capture_output=True, text=True).stdout.split()
-    for commit in commits:
-        blob = subprocess.run(["git", "show", f"{commit}:docs/results/{path}"], cwd=ROOT, capture_output=True, text=True)
-        if blob.returncode == 0:
-            data = json.loads(blob.stdout)
-            if data.get("schema") != "specplug-bench/1" or (path.startswith("model_drafters_k") and "extra" not in data):
-                return data
-    pytest.skip(f"no legacy version of {path} in this checkout's history")
+def _legacy(name: str) -> dict:
+    """A committed file as its old script wrote it (skipped in a shallow clone)."""
+    data = legacy_version(RESULTS / name)
+    if data is None:
+        pytest.skip(f"no legacy version of {name} in this checkout's history")
+    return data
 
 
 def _convert(tmp_path, name: str, siblings=()) -> dict:
@@ -38,42 +33,7 @@ def _convert(tmp_path, name: str, siblings=()) -> dict:
     return {p.stem: load_results(p) for p in tmp_path.glob("*.json") if load_results(p) is not None}
 
 
-def test_model_drafters_keeps_the_cost_split_and_goals(tmp_path):
-    legacy = _legacy("model_drafters.json")
-    docs = _convert(tmp_path, "model_drafters.json", ["model_drafters_k5.json"])
-    k5 = docs["model_drafters_k5"]
-    assert k5.extra["cost"] == legacy["reference"] and k5.extra["goals"] == legacy["goals"]
-    assert k5.meta["converted_from"].startswith("model_drafters.json")
-    assert not (tmp_path / "model_drafters.json").exists()
-    assert "## Goals" in render_markdown(k5)
-
-
-def test_model_drafters_vllm_section_becomes_its_own_document(tmp_path):
-    legacy = _legacy("model_drafters.json")
-    k5 = _legacy("model_drafters_k5.json")
-    rows = [{"prompt_id": str(i), "category": "", "new_tokens": 10, "steps": 8 if e != "plain" else 10,
-             "drafted": 5 if e != "plain" else 0, "accepted": 2 if e != "plain" else 0, "seconds": 1.0}
-            for e in ("plain", "ngram") for i in range(len(legacy["meta"]["prompt_ids"]))]
-    per_prompt = {e: {"batch1": [r for r in rows if (r["drafted"] > 0) == (e != "plain")],
-                      "batch": {"seconds": 2.0, "new_tokens": 130, "drafted": 9, "accepted": 3}} for e in ("plain", "ngram")}
-    agg = {"batch1_mat": 1.25, "batch1_acceptance": 0.4, "batch1_tokens_per_s": 10.0, "batch1_speedup": 1.0,
-           "batch1_identical": 13, "batch_mat": 1.1, "batch_acceptance": 0.3, "batch_tokens_per_s": 65.0,
-           "batch_speedup": 1.0, "batch_identical": 13, "prompts": 13}
-    legacy["vllm"] = {"k": 5, "configs": {"plain": None, "ngram": {"method": "ngram"}}, "vllm_version": "0.32.0",
-                      "rows": [{"engine": e, **agg} for e in ("plain", "ngram")], "per_prompt": per_prompt}
-    (tmp_path / "model_drafters.json").write_text(json.dumps(legacy))
-    (tmp_path / "model_drafters_k5.json").write_text(json.dumps(k5))
-    convert_file(tmp_path / "model_drafters.json")
-    doc = load_results(tmp_path / "model_drafters_vllm.json")
-    assert doc.methods == ["plain", "pld@native"]
-    overall = doc.summary["pld@native"]["overall"]
-    assert overall["mat"] == 130 / 104 and overall["identical"] == 13
-    assert {r["prompt_id"] for r in doc.records} == set(legacy["meta"]["prompt_ids"])
-    assert doc.extra["batch"]["pld@native"]["accepted"] == 3
-
-
-@pytest.mark.parametrize("name", ["trained_heads.json", "ngram_family.json", "vllm_pld_vs_ngram.json",
-                                  "vllm_churn.json", "image.json"])
+@pytest.mark.parametrize("name", ["ngram_family.json", "vllm_pld_vs_ngram.json", "vllm_churn.json"])
 def test_each_legacy_format_converts_keeping_its_figures(tmp_path, name):
     legacy = _legacy(name)
     docs = _convert(tmp_path, name)

@@ -20,70 +20,103 @@ def test_committed_suites_are_valid(path):
     if suite.kind == "bench":
         assert suite.bench.get("methods")
         return
-    from specplug.bench.kinds import kind_module
-    from specplug.bench.suites import settings_of
+    from specplug.bench.suites import bench_kind, settings_of
 
-    defaults = kind_module(suite.kind).DEFAULTS
+    defaults = bench_kind(suite).defaults
+    assert defaults is not None, f"the {suite.kind} kind does not say which [bench] keys it knows"
     settings_of(suite, False, defaults)  # every key known to the kind
     settings_of(suite, True, defaults)
 
 
 def test_set_overrides_the_suite_and_is_recorded_in_its_command():
-    from specplug.bench.kinds import kind_module
-    from specplug.bench.suites import parse_overrides, settings_of
+    from specplug.bench.suites import bench_kind, parse_overrides, settings_of
 
-    path = next(p for p in SUITES if p.stem == "trained_heads")
+    path = next(p for p in SUITES if p.stem == "vllm_repetition")
     suite = load_suite(path)
-    suite.overrides = parse_overrides(["per_category=1", "max_new_tokens=64", 'vllm_configs=["plain","eagle3"]'])
-    settings = settings_of(suite, False, kind_module(suite.kind).DEFAULTS)
-    assert (settings["per_category"], settings["max_new_tokens"], settings["vllm_configs"]) == (1, 64, ["plain", "eagle3"])
-    assert settings["k"] == suite.bench["k"]  # the file's other settings stay
+    suite.overrides = parse_overrides(["k=4", "max_tokens=64", 'sets=["agentic","spec-bench-mt"]'])
+    settings = settings_of(suite, False, bench_kind(suite).defaults)
+    assert (settings["k"], settings["max_tokens"], settings["sets"]) == (4, 64, ["agentic", "spec-bench-mt"])
+    assert settings["engine_prompts"] == suite.bench["engine_prompts"]  # the file's other settings stay
     command = suite.command(False)
-    assert "--set per_category=1" in command and "--set max_new_tokens=64" in command
+    assert "--set k=4" in command and "--set max_tokens=64" in command
     again = parse_overrides([part.strip() for part in command.split("--set ")[1:]])
     assert again == suite.overrides  # the recorded command runs the same settings
 
 
 def test_set_rejects_a_pair_without_a_value_and_unknown_keys():
-    from specplug.bench.kinds import kind_module
-    from specplug.bench.suites import parse_overrides, settings_of
+    from specplug.bench.suites import bench_kind, parse_overrides, settings_of
 
     with pytest.raises(SuiteError, match="KEY=VALUE"):
         parse_overrides(["per_category"])
-    suite = load_suite(next(p for p in SUITES if p.stem == "trained_heads"))
-    suite.overrides = parse_overrides(["per_categroy=1"])
-    with pytest.raises(SuiteError, match="per_categroy"):
-        settings_of(suite, False, kind_module(suite.kind).DEFAULTS)
+    suite = load_suite(next(p for p in SUITES if p.stem == "vllm_repetition"))
+    suite.overrides = parse_overrides(["max_tokns=1"])
+    with pytest.raises(SuiteError, match="max_tokns"):
+        settings_of(suite, False, bench_kind(suite).defaults)
 
 
 def test_every_runnable_kind_exposes_the_suite_runner_signature():
-    """A kind module's ``run`` is what ``specplug bench --suite`` calls; a benchmark helper of the same
-    name defined later in the module (or earlier and shadowed) would break the suite or its script."""
+    """A kind's ``run`` is what ``specplug bench --suite`` calls; a benchmark helper of the same name
+    defined later in its module (or earlier and shadowed) would break the suite or its script."""
     import inspect
 
-    from specplug.bench.kinds import RUNNABLE, kind_module
+    from specplug.registry import get_registry
 
-    for kind in RUNNABLE:
-        module = kind_module(kind)
-        assert list(inspect.signature(module.run).parameters) == ["suite", "quick", "out_dir"], kind
-        source = inspect.getsource(module)
-        assert source.count("\ndef run(") == 1, f"{kind}: more than one top-level run()"
+    kinds = get_registry().bench_kinds
+    assert {"bench", "ngram_family", "pld_vs_ngram", "churn", "repetition"} <= set(kinds)
+    for kind, spec in kinds.items():
+        if spec.run is None:
+            continue
+        assert list(inspect.signature(spec.run).parameters) == ["suite", "quick", "out_dir"], kind
+        module = inspect.getmodule(spec.run)
+        if module.__name__.startswith("specplug."):
+            assert inspect.getsource(module).count("\ndef run(") == 1, f"{kind}: more than one top-level run()"
 
 
-def test_engine_free_kinds_import_neither_torch_nor_vllm():
+def test_builtin_kinds_import_neither_torch_nor_vllm():
     import subprocess
     import sys
 
-    code = ("import sys; from specplug.bench.kinds import KINDS, kind_module; [kind_module(k) for k in KINDS]; "
+    code = ("import sys; from specplug.registry import build_registry; build_registry(load_entry_points=False); "
             "print(sorted(m for m in ('torch', 'vllm', 'transformers') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
 
 
+def test_a_kind_no_installed_plugin_registers_names_the_plugin_to_install(tmp_path):
+    path = tmp_path / "elsewhere.toml"
+    path.write_text('name = "elsewhere"\nkind = "elsewhere_kind"\nplugin = "specplug-elsewhere"\n')
+    with pytest.raises(SuiteError) as err:
+        load_suite(path)
+    message = str(err.value)
+    assert "no installed plugin registers the suite kind 'elsewhere_kind'" in message
+    assert "install specplug-elsewhere" in message and "Installed kinds: " in message and "ngram_family" in message
+
+
+def test_a_kind_that_only_renders_cannot_run(tmp_path, monkeypatch):
+    import types
+
+    from specplug import hookimpl, registry
+    from specplug.bench.kind import BenchKindSpec
+
+    plugin = types.ModuleType("render_only_plugin")
+
+    @hookimpl
+    def specplug_register_bench_kinds(register):
+        register(BenchKindSpec(id="render_only", render=lambda results, heading: []))
+
+    plugin.specplug_register_bench_kinds = specplug_register_bench_kinds
+    own = registry.build_registry(load_entry_points=False, extra_plugins=[plugin])
+    monkeypatch.setattr(registry, "get_registry", lambda: own)
+    path = tmp_path / "render_only.toml"
+    path.write_text('name = "render_only"\nkind = "render_only"\n')
+    with pytest.raises(SuiteError, match="kind 'render_only' only renders documents another kind writes"):
+        load_suite(path)
+
+
 @pytest.mark.parametrize(
     ("text", "expected"),
     [
-        ('name = "x"\nkind = "nosuch"\n[bench]\nmethods = ["pld"]\n', "kind 'nosuch' is not one of"),
+        ('name = "x"\nkind = "nosuch"\n[bench]\nmethods = ["pld"]\n', "no installed plugin registers the suite kind 'nosuch'"),
         ('name = "x"\ncolour = 3\n', "colour"),
         ('name = "Has Spaces"\n', "name"),
         ("name = [", "not TOML"),

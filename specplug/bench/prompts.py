@@ -24,9 +24,18 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["Prompt", "PromptError", "load_prompts", "one_per_category_first", "spec_bench_path"]
+from specplug.bench.keys import model_key
+
+__all__ = ["WORKLOADS", "Prompt", "PromptError", "load_prompts", "one_per_category_first", "spec_bench_path", "workload_path"]
 
 SPEC_BENCH_ENV = "SPECPLUG_SPEC_BENCH"
+DEFAULT_WORKLOAD_MODEL = "smollm2-135m"
+
+#: the named workloads (built by :mod:`specplug.bench.workloads`, read from the cache here)
+WORKLOADS = {
+    "spec-bench-mt": "second turns of Spec-Bench's 80 MT-bench questions, with the model's own first answer in context",
+    "agentic": "revision loops over the model's own code and text, and requests sharing one long instruction block",
+}
 _REL = Path("shared/data/spec_bench/question.jsonl")
 
 
@@ -67,6 +76,15 @@ def spec_bench_path() -> Path:
             return path
     looked = ", ".join(str(p) for p in candidates)
     raise PromptError(f"Spec-Bench prompts not found (looked in {looked}); set {SPEC_BENCH_ENV} to question.jsonl")
+
+
+def workload_path(name: str, model: str | None = None) -> Path:
+    """Where the workload ``name`` built for ``model`` (default SmolLM2) is cached."""
+    from specplug.models import cache_dir
+
+    if name not in WORKLOADS:
+        raise ValueError(f"unknown workload {name!r}; known: {', '.join(WORKLOADS)}")
+    return cache_dir() / "bench" / "workloads" / f"{name}.{model_key(model or DEFAULT_WORKLOAD_MODEL)}.jsonl"
 
 
 def _read_jsonl(path: Path) -> list[Prompt]:
@@ -132,8 +150,6 @@ def load_prompts(spec: str) -> tuple[list[Prompt], str]:
                     chosen.append(prompt)
             prompts = chosen
         return prompts, spec
-    from specplug.bench.workloads import WORKLOADS, workload_path
-
     if name in WORKLOADS:
         path = workload_path(name, count or None)
         if not path.exists():

@@ -13,8 +13,8 @@ A run writes ``results.json`` (schema :data:`SCHEMA`)::
 The aggregates carry the sums (prompts, new_tokens, steps, drafted, accepted, seconds, ...) and the
 ratios (mat, acceptance_rate, tokens_per_s, speedup, identical).
 
-Two relaxations serve benchmarks that are not plain per-prompt decoding runs (suites of
-:mod:`specplug.bench.kinds`):
+Two relaxations serve benchmarks that are not plain per-prompt decoding runs (suite kinds, registered
+through the hook ``specplug_register_bench_kinds``):
 
 - **Summary only.** ``records`` may be empty (or absent) when a benchmark has no per-prompt figures
   (a replay measured per category, a reliability run, an image run): ``summary`` is then the data.
@@ -22,9 +22,10 @@ Two relaxations serve benchmarks that are not plain per-prompt decoding runs (su
 - **extra.** Figures that are not per-prompt decoding counts (goals, a cost split, per-step
   microseconds, churn counts, image quality) go in the optional top-level ``extra`` object, whose
   ``kind`` names the suite kind that wrote it; :func:`render_markdown` appends that kind's section
-  (``specplug.bench.kinds.<kind>.render``). ``meta["converted_from"]`` marks a document converted
-  from an older format by ``python -m specplug.bench.kinds.legacy``. The docs site reads these files from
-``docs/results/`` (see :mod:`specplug.docs_gen`); this module imports nothing heavy.
+  (the ``render`` of the kind in the registry, so a plugin's kind renders only where the plugin is
+  installed). ``meta["converted_from"]`` marks a document converted from an older format by
+  ``python -m specplug.bench.legacy``. The docs site reads these files from ``docs/results/`` (see
+  :mod:`specplug.docs_gen`); this module imports nothing heavy.
 """
 
 from __future__ import annotations
@@ -187,7 +188,19 @@ def render_markdown(results: BenchResults, title: str | None = None, heading: st
         base = results.summary[BASELINE]["overall"]
         out += [f"Plain decoding: {fmt(base['tokens_per_s'])} tokens/s over {base['prompts']} prompts.", ""]
     if results.extra:
-        from specplug.bench.kinds import render_extra
-
-        out += render_extra(results, heading)
+        out += extra_section(results, heading)
     return "\n".join(out)
+
+
+def extra_section(results: BenchResults, heading: str = "#") -> list[str]:
+    """The markdown lines of ``results.extra``, by the ``render`` of the suite kind it names."""
+    from specplug.registry import get_registry
+
+    kind = results.extra.get("kind") if results.extra else None
+    if kind is None:
+        return []
+    spec = get_registry().bench_kinds.get(kind)
+    if spec is None or spec.render is None:
+        return [f"*The `{kind}` figures of this document are rendered by the plugin that registers the suite kind "
+                f"`{kind}`, which is not installed here.*", ""]
+    return spec.render(results, heading)

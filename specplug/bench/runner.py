@@ -15,11 +15,9 @@ fingerprint of its prompt).
 from __future__ import annotations
 
 import datetime as _dt
-import hashlib
 import json
 import os
 import platform
-import re
 import subprocess
 import sys
 import tempfile
@@ -30,9 +28,10 @@ from typing import Any
 
 from specplug.bench.metrics import BASELINE, PromptRecord
 from specplug.bench.prompts import Prompt, load_prompts
-from specplug.bench.results import BenchResults, render_markdown
+from specplug.bench.keys import model_key, short_hash, slug
+from specplug.bench.results import BenchResults
 
-__all__ = ["BenchConfig", "BenchError", "ResultCache", "run_bench", "write_outputs"]
+__all__ = ["BenchConfig", "BenchError", "ResultCache", "encode", "hardware", "run_bench", "run_meta"]
 
 NATIVE_SUFFIX = "@native"
 
@@ -84,14 +83,6 @@ class BenchConfig:
 # -- cache ------------------------------------------------------------------------------------------
 
 
-def _slug(text: str) -> str:
-    return re.sub(r"[^A-Za-z0-9_.-]+", "_", text).strip("_")[:60] or "x"
-
-
-def _short_hash(obj: Any) -> str:
-    return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()[:10]
-
-
 class ResultCache:
     """Finished prompts of one (engine, model, method, settings), as a jsonl file."""
 
@@ -121,17 +112,6 @@ class ResultCache:
                 fh.write(json.dumps(row) + "\n")
 
 
-def _model_key(model: str) -> str:
-    from specplug.models import _ALIASES
-
-    if model.lower() in _ALIASES:
-        return _ALIASES[model.lower()]
-    path = Path(model).expanduser()
-    if path.exists():
-        return f"{_slug(path.name)}-{_short_hash(str(path.resolve()))}"
-    return _slug(model)
-
-
 def _cache_path(cfg: BenchConfig, method: str, method_key: Any) -> Path | None:
     if not cfg.use_cache:
         return None
@@ -145,8 +125,8 @@ def _cache_path(cfg: BenchConfig, method: str, method_key: Any) -> Path | None:
     if method == BASELINE:
         settings.pop("k")
         settings.pop("method")
-    name = f"{_slug(method)}-k{cfg.k}-n{cfg.max_new_tokens}-{_short_hash(settings)}.jsonl"
-    return root / cfg.engine / _model_key(cfg.model) / name
+    name = f"{slug(method)}-k{cfg.k}-n{cfg.max_new_tokens}-{short_hash(settings)}.jsonl"
+    return root / cfg.engine / model_key(cfg.model) / name
 
 
 # -- tokenization -----------------------------------------------------------------------------------
@@ -196,7 +176,8 @@ def hardware() -> str:
     return text
 
 
-def _meta(cfg: BenchConfig, label: str, prompts: list[Prompt], extra: dict[str, Any]) -> dict[str, Any]:
+def run_meta(cfg: BenchConfig, label: str, prompts: list[Prompt], extra: dict[str, Any]) -> dict[str, Any]:
+    """The ``meta`` of a results document: the run's settings, prompts, machine and date, plus ``extra``."""
     from specplug import __version__
 
     meta = {
@@ -451,24 +432,5 @@ def run_bench(
     finally:
         progress.close()
     extra["run_seconds"] = round(time.perf_counter() - started, 1)
-    meta = _meta(cfg, label, prompts, extra)
+    meta = run_meta(cfg, label, prompts, extra)
     return BenchResults.build(meta, [BASELINE, *cfg.methods], records)
-
-
-def write_outputs(results: BenchResults, out_dir: Path, name: str = "bench", plots: bool = True) -> list[Path]:
-    """Write ``<name>.json``, ``<name>.md`` and (with matplotlib) ``<name>.png`` into ``out_dir``."""
-    out_dir.mkdir(parents=True, exist_ok=True)
-    written = []
-    json_path = out_dir / f"{name}.json"
-    json_path.write_text(results.dumps(), encoding="utf-8")
-    md_path = out_dir / f"{name}.md"
-    md_path.write_text(render_markdown(results), encoding="utf-8")
-    written += [json_path, md_path]
-    if plots:
-        from specplug.bench.plots import plot_results
-
-        png = out_dir / f"{name}.png"
-        plot_results(results, png)
-        written.append(png)
-    return written
-

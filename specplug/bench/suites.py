@@ -5,7 +5,7 @@ them cannot drift apart::
 
     # benchmarks/suites/reference_pld.toml
     name = "reference_pld"            # results go to docs/results/<name>.{json,md,png}
-    kind = "bench"                    # which runner (see SUITE_KINDS); "bench" is `specplug bench`
+    kind = "bench"                    # which suite kind runs it; "bench" is `specplug bench`
     title = "Reference engine: plain decoding vs prompt lookup (pld)"
 
     [bench]                           # the runner's settings: for "bench", BenchConfig's fields
@@ -22,23 +22,24 @@ them cannot drift apart::
     max_new_tokens = 8
 
 Every kind writes the one results schema (:mod:`specplug.bench.results`), which the docs site reads
-for the results page and every method's "Measured results". A kind of benchmark other than plain
-``bench`` (model drafters, trained heads, image generation, ...) is a module of
-:mod:`specplug.bench.kinds` with a ``run(suite, quick, out_dir) -> written paths`` that reads its own
-``[bench]`` table (its ``DEFAULTS`` name every key it knows); :data:`SUITE_KINDS` maps each kind to it.
+for the results page and every method's "Measured results". Kinds are registered through the hook
+``specplug_register_bench_kinds`` (:class:`specplug.bench.kind.BenchKindSpec`): specplug's own
+(``bench``, ``ngram_family``, ``pld_vs_ngram``, ``churn``, ``repetition``; :mod:`specplug.bench.kinds`)
+and those of plugins (a method's own benchmark lives in its plugin), so a suite runs only where the
+plugin of its kind is installed; a suite names that plugin in ``plugin = "specplug-..."``, and an
+uninstalled kind is refused naming it. A kind's ``run(suite, quick, out_dir) -> written paths``
+reads its own ``[bench]`` table through :func:`settings_of` (its ``defaults`` name every key it knows).
 """
 
 from __future__ import annotations
 
-import sys
 import tomllib
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-__all__ = ["SUITE_KINDS", "Suite", "SuiteError", "load_suite", "parse_overrides", "run_suite", "settings_of", "write_documents"]
+__all__ = ["Suite", "SuiteError", "bench_kind", "load_suite", "parse_overrides", "run_suite", "settings_of"]
 
 
 class SuiteError(ValueError):
@@ -51,7 +52,8 @@ class Suite(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     name: str = Field(pattern=r"^[a-z0-9_]+$", description="Output stem under docs/results.")
-    kind: str = Field("bench", description="The runner (a key of SUITE_KINDS).")
+    kind: str = Field("bench", description="The suite kind that runs it (registered by specplug or a plugin).")
+    plugin: str | None = Field(None, description="The plugin distribution that registers `kind` (named when it is missing).")
     title: str | None = Field(None, description="The report's title.")
     description: str | None = Field(None, description="What the suite measures, for readers of the file.")
     bench: dict[str, Any] = Field(default_factory=dict, description="The runner's settings.")
@@ -106,18 +108,6 @@ def settings_of(suite: Suite, quick: bool, defaults: dict[str, Any]) -> dict[str
     return {**defaults, **given}
 
 
-def write_documents(docs: dict, out_dir: Path, quick: bool = False) -> list[Path]:
-    """Write each ``{stem: BenchResults}`` as ``<stem>.json`` and its ``<stem>.md`` (``<stem>_quick`` under --quick)."""
-    from specplug.bench.runner import write_outputs
-
-    written = []
-    for stem, results in docs.items():
-        name = stem + ("_quick" if quick else "")
-        written += write_outputs(results, out_dir, name, plots=False)
-        print(f"wrote {out_dir / name}.{{json,md}}", file=sys.stderr)
-    return written
-
-
 def load_suite(path: Path) -> Suite:
     try:
         data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
@@ -130,51 +120,28 @@ def load_suite(path: Path) -> Suite:
     except ValidationError as err:
         problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in err.errors())
         raise SuiteError(f"{path}: {problems}") from None
-    if suite.kind not in SUITE_KINDS:
-        raise SuiteError(f"{path}: kind {suite.kind!r} is not one of {', '.join(sorted(SUITE_KINDS))}")
+    bench_kind(suite)
     return suite
 
 
-def _run_bench(suite: Suite, quick: bool, out_dir: Path) -> list[Path]:
-    """``specplug bench`` with the suite's settings (``methods`` + ``peers`` in one run)."""
-    from specplug.bench.commands import print_table
-    from specplug.bench.runner import BenchConfig, run_bench, write_outputs
+def bench_kind(suite: Suite):
+    """The registered :class:`~specplug.bench.kind.BenchKindSpec` of ``suite.kind``; a kind no installed
+    plugin registers (or one that only renders) is a :class:`SuiteError` naming the installed kinds and
+    the plugin to install."""
+    from specplug.registry import get_registry
 
-    settings = suite.given(quick)
-    methods = list(settings.pop("methods", [])) + list(settings.pop("peers", []))
-    if not methods:
-        raise SuiteError(f"{suite.path}: [bench] needs methods = [...]")
-    known = set(BenchConfig.__dataclass_fields__) - {"methods", "command", "title"}
-    unknown = set(settings) - known
-    if unknown:
-        raise SuiteError(f"{suite.path}: unknown [bench] keys {sorted(unknown)}; known: {', '.join(sorted(known))}")
-    command = suite.command(quick)
-    cfg = BenchConfig(methods=methods, title=suite.title, command=command, **settings)
-    results = run_bench(cfg)
-    name = suite.name + ("_quick" if quick else "")
-    written = write_outputs(results, out_dir, name, plots=not quick)
-    print_table(results)
-    return written
-
-
-def _kind_runner(kind: str) -> Callable[[Suite, bool, Path], list[Path]]:
-    def run(suite: Suite, quick: bool, out_dir: Path) -> list[Path]:
-        from specplug.bench.kinds import kind_module
-
-        return kind_module(kind).run(suite, quick, out_dir)
-
-    run.__doc__ = f"The {kind!r} suite kind (specplug.bench.kinds)."
-    return run
-
-
-def _suite_kinds() -> dict[str, Callable[[Suite, bool, Path], list[Path]]]:
-    from specplug.bench.kinds import RUNNABLE
-
-    return {"bench": _run_bench, **{kind: _kind_runner(kind) for kind in RUNNABLE}}
-
-
-#: suite kind -> runner ``(suite, quick, out_dir) -> written paths``
-SUITE_KINDS: dict[str, Callable[[Suite, bool, Path], list[Path]]] = _suite_kinds()
+    kinds = get_registry().bench_kinds
+    spec = kinds.get(suite.kind)
+    runnable = sorted(k for k, s in kinds.items() if s.run is not None)
+    if spec is None:
+        where = (f"install {suite.plugin} (from a checkout: pip install -e plugins/{suite.plugin})" if suite.plugin
+                 else "install the plugin that registers it")
+        raise SuiteError(f"{suite.path}: no installed plugin registers the suite kind {suite.kind!r}; {where}. "
+                         f"Installed kinds: {', '.join(runnable)}")
+    if spec.run is None:
+        raise SuiteError(f"{suite.path}: kind {suite.kind!r} only renders documents another kind writes; "
+                         f"runnable kinds: {', '.join(runnable)}")
+    return spec
 
 
 def run_suite(path: Path, quick: bool = False, out_dir: Path | None = None,
@@ -188,4 +155,4 @@ def run_suite(path: Path, quick: bool = False, out_dir: Path | None = None,
 
         out_dir = cache_dir() / "bench" / "suites"
     out = out_dir or Path(__file__).resolve().parents[2] / "docs" / "results"
-    return SUITE_KINDS[suite.kind](suite, quick, out)
+    return bench_kind(suite).run(suite, quick, out)

@@ -36,14 +36,10 @@ from typing import Any
 
 import click
 
-__all__ = ["WORKLOADS", "build_workload", "workload_path"]
+from specplug.bench.prompts import DEFAULT_WORKLOAD_MODEL, WORKLOADS, spec_bench_path, workload_path
 
-DEFAULT_MODEL = "smollm2-135m"
+__all__ = ["build_workload"]
 
-WORKLOADS = {
-    "spec-bench-mt": "second turns of Spec-Bench's 80 MT-bench questions, with the model's own first answer in context",
-    "agentic": "revision loops over the model's own code and text, and requests sharing one long instruction block",
-}
 
 # -- the agentic set ------------------------------------------------------------------------------
 
@@ -120,16 +116,6 @@ def _revision_sessions() -> list[tuple[str, str, list[str]]]:
 # -- building -------------------------------------------------------------------------------------
 
 
-def workload_path(name: str, model: str | None = None) -> Path:
-    """Where the set ``name`` built for ``model`` (default SmolLM2) is cached."""
-    from specplug.bench.runner import _model_key
-    from specplug.models import cache_dir
-
-    if name not in WORKLOADS:
-        raise ValueError(f"unknown workload {name!r}; known: {', '.join(WORKLOADS)}")
-    return cache_dir() / "bench" / "workloads" / f"{name}.{_model_key(model or DEFAULT_MODEL)}.jsonl"
-
-
 def _answers(conversations: dict[str, list[dict]], model: str, tokenizer: Any, max_tokens: int) -> dict[str, str]:
     """The model's greedy answer to each conversation, from one batched vLLM run (plain decoding)."""
     from specplug.bench.vllm_jobs import run_vllm_job
@@ -153,11 +139,10 @@ def _assistant(text: str) -> dict:
     return {"role": "assistant", "content": text}
 
 
-def build_workload(name: str, model: str = DEFAULT_MODEL, max_tokens: int = 192, questions: Path | None = None) -> Path:
+def build_workload(name: str, model: str = DEFAULT_WORKLOAD_MODEL, max_tokens: int = 192, questions: Path | None = None) -> Path:
     """Build the set ``name`` for ``model`` (vLLM generates the model's own earlier turns); returns its path."""
     from transformers import AutoTokenizer
 
-    from specplug.bench.prompts import spec_bench_path
     from specplug.models import resolve_model
 
     tokenizer = AutoTokenizer.from_pretrained(resolve_model(model))
@@ -197,7 +182,7 @@ def cli() -> None:
 
 @cli.command("build")
 @click.argument("name", type=click.Choice(sorted(WORKLOADS)))
-@click.option("--model", default=DEFAULT_MODEL, show_default=True)
+@click.option("--model", default=DEFAULT_WORKLOAD_MODEL, show_default=True)
 @click.option("--max-tokens", type=int, default=192, show_default=True, help="Length of each generated earlier turn.")
 def build_command(name: str, model: str, max_tokens: int) -> None:
     """Build workload NAME with the model's own answers (vLLM, plain greedy) and cache it."""

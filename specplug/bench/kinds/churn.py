@@ -30,7 +30,7 @@ from pathlib import Path
 
 import numpy as np
 
-from specplug.integrations.vllm.loadgen import read_trace, start_server, stream_completion
+from specplug.bench.kind import BenchKindSpec
 
 ROOT = Path(__file__).resolve().parents[3]  # the checkout
 COMMAND = None  # the suite's command line, set by run()
@@ -44,6 +44,8 @@ def short_prompts(n: int, seed: int = 0) -> list[list[int]]:
 
 
 def run_method(method: str, model: str, workdir: Path, requests: int, concurrency: int, max_tokens: int) -> dict:
+    from specplug.integrations.vllm.loadgen import read_trace, start_server, stream_completion
+
     trace = workdir / f"trace-{method}"
     env = {"SPECPLUG_VLLM_LEVEL2": "1", "SPECPLUG_VLLM_TRACE": str(trace)}
     config = {"model": f"specplug.vllm.{method}", "num_speculative_tokens": 4}
@@ -147,7 +149,7 @@ DEFAULTS = {"requests": 2000, "concurrency": 16, "max_tokens": 6, "methods": ["s
 def run(suite, quick: bool, out_dir: Path) -> list[Path]:
     import sys
 
-    from specplug.bench.kinds import run_script
+    from specplug.bench.scripted import run_script
     from specplug.bench.suites import settings_of
 
     settings = settings_of(suite, quick, DEFAULTS)
@@ -158,7 +160,7 @@ def run(suite, quick: bool, out_dir: Path) -> list[Path]:
 def convert(legacy: dict, path: Path | None = None) -> dict:
     """Summary only (a reliability run, no per-prompt figures): per method, requests as ``prompts`` and the
     spec-decode counters; extra: the churn rows (lost, held, footprints, RSS) as measured."""
-    from specplug.bench.kinds import aggregate_json, summary_doc
+    from specplug.bench.documents import aggregate_json, summary_doc
 
     rows = legacy["rows"]
     per = {r["method"]: {"overall": aggregate_json(
@@ -172,10 +174,18 @@ def convert(legacy: dict, path: Path | None = None) -> dict:
 
 
 def render(results, heading: str = "#") -> list[str]:
-    from specplug.bench.kinds import demoted
+    from specplug.bench.documents import demoted
 
     extra = results.extra
     return demoted(markdown(extra["rows"], extra["uptime"], None), heading)  # the page's top prints the command
+
+
+def is_legacy(data: dict) -> bool:
+    """Whether ``data`` is a results file the old vllm_churn script wrote."""
+    return "rows" in data and "uptime" in data
+
+
+KIND = BenchKindSpec(id="churn", run=run, render=render, convert=convert, detect=is_legacy, defaults=DEFAULTS)
 
 
 if __name__ == "__main__":

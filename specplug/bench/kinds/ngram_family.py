@@ -48,6 +48,7 @@ from types import SimpleNamespace
 
 import numpy as np
 
+from specplug.bench.kind import BenchKindSpec
 from specplug.bench.replay import replay_inputs
 from specplug.integrations.vllm.metrics import spec_decode_counters
 
@@ -430,7 +431,7 @@ METHODS = {"vllm_ngram": "pld@native", "pld": "pld", "anpd": "anpd", "suffix": "
 
 
 def run(suite, quick: bool, out_dir: Path) -> list[Path]:
-    from specplug.bench.kinds import run_script
+    from specplug.bench.scripted import run_script
     from specplug.bench.suites import settings_of
 
     return run_script(sys.modules[__name__], suite, quick, out_dir, settings_of(suite, quick, DEFAULTS), ["--out-dir", "{tmp}"], "ngram_family.json")
@@ -439,7 +440,7 @@ def run(suite, quick: bool, out_dir: Path) -> list[Path]:
 def convert(legacy: dict, path: Path | None = None) -> dict:
     """One summary-only document: replayed MAT per method and category; extra: the whole run (timing, goals,
     vLLM's measured counters and outputs) as the benchmark recorded it."""
-    from specplug.bench.kinds import aggregate_json, summary_doc
+    from specplug.bench.documents import aggregate_json, summary_doc
 
     names = [n for n in METHODS if n in legacy["per_category"][0]]
     per = {METHODS[n]: {"overall": None, "categories": {}} for n in names}
@@ -461,12 +462,20 @@ def convert(legacy: dict, path: Path | None = None) -> dict:
 
 
 def render(results, heading: str = "#") -> list[str]:
-    from specplug.bench.kinds import demoted
+    from specplug.bench.documents import demoted
 
     return demoted(markdown(results.extra["run"]), heading)
 
 
+def is_legacy(data: dict) -> bool:
+    """Whether ``data`` is a results file the old ngram_family script wrote."""
+    return "per_category" in data and "measured" in data
+
+
+KIND = BenchKindSpec(id="ngram_family", run=run, render=render, convert=convert, detect=is_legacy, defaults=DEFAULTS)
+
+
 if __name__ == "__main__":
-    from specplug.bench.kinds import script_entry
+    from specplug.bench.scripted import script_entry
 
     script_entry(worker, main)

@@ -34,8 +34,9 @@ from pathlib import Path
 from types import SimpleNamespace
 
 
-from specplug.integrations.vllm.metrics import SPEC_COUNTERS, spec_decode_counters
+from specplug.bench.kind import BenchKindSpec
 from specplug.bench.replay import replay_inputs
+from specplug.integrations.vllm.metrics import SPEC_COUNTERS, spec_decode_counters
 
 COMMAND = None  # the suite's command line, set by run()
 
@@ -249,7 +250,7 @@ METHODS = {"specplug_pld": "pld", "vllm_ngram": "pld@native"}
 
 
 def run(suite, quick: bool, out_dir: Path) -> list[Path]:
-    from specplug.bench.kinds import run_script
+    from specplug.bench.scripted import run_script
     from specplug.bench.suites import settings_of
 
     return run_script(sys.modules[__name__], suite, quick, out_dir, settings_of(suite, quick, DEFAULTS), ["--out", "{tmp}/vllm_pld_vs_ngram.json"],
@@ -259,7 +260,7 @@ def run(suite, quick: bool, out_dir: Path) -> list[Path]:
 def convert(legacy: dict, path: Path | None = None) -> dict:
     """Summary only: measured MAT and acceptance per category (one prompt each) of specplug's pld
     (custom_class) and vLLM's ngram; extra: per-step times and output equality per category."""
-    from specplug.bench.kinds import aggregate_json, summary_doc
+    from specplug.bench.documents import aggregate_json, summary_doc
 
     per = {}
     for name, method in METHODS.items():
@@ -289,7 +290,15 @@ def render(results, heading: str = "#") -> list[str]:
     return out + [""]
 
 
+def is_legacy(data: dict) -> bool:
+    """Whether ``data`` is a results file the old vllm_pld_vs_ngram script wrote."""
+    return "specplug_pld_mat_overall" in data
+
+
+KIND = BenchKindSpec(id="pld_vs_ngram", run=run, render=render, convert=convert, detect=is_legacy, defaults=DEFAULTS)
+
+
 if __name__ == "__main__":
-    from specplug.bench.kinds import script_entry
+    from specplug.bench.scripted import script_entry
 
     script_entry(worker, main)

@@ -37,6 +37,8 @@ import sys
 import time
 from pathlib import Path
 
+from specplug.bench.kind import BenchKindSpec
+
 ROOT = Path(__file__).resolve().parents[3]  # the checkout
 COMMAND = None  # the suite's command line, set by run()
 SETS = ("spec-bench:2", "spec-bench-mt", "agentic")
@@ -373,7 +375,7 @@ DEFAULTS = {"name": "vllm_repetition", "sets": list(SETS), "k": 5, "max_tokens":
 
 
 def run(suite, quick: bool, out_dir: Path) -> list[Path]:
-    from specplug.bench.kinds import run_script
+    from specplug.bench.scripted import run_script
     from specplug.bench.suites import settings_of
 
     settings = settings_of(suite, quick, DEFAULTS)
@@ -389,7 +391,7 @@ def convert(legacy: dict, path: Path) -> dict:
     """One document per prompt set, ``<name>_<set>``: the replayed MAT per drafter (records when the run
     wrote its per-set ``specplug-bench/1`` file beside ``path``, else the per-category sums, summary only);
     extra: the set's engine runs, per-step drafter times and goals."""
-    from specplug.bench.kinds import aggregate_json, summary_doc
+    from specplug.bench.documents import aggregate_json, summary_doc
     from specplug.bench.results import load_results
 
     name = path.stem
@@ -428,7 +430,7 @@ def convert(legacy: dict, path: Path) -> dict:
 
 
 def render(results, heading: str = "#") -> list[str]:
-    from specplug.bench.kinds import goal_lines
+    from specplug.bench.documents import goal_lines
 
     extra = results.extra
     out = [f"Load (1-minute average) at the start of the whole run {extra['load'][0]:.1f}"
@@ -458,6 +460,14 @@ def render(results, heading: str = "#") -> list[str]:
             out.append(f"| {t['batch']} | " + " | ".join(f"{t['us'][m]:.1f} ({t['us'][m] / base:.2f}x)" for m in TIMED) + " |")
         out.append("")
     return out
+
+
+def is_legacy(data: dict) -> bool:
+    """Whether ``data`` is a results file the old vllm_repetition script wrote."""
+    return "sets" in data and "timing" in data
+
+
+KIND = BenchKindSpec(id="repetition", run=run, render=render, convert=convert, detect=is_legacy, defaults=DEFAULTS)
 
 
 if __name__ == "__main__":

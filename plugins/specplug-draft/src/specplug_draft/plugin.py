@@ -1,4 +1,5 @@
-"""specplug hooks of the ``sps`` plugin (entry point ``sps`` in group ``specplug``)."""
+"""specplug hooks of the ``sps`` plugin (entry point ``sps`` in group ``specplug``): the method and the
+``model_drafters`` suite kind."""
 
 from specplug.hookspecs import hookimpl
 from specplug.methods import MethodSpec
@@ -14,3 +15,11 @@ def specplug_register_methods(register):
     # give that, so it refuses sps at engine start; vLLM runs the method natively (draft_model).
     register(MethodSpec(id="sps", factory=DraftProposer, options=DraftOptions, max_k=None, tree=False,
                         needs=frozenset({Need.target_model})))
+
+
+@hookimpl
+def specplug_register_bench_kinds(register):
+    from specplug_draft.bench import KIND, VLLM_KIND
+
+    register(KIND)
+    register(VLLM_KIND)

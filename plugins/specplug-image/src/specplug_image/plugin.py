@@ -1,4 +1,5 @@
-"""specplug hooks of specplug-image: the image commands (the methods live in specplug-lantern and specplug-sjd)."""
+"""specplug hooks of specplug-image: the image commands and the ``image`` suite kind (the methods live
+in specplug-lantern and specplug-sjd)."""
 
 from specplug.hookspecs import hookimpl
 
@@ -11,3 +12,10 @@ def specplug_register_commands(cli):
     models = cli.get_command(None, "models")  # the built-in group: `specplug models train-digits`
     if models is not None and hasattr(models, "add_command"):
         models.add_command(train_digits)
+
+
+@hookimpl
+def specplug_register_bench_kinds(register):
+    from specplug_image.bench import KIND
+
+    register(KIND)

@@ -1,4 +1,5 @@
-"""Model drafters (sps, draft_verify, swift) beside plain decoding and pld: reference engine and vLLM.
+"""The suite kind ``model_drafters``: model drafters (sps, draft_verify, swift) beside plain decoding and pld,
+in the reference engine and vLLM.
 
 Suite kind ``model_drafters`` (``benchmarks/suites/model_drafters.toml``). SmolLM2-135M-Instruct,
 float32 on the CPU, greedy, Spec-Bench (``per_category`` prompts of each of the 13 categories, one per
@@ -13,7 +14,8 @@ prompt plainly and then with every method before the next prompt, so load change
   ``.../v<N>`` with a reduced draft vocabulary of ``vocab_size`` ids counted on held-out Spec-Bench
   prompts (never the benchmark's; checked);
 - ``draft_verify`` and ``swift`` (specplug-layerskip), default options, and with the reduced
-  vocabulary where their options have ``vocab_size``. Families not installed are skipped with a note.
+  vocabulary where their options have ``vocab_size``. Every method is built by id from the registry
+  (this plugin never imports specplug-layerskip); families not installed are skipped with a note.
 
 vLLM (``vllm = true``): plain, vLLM's ``ngram`` (as ``pld@native``) and the derived drafts through
 vLLM's native ``draft_model`` (as ``sps:<layers>@native``), k = ``vllm_k``, each engine in its own
@@ -35,7 +37,8 @@ import time
 from pathlib import Path
 from types import SimpleNamespace
 
-from specplug.bench.kinds import aggregate_json, goal_lines, summary_doc
+from specplug.bench.documents import aggregate_json, goal_lines, summary_doc
+from specplug.bench.kind import BenchKindSpec
 from specplug.bench.results import fmt
 
 LEGACY_SCHEMA = "specplug-model-drafters/1"
@@ -372,7 +375,8 @@ DEFAULTS = {"methods": list(FAMILIES), "drafts": list(DEFAULT_DRAFTS), "vocab_si
 
 
 def run(suite, quick: bool, out_dir: Path) -> list[Path]:
-    from specplug.bench.suites import settings_of, write_documents
+    from specplug.bench.documents import write_documents
+    from specplug.bench.suites import settings_of
 
     settings = settings_of(suite, quick, DEFAULTS)
     args = SimpleNamespace(**settings, command=suite.command(quick))
@@ -424,3 +428,13 @@ def run(suite, quick: bool, out_dir: Path) -> list[Path]:
 
 def _load() -> str:
     return " ".join(Path("/proc/loadavg").read_text().split()[:3]) if Path("/proc/loadavg").exists() else "?"
+
+
+def is_legacy(data: dict) -> bool:
+    """Whether ``data`` is the ``specplug-model-drafters/1`` file the old script wrote."""
+    return data.get("schema") == LEGACY_SCHEMA
+
+
+KIND = BenchKindSpec(id="model_drafters", run=run, render=render, convert=convert, detect=is_legacy, defaults=DEFAULTS)
+#: the vLLM document ``model_drafters`` writes beside its reference ones (rendered here, never run alone)
+VLLM_KIND = BenchKindSpec(id="model_drafters_vllm", render=render)

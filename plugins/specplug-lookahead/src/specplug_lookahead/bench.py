@@ -1,4 +1,13 @@
-"""Retrieval and Jacobi-family methods vs plain decoding and pld, in specplug's reference engine.
+"""The suite kind ``retrieval_jacobi``: retrieval and Jacobi-family methods vs plain decoding and pld,
+in specplug's reference engine.
+
+Why it lives in specplug-lookahead: of the methods it measures, only Lookahead's one-forward decoder
+cannot be reached through the registry (it is not a proposer: its lookahead branch rides in the
+verification forward, and its ``MethodSpec`` registers the pool-driven proposer). Here it is this
+plugin's own code. Everything else goes through public seams, so no other plugin is imported: pld,
+REST, Token Recycling, Jacobi and the pool proposer are built by id from the registry, and REST's
+datastore is built by the rest plugin's own command (``specplug rest build-datastore``). A method
+whose plugin is not installed fails with the registry's message naming the package.
 
 SmolLM2-135M-Instruct, float32 on the CPU, greedy, Spec-Bench prompts (default: the first 2 per
 category, 26 prompts, run one per category first), at most 32 new tokens (64 would be better; a
@@ -9,7 +18,7 @@ load changes on a shared machine hit every method alike):
 - ``rest``: datastore built from text SmolLM2 itself generated for *other* Spec-Bench prompts (the
   prompts after the benchmark ones in each category, default 1 per category capped at 8 prompts,
   64 tokens each; first turn only), with
-  ``specplug rest build-datastore``'s code path; generated once and cached outside the repo under
+  ``specplug rest build-datastore``; generated once and cached outside the repo under
   ``$SPECPLUG_CACHE/bench/retrieval_jacobi/``;
 - ``lookahead``: the one-forward Lookahead decoder (W = 5, N = 4, G = 5; window, pool and verification
   in one target forward);
@@ -30,13 +39,19 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import subprocess
 import sys
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[3]  # the checkout
+from specplug.bench.kind import BenchKindSpec
+
+ROOT = Path(__file__).resolve().parents[4]  # the checkout the plugin is installed from
 COMMAND = None  # the suite's command line, set by run()
 
+MODEL = "smollm2-135m"
+#: the benchmark's method name -> the registry id of the method that builds its proposer
+REGISTRY_IDS = {"pld": "pld", "rest": "rest", "lookahead-pool": "lookahead", "recycling": "recycling", "jacobi": "jacobi"}
 K = {"pld": 5, "rest": 16, "lookahead": None, "lookahead-pool": 15, "recycling": 16, "jacobi": 5}
 OPTIONS = {
     "pld": {},
@@ -61,13 +76,11 @@ def corpus_prompts(all_prompts, bench_ids: set[str], per_category: int):
 
 
 def build_rest_datastore(model, tokenizer, prompts, cache: Path, max_new_tokens: int, batch: int = 8) -> Path:
-    """Generate SmolLM2's greedy answers to ``prompts`` (cached jsonl), then build the datastore."""
+    """Generate SmolLM2's greedy answers to ``prompts`` (cached jsonl), then build the datastore with
+    ``specplug rest build-datastore`` (the rest plugin's own command; reused while its header matches)."""
     import torch
 
     from specplug.bench.runner import encode
-    from specplug_rest.cli import read_corpus
-    from specplug_rest.datastore import Datastore, DatastoreError, write_datastore
-    from specplug_rest.tokenizer_id import tokenizer_info
 
     corpus = cache / f"rest_corpus-{max_new_tokens}.jsonl"
     done = {}
@@ -94,16 +107,26 @@ def build_rest_datastore(model, tokenizer, prompts, cache: Path, max_new_tokens:
                 fh.write(json.dumps({"id": p.id, "category": p.category, "text": text}) + "\n")
         print(f"  {start + len(chunk)}/{len(todo)} ({time.perf_counter() - t0:.0f}s)", file=sys.stderr)
     out_dir = cache / f"rest_datastore-{max_new_tokens}-{len(prompts)}"
-    info = tokenizer_info(tokenizer, name="smollm2-135m")
-    try:
-        store = Datastore.open(out_dir)
-        if store.header["source"] == corpus.name and store.fingerprint == info["fingerprint"] and store.header["num_documents"] == len(prompts):
-            return out_dir
-    except DatastoreError:
-        pass
-    docs = read_corpus(corpus)
-    write_datastore(out_dir, tokenizer(docs, add_special_tokens=False)["input_ids"], info, source=corpus.name, overwrite=True)
+    header = rest_datastore_header(out_dir)
+    if header is None or header["source"] != corpus.name or header["num_documents"] != len(prompts):
+        # the tokenizer is checked when the proposer opens the datastore (the ``model`` option)
+        _specplug("rest", "build-datastore", str(corpus), str(out_dir), "--model", MODEL, "--overwrite")
     return out_dir
+
+
+def rest_datastore_header(path: Path) -> dict | None:
+    """The header of the REST datastore at ``path`` (``specplug rest info``), or ``None`` when there is none."""
+    if not path.exists():
+        return None
+    try:
+        return json.loads(_specplug("rest", "info", str(path)))
+    except (subprocess.CalledProcessError, json.JSONDecodeError):
+        return None
+
+
+def _specplug(*argv: str) -> str:
+    """Run a ``specplug`` command (a plugin's command is reached only through the CLI); returns its stdout."""
+    return subprocess.run([sys.executable, "-m", "specplug", *argv], check=True, capture_output=True, text=True).stdout
 
 
 def main(argv=None) -> None:
@@ -126,20 +149,15 @@ def main(argv=None) -> None:
     from specplug.bench.metrics import BASELINE, PromptRecord
     from specplug.bench.prompts import load_prompts, one_per_category_first
     from specplug.bench.results import BenchResults, render_markdown
-    from specplug.bench.runner import BenchConfig, _meta, encode
+    from specplug.bench.runner import BenchConfig, encode, run_meta
     from specplug.engine import ReferenceEngine
     from specplug.models import cache_dir, load_model
-    from specplug_jacobi.proposer import JacobiOptions, JacobiProposer
+    from specplug.registry import get_registry
     from specplug_lookahead.decoder import LookaheadDecoder
-    from specplug_lookahead.proposer import LookaheadOptions, LookaheadPoolProposer
-    from specplug_pld.proposer import PldOptions, PldProposer
-    from specplug_recycling.proposer import RecyclingOptions, RecyclingProposer
-    from specplug_rest.datastore import Datastore
-    from specplug_rest.proposer import RestOptions, RestProposer
-    from specplug_rest.tokenizer_id import tokenizer_info
+    from specplug_lookahead.proposer import LookaheadOptions
 
     torch.set_grad_enabled(False)
-    model, tokenizer = load_model("smollm2-135m")
+    model, tokenizer = load_model(MODEL)
     bench, label = load_prompts(f"spec-bench:{args.per_category}")
     bench = one_per_category_first(bench)  # partial runs stay balanced
     all_prompts, _ = load_prompts("spec-bench")
@@ -150,18 +168,14 @@ def main(argv=None) -> None:
     store_dir = None
     if "rest" in methods:
         store_dir = build_rest_datastore(model, tokenizer, corpus_set, cache, args.corpus_tokens)
-        store = Datastore.open(store_dir)
-        print(f"REST datastore: {store.header['num_documents']} documents, {store.header['num_tokens']} tokens", file=sys.stderr)
+        header = rest_datastore_header(store_dir)
+        print(f"REST datastore: {header['num_documents']} documents, {header['num_tokens']} tokens", file=sys.stderr)
 
-    fingerprint = tokenizer_info(tokenizer)["fingerprint"]
     engine = ReferenceEngine(model, tokenizer)
-    proposers = {
-        "pld": PldProposer(PldOptions(**OPTIONS["pld"])) if "pld" in methods else None,
-        "rest": RestProposer.from_options(RestOptions(datastore=str(store_dir), tokenizer_fingerprint=fingerprint, **OPTIONS["rest"])) if store_dir else None,
-        "lookahead-pool": LookaheadPoolProposer(LookaheadOptions(**OPTIONS["lookahead-pool"])),
-        "recycling": RecyclingProposer(RecyclingOptions(**OPTIONS["recycling"])),
-        "jacobi": JacobiProposer(JacobiOptions(**OPTIONS["jacobi"])),
-    }
+    registry = get_registry()
+    run_options = {"rest": {"datastore": str(store_dir), "model": MODEL}}  # beside the recorded OPTIONS
+    proposers = {m: registry.method(REGISTRY_IDS[m]).build({**OPTIONS[m], **run_options.get(m, {})})
+                 for m in methods if m in REGISTRY_IDS}
     lookahead = LookaheadDecoder(engine, LookaheadOptions(**OPTIONS["lookahead"]))
 
     key = hashlib.sha256(json.dumps([args.max_new_tokens, K, OPTIONS, args.corpus_per_category, args.corpus_tokens]).encode()).hexdigest()[:12]
@@ -178,9 +192,9 @@ def main(argv=None) -> None:
 
     def write(done_prompts):
         cfg = BenchConfig(
-            methods=methods, engine="reference", model="smollm2-135m", prompts=label, k=5, max_new_tokens=args.max_new_tokens,
+            methods=methods, engine="reference", model=MODEL, prompts=label, k=5, max_new_tokens=args.max_new_tokens,
             title="Reference engine: retrieval and Jacobi-family methods (REST, Lookahead, Token Recycling, Jacobi) beside pld",
-            command=COMMAND or "python -m specplug.bench.kinds.retrieval_jacobi" + "".join(f" {a}" for a in sys.argv[1:]),
+            command=COMMAND or "python -m specplug_lookahead.bench" + "".join(f" {a}" for a in sys.argv[1:]),
         )
         extra = {
             "dtype": str(next(model.parameters()).dtype).replace("torch.", ""),
@@ -196,7 +210,7 @@ def main(argv=None) -> None:
                 f"(ids {', '.join(p.id for p in corpus_set)}), first turn, none of them in the benchmark set"
             ) if "rest" in methods else None,
         }
-        meta = _meta(cfg, label if len(done_prompts) == len(bench) else f"{label}, first {len(done_prompts)} of {len(bench)}",
+        meta = run_meta(cfg, label if len(done_prompts) == len(bench) else f"{label}, first {len(done_prompts)} of {len(bench)}",
                      done_prompts, {k: v for k, v in extra.items() if v is not None})
         meta["k"] = ", ".join(f"{m} {K[m] if K[m] is not None else 'W5 N4 G5 (one forward)'}" for m in methods)
         results = BenchResults.build(meta, [BASELINE, *methods], records)
@@ -241,7 +255,7 @@ DEFAULTS = {"per_category": 2, "corpus_per_category": 1, "corpus_prompts": 8, "c
 def run(suite, quick: bool, out_dir: Path) -> list[Path]:
     """The benchmark's own loop (Lookahead is a decoder, not a proposer, and Token Recycling keeps one
     proposer warm across prompts, so :func:`specplug.bench.runner.run_bench` cannot run it as it is)."""
-    from specplug.bench.kinds import run_script
+    from specplug.bench.scripted import run_script
     from specplug.bench.suites import settings_of
 
     return run_script(sys.modules[__name__], suite, quick, out_dir, settings_of(suite, quick, DEFAULTS),
@@ -254,6 +268,9 @@ def convert(legacy: dict, path: Path | None = None) -> dict:
 
     return {"retrieval_jacobi": BenchResults(legacy["meta"], legacy["methods"], legacy["summary"], legacy["records"],
                                              legacy.get("extra"))}
+
+
+KIND = BenchKindSpec(id="retrieval_jacobi", run=run, convert=convert, defaults=DEFAULTS)
 
 
 if __name__ == "__main__":

@@ -1,4 +1,4 @@
-"""Speculative decoding for autoregressive image generation: exact, LANTERN, SJD on the digits model.
+"""The suite kind ``image``: exact speculative sampling, LANTERN and SJD on the digits model.
 
 One command (trains the digits models first when the cache has none, a few CPU minutes)::
 
@@ -28,7 +28,9 @@ from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[3]  # the checkout
+from specplug.bench.kind import BenchKindSpec
+
+ROOT = Path(__file__).resolve().parents[4]  # the checkout the plugin is installed from
 COMMAND = None  # the suite's command line, set by run()
 
 
@@ -100,7 +102,7 @@ def measure(args) -> dict:
     real = judge.real_reference()
     report = read_report(model_dir)
     meta = {
-        "command": COMMAND or "python -m specplug.bench.kinds.image " + " ".join(sys.argv[1:]),
+        "command": COMMAND or "python -m specplug_image.bench " + " ".join(sys.argv[1:]),
         "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         "hardware": f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs visible, torch threads {args.threads}",
         "load_before": load_before, "load_after": machine_load(),
@@ -237,7 +239,7 @@ DEFAULTS = {"model": None, "per_class": 10, "k": 4, "deltas": [0.05, 0.1, 0.2, 0
 
 
 def run(suite, quick: bool, out_dir: Path) -> list[Path]:
-    from specplug.bench.kinds import run_script
+    from specplug.bench.scripted import run_script
     from specplug.bench.suites import settings_of
 
     return run_script(sys.modules[__name__], suite, quick, out_dir, settings_of(suite, quick, DEFAULTS),
@@ -259,7 +261,7 @@ def method_name(row: dict) -> str:
 def convert(legacy: dict, path: Path | None = None) -> dict:
     """Summary only (images, not prompts): per setting MAT, acceptance, forwards, seconds, speedup;
     extra: quality (class accuracy, Fréchet distance), the models and the run's conditions."""
-    from specplug.bench.kinds import aggregate_json, summary_doc
+    from specplug.bench.documents import aggregate_json, summary_doc
 
     meta = legacy["meta"]
     per = {method_name(r): {"overall": aggregate_json(
@@ -275,9 +277,17 @@ def convert(legacy: dict, path: Path | None = None) -> dict:
 
 
 def render(results, heading: str = "#") -> list[str]:
-    from specplug.bench.kinds import demoted
+    from specplug.bench.documents import demoted
 
     return demoted(render_markdown(results.extra["run"]), heading)
+
+
+def is_legacy(data: dict) -> bool:
+    """Whether ``data`` is the ``specplug-image/1`` file the old image script wrote."""
+    return data.get("schema") == "specplug-image/1"
+
+
+KIND = BenchKindSpec(id="image", run=run, render=render, convert=convert, detect=is_legacy, defaults=DEFAULTS)
 
 
 if __name__ == "__main__":
