@@ -25,7 +25,7 @@ The checks (each a test of its own):
   says what the plugin registers (:func:`specplug.catalogue_checks.facet_problems` and
   ``implementation_problems`` find nothing);
 - building the method with :attr:`options` gives a :attr:`proposer_class` holding exactly those
-  options and declaring the spec's needs (extend :meth:`check_built` for more);
+  options and asking the engine for the spec's needs (extend :meth:`check_built` for more);
 - every entry of :attr:`bad_options` is refused with an ``OptionsError`` naming the key and the
   method.
 
@@ -141,7 +141,7 @@ class MethodRegistrationConformance(_PluginWiring):
         spec = self.spec()
         assert isinstance(proposer, self.proposer_class), f"built a {type(proposer).__name__}"
         assert proposer.options == spec.validate_options(options), "the proposer does not hold the options it was built with"
-        assert type(proposer).needs == spec.needs, "the proposer class declares other needs than its spec"
+        assert frozenset(proposer.needs) == spec.needs, "the proposer asks the engine for other needs than its spec declares"
 
     def test_the_plugin_module_registers_the_method(self):
         module = importlib.import_module(self.plugin_module)

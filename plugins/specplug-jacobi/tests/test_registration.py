@@ -19,6 +19,10 @@ class TestJacobiRegistration(MethodRegistrationConformance):
     options = {"window": 4}
     bad_options = [({"window": 0}, "window"), ({"init": "zeros"}, "init"), ({"windw": 4}, "windw")]
 
+    def check_built(self, proposer, options):
+        super().check_built(proposer, options)
+        assert Need.target_predictions in type(proposer).needs  # declared by the class, not set per instance
+
 
 class TestJacobiVllmAdapter(VllmLevel2MethodConformance):
     method = "jacobi"
