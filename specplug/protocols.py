@@ -92,7 +92,16 @@ class Draft:
 
     Example: the tree ``root -> a -> b`` plus ``root -> c`` is
     ``Draft(token_ids=[a, b, c], parents=[-1, 0, -1])``.
+
+    A node whose id lies outside ``[0, vocab_size)`` is no draft, and neither is anything below it:
+    :data:`PADDING` (``-1``) is how vLLM pads drafts it cut, and a proposer's bad id must never be
+    accepted. :meth:`in_vocab` says which nodes survive, :meth:`without_invalid` removes the others;
+    engines clean every draft so before running the target on it.
     """
+
+    PADDING: ClassVar[int] = -1
+    """The padding draft id (vLLM's ``PLACEHOLDER_TOKEN_ID``: the scheduler pads the drafts it cut
+    with it): "no draft here", for that node and everything below it."""
 
     token_ids: np.ndarray  # [num_nodes] int64
     parents: np.ndarray | None = None  # [num_nodes] int64, -1 = root; None = chain
@@ -157,6 +166,41 @@ class Draft:
         probs = None if self.probs is None else self.probs[:limit]
         parents = None if self.parents is None else self.parents[:limit]
         return Draft(self.token_ids[:limit], parents, probs)
+
+    def in_vocab(self, vocab_size: int) -> np.ndarray:
+        """[num_nodes] bool: the node's id and every ancestor's id lie in ``[0, vocab_size)``.
+
+        Only such nodes can ever be accepted. Without this check numpy's ``p[-1]`` would read the
+        last vocabulary entry and accept the padding as if it were token ``V - 1``. A chain stops at
+        its first invalid id; in a tree, an invalid node takes its subtree with it.
+        """
+        ids = self.token_ids
+        ok = (ids >= 0) & (ids < vocab_size)
+        if ok.all():
+            return ok
+        if self.parents is not None:
+            for node, parent in enumerate(self.parents.tolist()):  # parents come first
+                if parent >= 0 and not ok[parent]:
+                    ok[node] = False
+        else:
+            ok[int(np.argmin(ok)) :] = False
+        return ok
+
+    def without_invalid(self, vocab_size: int) -> Draft:
+        """The draft without the nodes :meth:`in_vocab` rules out (parents re-indexed, q rows kept in
+        step); ``self`` when every node is valid. For a chain: the draft cut at its first padding or
+        out-of-vocabulary id."""
+        keep = self.in_vocab(vocab_size)
+        if keep.all():
+            return self
+        nodes = np.flatnonzero(keep)
+        probs = None if self.probs is None else self.probs[nodes.tolist()]
+        if self.parents is None:
+            return Draft.chain(self.token_ids[nodes], probs)
+        new_index = np.cumsum(keep) - 1  # old node -> new node (for kept nodes)
+        old_parents = self.parents[nodes]
+        parents = np.where(old_parents < 0, -1, new_index[np.maximum(old_parents, 0)])
+        return Draft(self.token_ids[nodes], parents, probs)
 
 
 @dataclass(frozen=True)

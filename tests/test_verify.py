@@ -21,7 +21,6 @@ from specplug.verify import (
     TypicalAcceptanceVerifier,
     process_logits,
 )
-from specplug.verify.sampling import PADDING, in_vocab, without_invalid
 
 GREEDY = SamplingParams()
 
@@ -140,7 +139,7 @@ def test_padding_is_not_read_as_the_last_vocabulary_entry(sampling):
     """The reviewer's case: a target that prefers token V-1 and the draft [-1] (vLLM's padding)."""
     vocab = 8
     for vid, verifier in registered_verifiers(vocab).items():
-        for draft in (Draft.chain([PADDING]), Draft([PADDING, vocab - 1], parents=[-1, 0])):
+        for draft in (Draft.chain([Draft.PADDING]), Draft([Draft.PADDING, vocab - 1], parents=[-1, 0])):
             logits = torch.zeros(len(draft) + 1, vocab)
             logits[:, vocab - 1] = 20.0  # p(V-1) ~ 1 everywhere
             result = verifier.verify(logits, draft, sampling, torch.Generator().manual_seed(0))
@@ -148,24 +147,12 @@ def test_padding_is_not_read_as_the_last_vocabulary_entry(sampling):
             assert result.tokens == [vocab - 1], (vid, draft)
 
 
-def test_in_vocab_rules_out_descendants_and_the_rest_of_a_chain():
-    assert in_vocab(Draft.chain([1, -1, 2]), 8).tolist() == [True, False, False]
-    assert in_vocab(Draft.chain([1, 9, 2]), 8).tolist() == [True, False, False]
-    tree = Draft([1, -1, 2, 3, 8], parents=[-1, -1, 1, 0, 3])
-    assert in_vocab(tree, 8).tolist() == [True, False, False, True, False]
-    pruned = without_invalid(tree, 8)
-    assert pruned.token_ids.tolist() == [1, 3] and pruned.parents.tolist() == [-1, 0]
-    chain = without_invalid(Draft.chain([4, 5, -1, -1], probs=np.eye(8)[[4, 5, 0, 0]]), 8)
-    assert chain.token_ids.tolist() == [4, 5] and chain.probs.shape == (2, 8)
-    assert without_invalid(Draft.chain([-1, -1]), 8).token_ids.tolist() == []
-
-
 @st.composite
 def mixed_drafts(draw):
     """Logits, a draft (chain or tree) whose ids mix valid ids, padding and ids outside [0, V)."""
     vocab = draw(st.integers(2, 7))
     n = draw(st.integers(0, 7))
-    ids = draw(st.lists(st.one_of(st.integers(0, vocab - 1), st.just(PADDING), st.integers(vocab, vocab + 3), st.integers(-5, -2)),
+    ids = draw(st.lists(st.one_of(st.integers(0, vocab - 1), st.just(Draft.PADDING), st.integers(vocab, vocab + 3), st.integers(-5, -2)),
                         min_size=n, max_size=n))
     tree = draw(st.booleans())
     parents = [draw(st.integers(-1, i - 1)) for i in range(n)] if tree else None
@@ -186,10 +173,10 @@ def test_no_verifier_accepts_an_id_outside_the_vocabulary(case, sampling):
     one on the draft with the invalid nodes removed (padding is exactly "no draft here")."""
     logits, draft, seed = case
     vocab = logits.shape[-1]
-    valid = in_vocab(draft, vocab)
+    valid = draft.in_vocab(vocab)
     parents = draft.parent_array()
     kept = np.flatnonzero(valid)
-    pruned = without_invalid(draft, vocab)
+    pruned = draft.without_invalid(vocab)
     pruned_logits = logits[[0] + [int(n) + 1 for n in kept]]
     for vid, verifier in registered_verifiers(vocab).items():
         result = verifier.verify(logits, draft, sampling, torch.Generator().manual_seed(seed))
@@ -247,7 +234,7 @@ def _two_token_joint(verifier, sampling: SamplingParams, draft_kind: str, seed: 
             draft = Draft(tokens, parents, probs)
             rows = torch.stack([logits0] + [logits1[t] for t in tokens])
         elif draft_kind == "tree_padded":  # a padding sibling (with a child) before a real one
-            draft = Draft([PADDING, 3, 2, 1], parents=[-1, 0, -1, 2])
+            draft = Draft([Draft.PADDING, 3, 2, 1], parents=[-1, 0, -1, 2])
             rows = torch.stack([logits0, logits0, logits1[3], logits1[2], logits1[1]])
         elif draft_kind == "tree_deterministic":  # two distinct fixed siblings, each with a child
             draft = Draft([0, 3, 2, 1], parents=[-1, 0, -1, 2])
@@ -333,7 +320,7 @@ class PaddedOracle(NoisyOracleProposer):
     """The noisy oracle whose drafts sometimes carry vLLM's padding id in place of a token."""
 
     def _token(self, true_token: int) -> int:
-        return PADDING if self.rng.random() < 0.25 else super()._token(true_token)
+        return Draft.PADDING if self.rng.random() < 0.25 else super()._token(true_token)
 
 
 @pytest.mark.parametrize("tree", [False, True], ids=["chain", "tree"])

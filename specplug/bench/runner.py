@@ -3,7 +3,7 @@
 Order of work: in the reference engine, prompt by prompt, each prompt decoded plainly and then by
 each method before the next prompt starts, so that load changes on a shared machine hit every method
 alike. In vLLM each engine configuration (plain, then each method) runs in its own subprocess
-(:mod:`specplug.bench.vllm_worker`), one prompt at a time (batch 1, as Spec-Bench measures).
+(:mod:`specplug.integrations.vllm.worker`), one prompt at a time (batch 1, as Spec-Bench measures).
 
 Cache: every finished (prompt, method) is appended to a jsonl file keyed by engine, model, method
 (with its plugin version, options and verifier), k, max_new_tokens and temperature, under
@@ -18,9 +18,6 @@ import datetime as _dt
 import json
 import os
 import platform
-import subprocess
-import sys
-import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -331,6 +328,7 @@ def _vllm_speculative_config(method: str, cfg: BenchConfig) -> tuple[dict, dict,
 
 
 def _vllm_records(cfg: BenchConfig, prompts: list[Prompt], progress: _Progress) -> tuple[list[PromptRecord], dict[str, Any]]:
+    from specplug.integrations.vllm.jobs import VllmJobError, run_job
     from specplug.models import resolve_model
 
     model_path = resolve_model(cfg.model)
@@ -357,40 +355,27 @@ def _vllm_records(cfg: BenchConfig, prompts: list[Prompt], progress: _Progress) 
                 progress.advance(f"{prompt.category} {method} (cached)")
         if not pending:
             continue
-        with tempfile.TemporaryDirectory(prefix="specplug-bench-vllm-") as tmp:
-            job = {
-                "model": model_path, "speculative_config": spec_config, "additional_config": additional,
-                "max_new_tokens": cfg.max_new_tokens, "temperature": cfg.temperature, "seed": cfg.seed,
-                "prompts": [{"id": p.id, "category": p.category, "token_ids": ids[p.id]} for p in pending],
-            }
-            job_file = Path(tmp) / "job.json"
-            job_file.write_text(json.dumps(job))
-            out_file = Path(tmp) / "out.jsonl"
-            worker_env = dict(os.environ, VLLM_ENABLE_V1_MULTIPROCESSING="0", VLLM_CACHE_ROOT=str(Path(tmp) / "vllm-cache"), **env)
-            worker_env.setdefault("VLLM_CPU_KVCACHE_SPACE", "1")
-            by_id = {p.id: p for p in pending}
-            stderr_file = Path(tmp) / "stderr.txt"
-            with stderr_file.open("w") as err:
-                proc = subprocess.Popen(
-                    [sys.executable, "-m", "specplug.bench.vllm_worker", str(job_file), str(out_file)],
-                    stdout=subprocess.PIPE, stderr=err, text=True, env=worker_env,
-                )
-                assert proc.stdout is not None
-                for line in proc.stdout:  # one JSON line per finished prompt
-                    if not line.startswith("{"):
-                        continue
-                    row = json.loads(line)
-                    if "versions" in row:
-                        versions = row["versions"]
-                        continue
-                    record = PromptRecord.from_json({**row, "method": method})
-                    cache.put(by_id[record.prompt_id], record)
-                    records.append(record)
-                    progress.advance(f"{record.category} {method} (vLLM)")
-                code = proc.wait()
-            if code != 0:
-                tail = "\n".join(stderr_file.read_text(errors="replace").splitlines()[-25:])
-                raise BenchError(f"the vLLM worker for {method!r} exited with {code}:\n{tail}")
+        job = {
+            "mode": "timed", "model": model_path, "speculative_config": spec_config, "additional_config": additional,
+            "max_new_tokens": cfg.max_new_tokens, "temperature": cfg.temperature, "seed": cfg.seed,
+            "prompts": [{"id": p.id, "category": p.category, "token_ids": ids[p.id]} for p in pending],
+        }
+        by_id = {p.id: p for p in pending}
+
+        def take(row: dict[str, Any], method: str = method, cache: ResultCache = cache) -> None:
+            nonlocal versions
+            if "versions" in row:
+                versions = row["versions"]
+                return
+            record = PromptRecord.from_json({**row, "method": method})
+            cache.put(by_id[record.prompt_id], record)
+            records.append(record)
+            progress.advance(f"{record.category} {method} (vLLM)")
+
+        try:
+            run_job(job, env=env, on_line=take)  # one record per finished prompt
+        except VllmJobError as err:
+            raise BenchError(f"the vLLM worker for {method!r} failed: {err}") from None
     extra = {"dtype": "float32", "device": "cpu", "resumed_from_cache": resumed, **versions}
     return records, extra
 

@@ -118,16 +118,16 @@ def _revision_sessions() -> list[tuple[str, str, list[str]]]:
 
 def _answers(conversations: dict[str, list[dict]], model: str, tokenizer: Any, max_tokens: int) -> dict[str, str]:
     """The model's greedy answer to each conversation, from one batched vLLM run (plain decoding)."""
-    from specplug.bench.vllm_jobs import run_vllm_job
+    from specplug.integrations.vllm.jobs import run_job
     from specplug.models import resolve_model
 
     prompts = []
     for cid, messages in conversations.items():
         text = tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
         prompts.append({"id": cid, "category": "build", "token_ids": tokenizer(text, add_special_tokens=False)["input_ids"]})
-    job = {"model": resolve_model(model), "speculative_config": None, "max_new_tokens": max_tokens, "temperature": 0.0,
+    job = {"mode": "timed", "model": resolve_model(model), "speculative_config": None, "max_new_tokens": max_tokens, "temperature": 0.0,
            "seed": 0, "prompts": prompts, "batch": True, "max_num_seqs": len(prompts)}
-    rows = run_vllm_job(job)
+    rows, _ = run_job(job)
     return {r["prompt_id"]: tokenizer.decode(r["output_ids"], skip_special_tokens=True).strip() for r in rows if "prompt_id" in r}
 
 

@@ -14,7 +14,8 @@ pytest then collects four tests for it:
 - ``vllm``: vLLM's CPU build through specplug's custom_class adapter (``specplug.vllm.<method>``),
   on a tiny model and (``slow``) on SmolLM2, one engine per process via
   :func:`specplug.testing.vllm.run_vllm_job`; outputs equal vLLM without speculation and vLLM's accepted
-  counter is above zero.
+  counter is above zero. The plain run is shared by every plugin's test in one session (same tiny
+  model folder, same prompts), so it runs once.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ import pytest
 from specplug.registry import get_registry
 from specplug.testing.lossless import assert_greedy_lossless, total_accepted
 from specplug.testing.prompts import repetitive_prompts, spec_bench_chat_prompts
-from specplug.testing.vllm import run_vllm_job
+from specplug.testing.vllm import run_vllm_job, session_tiny_model_dir
 
 __all__ = ["MethodEngineConformance"]
 
@@ -68,10 +69,8 @@ class MethodEngineConformance:
         assert total_accepted(out) > 0
 
     @pytest.mark.vllm
-    def test_vllm_greedy_lossless_on_a_tiny_model(self, tmp_path):
-        from specplug.testing.models import tiny_model_dir
-
-        model = str(tiny_model_dir(tmp_path / "tiny", hidden=128))
+    def test_vllm_greedy_lossless_on_a_tiny_model(self, tmp_path, tmp_path_factory):
+        model = session_tiny_model_dir(tmp_path_factory)
         job = {"model": model, "prompts": repetitive_prompts(4, 40000), "max_tokens": 24}
         base = run_vllm_job(tmp_path, job)
         spec = run_vllm_job(tmp_path, dict(job, **self._speculative(4)))

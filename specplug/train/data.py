@@ -4,7 +4,7 @@ Two stages, each resumable after an interruption:
 
 1. **Responses.** The target's own greedy answers to the training prompts (:mod:`specplug.train.prompts`:
    Spec-Bench without the prompts the benchmarks use), in the target's chat template. Generated in
-   vLLM (CPU; one engine per process through :mod:`specplug.integrations.vllm.engine_runner`,
+   vLLM (CPU; one engine per process through :mod:`specplug.integrations.vllm.jobs`,
    ``--chunk-size`` prompts per engine) or in the reference engine (one prompt at a time). Each
    finished answer is appended to ``responses.jsonl``; a rerun generates only the missing ones.
 2. **Hidden states.** A teacher-forced transformers forward over prompt + response gives the target's
@@ -26,9 +26,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import subprocess
-import sys
-import tempfile
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -106,23 +103,17 @@ def _read_responses(path: Path) -> dict[str, list[int]]:
 
 
 def _generate_vllm(location: str, prompts: list[list[int]], cfg: DataConfig) -> list[list[int]]:
-    """Greedy responses from one vLLM engine in its own process (engine_runner's job format)."""
-    with tempfile.TemporaryDirectory(prefix="specplug-train-") as tmp:
-        job_path, out_path = Path(tmp) / "job.json", Path(tmp) / "out.json"
-        job = {"model": location, "prompts": prompts, "max_tokens": cfg.max_new_tokens, "ignore_eos": False,
-               "max_model_len": cfg.max_prompt_tokens + cfg.max_new_tokens + 8, "max_num_seqs": 32}
-        job_path.write_text(json.dumps(job))
-        env = dict(os.environ, VLLM_CPU_KVCACHE_SPACE=os.environ.get("VLLM_CPU_KVCACHE_SPACE", "2"),
-                   VLLM_ENABLE_V1_MULTIPROCESSING="0")
-        proc = subprocess.run([sys.executable, "-m", "specplug.integrations.vllm.engine_runner", str(job_path), str(out_path)],
-                              env=env, capture_output=True, text=True)
-        if not out_path.exists():
-            raise DataError(f"the vLLM engine exited {proc.returncode} without output (use --engine reference to "
-                            f"generate without vLLM):\n{(proc.stdout + proc.stderr)[-3000:]}")
-        result = json.loads(out_path.read_text())
-        if "crash" in result:
-            raise DataError(f"the vLLM engine failed (use --engine reference to generate without vLLM):\n{result['crash'][-3000:]}")
-        return [list(map(int, out)) for out in result["outputs"]]
+    """Greedy responses from one vLLM engine in its own process (a ``generate`` job of :mod:`specplug.integrations.vllm.worker`)."""
+    from specplug.integrations.vllm.jobs import VllmJobError, job_result
+
+    job = {"model": location, "prompts": prompts, "max_tokens": cfg.max_new_tokens, "ignore_eos": False,
+           "max_model_len": cfg.max_prompt_tokens + cfg.max_new_tokens + 8, "max_num_seqs": 32}
+    try:
+        result = job_result(job, env={"VLLM_CPU_KVCACHE_SPACE": os.environ.get("VLLM_CPU_KVCACHE_SPACE", "2")},
+                            share_plain=False)
+    except VllmJobError as err:
+        raise DataError(f"the vLLM engine failed (use --engine reference to generate without vLLM):\n{str(err)[-3000:]}") from None
+    return [list(map(int, out)) for out in result["outputs"]]
 
 
 def _load_target(spec: str):

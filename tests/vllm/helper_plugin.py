@@ -5,7 +5,8 @@
 - ``lifecycle_test``: records start/finish events into the file named by SPECPLUG_TEST_EVENTS
   (for the level 2 lifecycle test) and drafts nothing.
 
-``specplug.integrations.vllm.engine_runner`` registers it when a job lists it under ``extra_plugins``.
+The vLLM worker (``specplug.integrations.vllm.worker``) registers it when a job lists it under
+``extra_plugins`` (the tests put this folder on the job's PYTHONPATH).
 """
 
 from __future__ import annotations

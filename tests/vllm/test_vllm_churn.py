@@ -34,13 +34,6 @@ def short_requests(n: int, seed: int = 0) -> list[list[int]]:
             for i in range(n)]
 
 
-@pytest.fixture(scope="module")
-def tiny_model(tmp_path_factory) -> str:
-    from specplug.testing import tiny_model_dir
-
-    return str(tiny_model_dir(tmp_path_factory.mktemp("tiny") / "model", hidden=128))
-
-
 @pytest.mark.parametrize("method", ["suffix", "recycling"])
 def test_churn_keeps_proposer_memory_bounded_and_no_request_state(method, tiny_model, tmp_path):
     pytest.importorskip(f"specplug_{method}")

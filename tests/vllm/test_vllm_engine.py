@@ -1,7 +1,8 @@
 """specplug methods inside a real vLLM engine (no mocks): offline LLM, the OpenAI server, bad input.
 
-Every engine runs in its own process (``specplug.integrations.vllm.engine_runner``, JSON in and out), as vLLM on CPU wants.
-Run this tier with ``pytest -m vllm tests/vllm`` (about 5 minutes on 2 CPU cores).
+Every engine runs in its own process (:func:`specplug.testing.vllm.run_vllm_job`), as vLLM on CPU wants.
+Run this tier with ``pytest -m vllm tests/vllm`` (about 5 minutes on 2 CPU cores). The pld engine
+pair on the tiny model is the fast tier's smoke test (marked ``smoke``).
 """
 
 from __future__ import annotations
@@ -9,16 +10,15 @@ from __future__ import annotations
 import concurrent.futures as cf
 import json
 import os
-import signal
-import socket
-import subprocess
-import sys
 import time
 import urllib.request
 from pathlib import Path
 
 import numpy as np
 import pytest
+
+from specplug.integrations.vllm.loadgen import start_server
+from specplug.testing.vllm import run_vllm_job
 
 pytest.importorskip("vllm")
 
@@ -30,36 +30,9 @@ PLD_CONFIG = {"model": "specplug.vllm.pld", "num_speculative_tokens": 4}
 PLD_OPTIONS = {"specplug": {"options": {"min_ngram": 1, "max_ngram": 3}}}
 
 
-def engine_env(tmp: Path, **extra: str) -> dict[str, str]:
-    env = dict(os.environ)
-    env.update(
-        VLLM_CPU_KVCACHE_SPACE="1",
-        VLLM_ENABLE_V1_MULTIPROCESSING="0",
-        VLLM_CACHE_ROOT=str(tmp / "vllm-cache"),
-        PYTHONPATH=os.pathsep.join([str(HERE), env.get("PYTHONPATH", "")]),
-    )
-    env.update(extra)
-    return env
-
-
-def run_engine(tmp: Path, job: dict, timeout: float = 240, **env: str) -> dict:
-    """Run one engine job in a fresh process; returns its JSON result (fails with the log on a crash)."""
-    tmp.mkdir(parents=True, exist_ok=True)
-    stamp = f"{time.monotonic_ns()}"
-    job_path, out_path, log_path = tmp / f"job-{stamp}.json", tmp / f"out-{stamp}.json", tmp / f"log-{stamp}.txt"
-    job_path.write_text(json.dumps(job))
-    with open(log_path, "w") as log:
-        proc = subprocess.run(
-            [sys.executable, "-m", "specplug.integrations.vllm.engine_runner", str(job_path), str(out_path)],
-            env=engine_env(tmp, **env), stdout=log, stderr=subprocess.STDOUT, timeout=timeout,
-        )
-    if not out_path.exists():
-        pytest.fail(f"engine process exited {proc.returncode} without a result:\n{log_path.read_text()[-4000:]}")
-    result = json.loads(out_path.read_text())
-    result["log"] = log_path.read_text()
-    if "crash" in result:
-        pytest.fail(f"engine crashed:\n{result['crash'][-4000:]}")
-    return result
+def with_helper_plugin(**extra: str) -> dict[str, str]:
+    """Engine environment additions: ``helper_plugin`` (next to this file) importable, plus ``extra``."""
+    return {"PYTHONPATH": os.pathsep.join([str(HERE), os.environ.get("PYTHONPATH", "")]), **extra}
 
 
 def repetitive_prompts(n: int, seed: int = 0) -> list[list[int]]:
@@ -72,14 +45,6 @@ def repetitive_prompts(n: int, seed: int = 0) -> list[list[int]]:
     return prompts
 
 
-@pytest.fixture(scope="session")
-def tiny_model(tmp_path_factory) -> str:
-    from specplug.testing import tiny_model_dir
-
-    # hidden 128 with 4 heads: head_dim 32, the smallest vLLM's CPU attention supports
-    return str(tiny_model_dir(tmp_path_factory.mktemp("tiny") / "model", hidden=128))
-
-
 SERVER_PROMPTS = repetitive_prompts(32, seed=1)
 OFFLINE_PROMPTS = repetitive_prompts(4, seed=0)
 
@@ -88,13 +53,15 @@ OFFLINE_PROMPTS = repetitive_prompts(4, seed=0)
 def tiny_baseline(tiny_model, tmp_path_factory) -> dict:
     """Greedy outputs of vLLM without speculation for the offline and the server prompts."""
     job = {"model": tiny_model, "prompts": OFFLINE_PROMPTS + SERVER_PROMPTS, "max_tokens": MAX_TOKENS, "max_num_seqs": 32}
-    return run_engine(tmp_path_factory.mktemp("base"), job)
+    return run_vllm_job(tmp_path_factory.mktemp("base"), job)
 
 
+@pytest.mark.smoke
 def test_offline_pld_on_tiny_model_is_lossless_and_accepts(tiny_model, tiny_baseline, tmp_path):
+    """The fast tier's smoke test: one engine pair (plain, pld through the custom_class adapter)."""
     job = {"model": tiny_model, "prompts": OFFLINE_PROMPTS, "max_tokens": MAX_TOKENS,
            "speculative_config": PLD_CONFIG, "additional_config": PLD_OPTIONS}
-    result = run_engine(tmp_path, job)
+    result = run_vllm_job(tmp_path, job)
     assert "Loaded custom proposer class 'specplug.vllm.pld'" in result["log"]
     assert result["outputs"] == tiny_baseline["outputs"][: len(OFFLINE_PROMPTS)]
     metrics = result["metrics"]
@@ -111,9 +78,9 @@ def test_offline_pld_on_smollm2_is_lossless_and_accepts(tmp_path):
         "Copy this list exactly: red, green, blue, yellow, red, green, blue, yellow, red,",
         "The cat sat on the mat. The dog sat on the log. The cat sat on the",
     ]
-    base = run_engine(tmp_path, {"model": model, "prompts": prompts, "max_tokens": 24})
-    spec = run_engine(tmp_path, {"model": model, "prompts": prompts, "max_tokens": 24,
-                                 "speculative_config": PLD_CONFIG, "additional_config": PLD_OPTIONS})
+    base = run_vllm_job(tmp_path, {"model": model, "prompts": prompts, "max_tokens": 24})
+    spec = run_vllm_job(tmp_path, {"model": model, "prompts": prompts, "max_tokens": 24,
+                                   "speculative_config": PLD_CONFIG, "additional_config": PLD_OPTIONS})
     assert spec["outputs"] == base["outputs"]
     assert spec["metrics"]["vllm:spec_decode_num_draft_tokens"] > 0
     assert spec["metrics"]["vllm:spec_decode_num_accepted_tokens"] > 0
@@ -129,19 +96,13 @@ def test_bad_configs_fail_at_engine_start_with_the_fix(tiny_model, tmp_path):
     errors = []
     for config in configs:  # one process each: a failed start leaves numba imported, which vllm-cpu's next start trips on
         job = {"mode": "errors", "model": tiny_model, "configs": [config], "extra_plugins": ["helper_plugin"]}
-        errors += run_engine(tmp_path, job)["errors"]
+        errors += run_vllm_job(tmp_path, job, env=with_helper_plugin())["errors"]
     assert all(errors), f"an engine started with a bad config: {errors}"
     unknown, level2, options, k = errors
     assert "unknown method 'pldd'" in unknown and "Did you mean: pld" in unknown
     assert "target_topk" in level2 and "SPECPLUG_VLLM_LEVEL2=1" in level2
     assert "min_ngram" in options and "additional-config" in options
     assert "at most 2" in k and "num_speculative_tokens <= 2" in k
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def _post(url: str, body: dict, timeout: float) -> dict:
@@ -151,32 +112,8 @@ def _post(url: str, body: dict, timeout: float) -> dict:
 
 
 def test_openai_server_with_specplug_serves_32_concurrent_requests(tiny_model, tiny_baseline, tmp_path):
-    port = _free_port()
-    log_path = tmp_path / "server.log"
-    cmd = [
-        sys.executable, "-m", "vllm.entrypoints.openai.api_server", "--model", tiny_model,
-        "--host", "127.0.0.1", "--port", str(port), "--dtype", "float32", "--enforce-eager",
-        "--max-model-len", "512", "--max-num-seqs", "32", "--seed", "0",
-        "--speculative-config", json.dumps(PLD_CONFIG), "--additional-config", json.dumps(PLD_OPTIONS),
-    ]
-    env = engine_env(tmp_path)
-    env.pop("VLLM_ENABLE_V1_MULTIPROCESSING")  # the server runs its engine core in a child process
-    with open(log_path, "w") as log:
-        server = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-    try:
-        deadline = time.monotonic() + 180
-        while True:
-            if server.poll() is not None:
-                pytest.fail(f"server exited {server.returncode}:\n{log_path.read_text()[-4000:]}")
-            try:
-                urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2)
-                break
-            except OSError:
-                if time.monotonic() > deadline:
-                    pytest.fail(f"server not healthy after 180 s:\n{log_path.read_text()[-4000:]}")
-                time.sleep(1)
-
-        url = f"http://127.0.0.1:{port}/v1/completions"
+    with start_server(tiny_model, tmp_path, PLD_CONFIG, PLD_OPTIONS, max_num_seqs=32, timeout=180) as server:
+        url = f"{server.url}/v1/completions"
 
         def complete(prompt: list[int]) -> list[int]:
             body = {"model": tiny_model, "prompt": prompt, "max_tokens": MAX_TOKENS, "temperature": 0.0,
@@ -190,20 +127,7 @@ def test_openai_server_with_specplug_serves_32_concurrent_requests(tiny_model, t
         elapsed = time.monotonic() - started
         assert len(outputs) == 32 and elapsed < 150
         assert outputs == tiny_baseline["outputs"][len(OFFLINE_PROMPTS):]
-        metrics = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10).read().decode()
-        accepted = sum(
-            float(line.rsplit(" ", 1)[1]) for line in metrics.splitlines()
-            if line.startswith("vllm:spec_decode_num_accepted_tokens_total")
-        )
-        assert accepted > 0
-    finally:
-        if server.poll() is None:
-            os.killpg(server.pid, signal.SIGTERM)  # the server and its engine-core child, by PID
-            try:
-                server.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                os.killpg(server.pid, signal.SIGKILL)
-                server.wait(timeout=10)
+        assert server.counters()["vllm:spec_decode_num_accepted_tokens_total"] > 0
 
 
 def test_level2_gives_real_request_ids_and_finishes_each_request_once(tiny_model, tmp_path):
@@ -213,7 +137,7 @@ def test_level2_gives_real_request_ids_and_finishes_each_request_once(tiny_model
     job = {"model": tiny_model, "prompts": OFFLINE_PROMPTS, "max_tokens": 8, "level2": True,
            "then_prompts": [OFFLINE_PROMPTS[0]], "extra_plugins": ["helper_plugin"],
            "speculative_config": {"model": "specplug.vllm.lifecycle_test", "num_speculative_tokens": 2}}
-    result = run_engine(tmp_path, job, SPECPLUG_VLLM_LEVEL2="1", SPECPLUG_TEST_EVENTS=str(events_path))
+    result = run_vllm_job(tmp_path, job, env=with_helper_plugin(SPECPLUG_VLLM_LEVEL2="1", SPECPLUG_TEST_EVENTS=str(events_path)))
     events = [json.loads(line) for line in events_path.read_text().splitlines()]
     starts = [e[1] for e in events if e[0] == "start"]
     finishes = [e[1] for e in events if e[0] == "finish"]
@@ -233,14 +157,14 @@ def test_level2_verifier_replaces_the_rejection_sampler(tiny_model, tiny_baselin
     options = {"specplug": {**PLD_OPTIONS["specplug"], "verifier": "greedy_match"}}
     job = {"model": tiny_model, "prompts": OFFLINE_PROMPTS, "max_tokens": MAX_TOKENS, "level2": True,
            "speculative_config": PLD_CONFIG, "additional_config": options}
-    result = run_engine(tmp_path, job, SPECPLUG_VLLM_LEVEL2="1")
+    result = run_vllm_job(tmp_path, job, env={"SPECPLUG_VLLM_LEVEL2": "1"})
     assert "replaces vLLM's rejection sampler" in result["log"]
     assert result["outputs"] == tiny_baseline["outputs"][: len(OFFLINE_PROMPTS)]
     assert result["metrics"]["vllm:spec_decode_num_accepted_tokens"] > 0
 
     bad = {"mode": "errors", "model": tiny_model, "level2": True, "configs": [
         {"speculative_config": PLD_CONFIG, "additional_config": {"specplug": {"verifier": "typicall_acceptance"}}}]}
-    (error,) = run_engine(tmp_path, bad, SPECPLUG_VLLM_LEVEL2="1")["errors"]
+    (error,) = run_vllm_job(tmp_path, bad, env={"SPECPLUG_VLLM_LEVEL2": "1"})["errors"]
     assert error and "typical_acceptance" in error  # the nearest id is suggested
 
 
@@ -250,7 +174,7 @@ def test_level2_feeds_target_predictions_and_topk_to_methods_that_learn(method, 
     pytest.importorskip(f"specplug_{method}")
     job = {"model": tiny_model, "prompts": OFFLINE_PROMPTS, "max_tokens": MAX_TOKENS, "level2": True,
            "speculative_config": {"model": f"specplug.vllm.{method}", "num_speculative_tokens": 4}}
-    result = run_engine(tmp_path, job, SPECPLUG_VLLM_LEVEL2="1")
+    result = run_vllm_job(tmp_path, job, env={"SPECPLUG_VLLM_LEVEL2": "1"})
     assert "raised in" not in result["log"]  # no proposer errors swallowed by the adapter
     assert result["outputs"] == tiny_baseline["outputs"][: len(OFFLINE_PROMPTS)]
     assert result["metrics"]["vllm:spec_decode_num_draft_tokens"] > 0

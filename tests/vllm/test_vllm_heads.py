@@ -19,7 +19,8 @@ pytest.importorskip("vllm")
 torch = pytest.importorskip("torch")
 
 from specplug.kit.heads import load_head  # noqa: E402
-from specplug.testing import repetitive_prompts, run_vllm_job, tiny_model_dir  # noqa: E402
+from specplug.testing import repetitive_prompts, tiny_model_dir  # noqa: E402
+from specplug.testing.vllm import run_vllm_job  # noqa: E402
 from specplug.train.data import DataConfig, build_data  # noqa: E402
 from specplug.train.trainer import TrainConfig, train_head  # noqa: E402
 

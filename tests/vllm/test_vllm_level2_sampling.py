@@ -10,20 +10,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from specplug.testing import run_vllm_job
+from specplug.testing.vllm import run_vllm_job
 
 pytest.importorskip("vllm")
 pytestmark = pytest.mark.vllm
 
 MAX_TOKENS = 20
 PLD = {"model": "specplug.vllm.pld", "num_speculative_tokens": 4}
-
-
-@pytest.fixture(scope="module")
-def tiny_model(tmp_path_factory) -> str:
-    from specplug.testing import tiny_model_dir
-
-    return str(tiny_model_dir(tmp_path_factory.mktemp("tiny") / "model", hidden=128))
 
 
 def single_token_words(model: str, n: int, seed: int) -> list[tuple[int, str]]:

@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 from specplug.integrations.vllm.loadgen import read_trace, start_server, stream_completion
-from specplug.testing import run_vllm_job
+from specplug.testing.vllm import run_vllm_job
 
 pytest.importorskip("vllm")
 pytestmark = pytest.mark.vllm
@@ -48,13 +48,6 @@ def mixed_traffic(seed: int = 3) -> list[dict]:
 
 TRAFFIC = mixed_traffic()
 FLUSH = {"prompt": [5, 6, 7, 8, 5, 6, 7, 8, 5, 6], "max_tokens": 4}
-
-
-@pytest.fixture(scope="module")
-def tiny_model(tmp_path_factory) -> str:
-    from specplug.testing import tiny_model_dir
-
-    return str(tiny_model_dir(tmp_path_factory.mktemp("tiny") / "model", hidden=128))
 
 
 @pytest.fixture(scope="module")

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from specplug.integrations.vllm.loadgen import read_trace
-from specplug.testing import run_vllm_job
+from specplug.testing.vllm import run_vllm_job
 
 pytest.importorskip("vllm")
 pytestmark = pytest.mark.vllm
@@ -45,10 +45,10 @@ def tp_env():
 
 @pytest.fixture(scope="module")
 def tiny_model(tmp_path_factory) -> str:
-    from specplug.testing import tiny_model_dir
+    from specplug.testing.vllm import session_tiny_model_dir
 
     # hidden 256, 4 heads: head_dim 64 (vLLM's CPU attention refuses 16); 2 KV heads, one per rank
-    return str(tiny_model_dir(tmp_path_factory.mktemp("tiny") / "model", hidden=256))
+    return session_tiny_model_dir(tmp_path_factory, hidden=256)
 
 
 def job(model: str, **extra) -> dict:

@@ -83,15 +83,15 @@ def encoded(set_name: str, tokenizer, limit: int) -> list[dict]:
 
 
 def engine_run(method: str, prompts: list[dict], args, model_path: str, single: int) -> dict:
-    from specplug.bench.vllm_jobs import run_vllm_job
+    from specplug.integrations.vllm.jobs import run_job
 
     spec, additional, env = engine_config(method, args.k)
-    job = {"model": model_path, "speculative_config": spec, "additional_config": additional,
+    job = {"mode": "timed", "model": model_path, "speculative_config": spec, "additional_config": additional,
            "max_new_tokens": args.max_tokens, "temperature": 0.0, "seed": 0, "prompts": prompts, "batch": True,
            "single_first": single, "max_num_seqs": min(32, len(prompts)), "max_model_len": args.max_model_len}
     env = {"VLLM_CPU_KVCACHE_SPACE": str(args.kv_space), **env}
     started = time.time()
-    lines = run_vllm_job(job, env)
+    lines, _ = run_job(job, env)
     total = next(line["batch"] for line in lines if "batch" in line)
     singles = [line for line in lines if "steps" in line]
     outputs = {line["prompt_id"]: line["output_ids"] for line in lines if line.get("in_batch")}

@@ -6,8 +6,12 @@
 - ``plugin.py``: level 2, the opt-in ``vllm.general_plugins`` entry point (version gate, once per process).
 - ``patches.py``: level 2's five small wrappers around vLLM's model runner and rejection sampler.
 - ``commands.py``: ``specplug vllm-config``, the JSON to pass to ``--speculative-config``.
-- ``engine_runner.py``: one real engine per process, JSON in and out (the vLLM test tiers run it with ``-m``).
+- ``worker.py``: one real engine per process, driven by a JSON job (``python -m``), its records on stdout.
+- ``jobs.py``: runs worker jobs for benchmarks, tests and training data (one vLLM cache folder per
+  process, plain decoding computed once per process), and the batch-1-then-batch helper.
 - ``metrics.py``: the spec-decode counters of an offline ``vllm.LLM``.
+- ``loadgen.py``: drives a vLLM OpenAI server on loopback (start and stop by PID, streaming, the state trace).
 
-Importing this package does not import vllm; only ``plugin.py``'s patch functions do.
+Importing this package does not import vllm; the code that needs it (the patches, the worker)
+imports it inside functions.
 """

@@ -18,20 +18,24 @@ Two paths per step. A proposer that implements :class:`~specplug.protocols.Batch
 ``propose_batch`` call on vLLM's own token buffer, drafts written into a preallocated array; when it
 is ``stateless`` the row tracking is skipped too. Every other proposer gets one ``propose`` per row.
 Both give vLLM the same drafts (the batch contract is equivalence with ``propose``'s first chain).
+
+Level 2 (``patches.py``) talks to the adapter through four public methods only: :meth:`bind_batch`
+(the batch's real request ids and prompt lengths, before each step's ``propose``),
+:meth:`finish_requests` (what vLLM finished or aborted), :meth:`is_live` and :meth:`observe` (the
+target's feedback after verification).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
 
 from specplug.methods import MethodSpec, OptionsError
-from specplug.protocols import BatchProposer, Draft, ProposalRequest
-from specplug.verify.sampling import PADDING
+from specplug.protocols import BatchProposer, Draft, ProposalRequest, StepFeedback
 from specplug.integrations.vllm import level2_state
-from specplug.integrations.vllm.rows import RowTracker
+from specplug.integrations.vllm.rows import BoundRequests, RowTracker
 
 __all__ = ["SpecplugConfigError", "adapter_class", "first_chain", "options_from_config", "specplug_section"]
 
@@ -144,15 +148,15 @@ class SpecplugProposerBase:
         self.tracker = RowTracker()
         # The batched path (one propose_batch per step) when the proposer offers it.
         self.batched = isinstance(self.proposer, BatchProposer)
-        self._out = np.full((0, self.k), -1, dtype=np.int32)  # [rows, k] drafts of the batched path
+        self._out = np.full((0, self.k), Draft.PADDING, dtype=np.int32)  # [rows, k] drafts of the batched path
         self._cols = np.arange(self.k, dtype=np.int32)  # [k]
         path = "one propose_batch per step" if self.batched else "one propose per row"
         if self.batched and self.proposer.stateless:
             path += ", no row tracking (stateless)"
         logger.info("specplug method %r drafts for vLLM with %s", spec.id, path)
-        self.request_ids: list[str | None] | None = None  # level 2: the batch's request ids, by row
-        self.num_prompt_tokens: np.ndarray | None = None  # level 2: [max_num_seqs] prompt lengths
-        self.live_requests: set[str] = set()  # level 2: ids started on the proposer
+        self._bound = BoundRequests()  # level 2: real request ids
+        #: level 2's opt-in state trace (``SPECPLUG_VLLM_TRACE``), else None
+        self.trace = level2_state.make_trace(spec.id) if level2_state.active() else None
         self._warned = False
         level2_state.register_drafter(self)
 
@@ -178,12 +182,38 @@ class SpecplugProposerBase:
                 self.spec.id, what, type(exc).__name__, exc,
             )
 
-    def finish_request(self, request_id: str) -> None:
-        """Level 2 calls this with real ids when vLLM finishes or aborts a request."""
-        if request_id not in self.live_requests:
-            return
-        self.live_requests.discard(request_id)
-        self._safe("finish_request", self.proposer.finish_request, request_id)
+    # -- level 2: real request ids, handed over by the patched model runner ------------------------
+    def bind_batch(self, request_ids: Sequence[str | None], num_prompt_tokens: np.ndarray) -> None:
+        """The batch's request ids and ``[max_num_seqs]`` prompt lengths by row (vLLM's own arrays),
+        before this step's ``propose``. From the first call on, requests start on the proposer when
+        first seen by id, and finish through :meth:`finish_requests`, instead of being guessed by row."""
+        self._bound.bind(request_ids, num_prompt_tokens)
+
+    def finish_requests(self, request_ids: Iterable[str]) -> list[str]:
+        """Once per engine step: vLLM finished or aborted ``request_ids`` (ids this drafter never
+        started are ignored). Each live one is finished on the proposer, once; returns those.
+
+        With the state trace on, the step is counted and, when requests ended, the proposer's state
+        is recorded after they were finished."""
+        ended = self._bound.finish(request_ids)
+        for request_id in ended:
+            self._safe("finish_request", self.proposer.finish_request, request_id)
+        if self.trace is not None:
+            self.trace.step += 1
+            self.trace.ended.update(ended)
+            if ended:
+                self.trace.state(self.proposer, len(self._bound.live))
+        return ended
+
+    def is_live(self, request_id: str | None) -> bool:
+        """Whether the proposer has started ``request_id`` and not finished it (level 2)."""
+        return request_id in self._bound.live
+
+    def observe(self, feedback: StepFeedback) -> None:
+        """Hand the proposer its live request's feedback after verification (level 2; a proposer
+        that raises loses this feedback and is warned about once, the engine goes on)."""
+        if self.is_live(feedback.request_id):
+            self._safe("observe", self.proposer.observe, feedback)
 
     # -- the step -------------------------------------------------------------------------------
     def propose(
@@ -203,7 +233,7 @@ class SpecplugProposerBase:
         if not rows:
             return drafts
         ids = self._request_ids(rows, sampled_token_ids, num_tokens_no_spec, token_ids_cpu, batch)
-        vocab = self.vocab_size
+        vocab = self.vocab_size if self.vocab_size is not None else np.iinfo(np.int32).max
         for row in rows:
             n = int(num_tokens_no_spec[row])
             budget = min(self.k, self.max_model_len - n - 1)
@@ -218,12 +248,13 @@ class SpecplugProposerBase:
             )
             try:
                 draft = self.proposer.propose(request)
-                tokens = (draft.token_ids if draft.parents is None else first_chain(draft))[:budget].tolist()
-                if PADDING in tokens:  # padding: no draft from there on
-                    tokens = tokens[: tokens.index(PADDING)]
+                tokens = first_chain(draft)[:budget].tolist()
                 # plain Python on <= K ints: cheaper than numpy's min/max on tiny arrays
-                if tokens and vocab is not None and (min(tokens) < 0 or max(tokens) >= vocab):
-                    raise ValueError(f"draft token ids outside the vocabulary [0, {vocab})")
+                if tokens and (min(tokens) < 0 or max(tokens) >= vocab):
+                    kept = len(Draft.chain(tokens).without_invalid(vocab))
+                    if tokens[kept] != Draft.PADDING:  # padding: no draft from there on; other ids: a bug
+                        raise ValueError(f"draft token ids outside the vocabulary [0, {vocab})")
+                    tokens = tokens[:kept]
             except Exception as exc:
                 self._warn("propose", exc)
                 continue
@@ -247,11 +278,11 @@ class SpecplugProposerBase:
         if self._out.shape[0] < batch:
             self._out = np.full((max(batch, 2 * self._out.shape[0]), self.k), -1, dtype=np.int32)
         out = self._out[:batch]  # [batch, k]
-        out.fill(-1)
+        out.fill(Draft.PADDING)
         request_ids = num_prompt = None
         if not self.proposer.stateless:
             rows = [i for i, alive in enumerate(live) if alive]
-            if self.request_ids is not None:  # level 2: real ids
+            if self._bound.bound:  # level 2: real ids
                 ids = self._request_ids(rows, sampled_token_ids, num_tokens_no_spec, token_ids_cpu, batch)
                 request_ids = [None] * batch
                 num_prompt = np.zeros(batch, dtype=np.int64)
@@ -289,8 +320,14 @@ class SpecplugProposerBase:
 
     def _request_ids(self, rows, sampled, num_tokens, token_ids, batch) -> dict[int, tuple[str, int]]:
         """``row -> (request id, prompt length)``; starts and finishes requests on the proposer."""
-        if self.request_ids is not None:  # level 2: real ids, lifecycle handled by the plugin
-            return level2_state.ids_for_rows(self, rows, num_tokens, token_ids)
+        if self._bound.bound:  # level 2: real ids; vLLM reports the finishes (finish_requests)
+            ids, started = self._bound.lookup(rows)
+            for row in started:
+                request_id, num_prompt = ids[row]
+                if self.trace is not None:
+                    self.trace.started += 1
+                self._safe("start_request", self.proposer.start_request, request_id, token_ids[row, :num_prompt])
+            return ids
         tracks, started, finished = self.tracker.update(rows, [len(sampled[r]) for r in rows], num_tokens, token_ids, batch)
         for track in finished:
             self._safe("finish_request", self.proposer.finish_request, track.request_id)

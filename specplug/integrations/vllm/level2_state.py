@@ -3,9 +3,9 @@
 The plugin (``plugin.py``) marks level 2 active after patching vLLM and lists the needs it
 provides; adapters check their method's needs against :func:`provided_needs` when the engine starts.
 With level 2 active, the patched model runner hands each adapter the batch's real request ids
-before ``propose`` (``adapter.request_ids``) and calls ``finish_request`` when vLLM finishes or
-aborts a request. :class:`StateTrace` (opt-in, ``SPECPLUG_VLLM_TRACE``) lets tests watch the
-proposers' per-request state and memory from outside the server.
+before ``propose`` (``adapter.bind_batch``) and reports what vLLM finished or aborted
+(``adapter.finish_requests``). :class:`StateTrace` (opt-in, ``SPECPLUG_VLLM_TRACE``) lets tests
+watch the proposers' per-request state and memory from outside the server.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ import numpy as np
 
 from specplug.protocols import Need
 
-__all__ = ["StateTrace", "activate", "active", "drafters", "ids_for_rows", "proposer_footprint", "provided_needs", "trace_for"]
+__all__ = ["StateTrace", "activate", "active", "drafters", "make_trace", "proposer_footprint", "provided_needs"]
 
 LOGGER = "specplug.vllm"
 
@@ -57,23 +57,6 @@ def register_drafter(drafter: Any) -> None:
 
 def drafters() -> list[Any]:
     return list(_drafters)
-
-
-def ids_for_rows(drafter: Any, rows: list[int], num_tokens: np.ndarray, token_ids: np.ndarray) -> dict[int, tuple[str, int]]:
-    """``row -> (request id, prompt length)`` from the real ids; starts requests seen for the first time."""
-    out: dict[int, tuple[str, int]] = {}
-    live = drafter.live_requests
-    for row in rows:
-        request_id = drafter.request_ids[row]
-        num_prompt = int(drafter.num_prompt_tokens[row])
-        if request_id not in live:
-            live.add(request_id)
-            trace = trace_for(drafter)
-            if trace is not None:
-                trace.started += 1
-            drafter._safe("start_request", drafter.proposer.start_request, request_id, token_ids[row, :num_prompt])
-        out[row] = (request_id, num_prompt)
-    return out
 
 
 # -- the state trace (opt-in, for tests and benchmarks) ----------------------------------------------
@@ -177,10 +160,12 @@ class StateTrace:
         with open(self.path, "a") as fh:
             fh.write(json.dumps(record) + "\n")
 
-    def state(self, drafter: Any) -> None:
-        size, held = proposer_footprint(drafter.proposer, self.ended)
+    def state(self, proposer: Any, live: int) -> None:
+        """Record ``proposer``'s footprint and the requests it still holds; ``live``: requests started
+        and not finished."""
+        size, held = proposer_footprint(proposer, self.ended)
         self._write({"event": "state", "started": self.started, "finished": len(self.ended),
-                     "live": len(drafter.live_requests), "held": held[:16], "num_held": len(held),
+                     "live": live, "held": held[:16], "num_held": len(held),
                      "proposer_bytes": size, "rss_bytes": _rss_bytes()})
 
     def drafts(self, req_ids: list, drafts: Any) -> None:
@@ -188,13 +173,9 @@ class StateTrace:
             self._write({"event": "drafts", "drafts": {r: list(map(int, d)) for r, d in zip(req_ids, drafts) if r is not None and d}})
 
 
-def trace_for(drafter: Any) -> StateTrace | None:
-    """The drafter's trace when ``SPECPLUG_VLLM_TRACE`` is set (made on first use), else None."""
+def make_trace(method: str) -> StateTrace | None:
+    """A trace for a drafter of ``method`` when ``SPECPLUG_VLLM_TRACE`` is set, else None."""
     import os
 
-    trace = getattr(drafter, "_specplug_trace", False)
-    if trace is False:
-        folder = os.environ.get(TRACE_ENV)
-        trace = StateTrace(folder, drafter.spec.id) if folder else None
-        drafter._specplug_trace = trace
-    return trace
+    folder = os.environ.get(TRACE_ENV)
+    return StateTrace(folder, method) if folder else None

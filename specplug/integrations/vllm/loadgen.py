@@ -87,7 +87,10 @@ def start_server(
     max_model_len: int = 512,
     timeout: float = 600,
 ) -> Server:
-    """Start the OpenAI server on 127.0.0.1 (float32, eager, 1 GiB KV cache) and wait until healthy."""
+    """Start the OpenAI server on 127.0.0.1 (float32, eager, 1 GiB KV cache) and wait until healthy.
+
+    Its log goes into ``workdir``; its vLLM cache folder is the one every job of this process shares
+    (:func:`specplug.integrations.vllm.jobs.session_cache_root`)."""
     workdir = Path(workdir)
     workdir.mkdir(parents=True, exist_ok=True)
     port = _free_port()
@@ -100,7 +103,9 @@ def start_server(
         cmd += ["--speculative-config", json.dumps(speculative_config)]
     if additional_config:
         cmd += ["--additional-config", json.dumps(additional_config)]
-    full_env = dict(os.environ, VLLM_CPU_KVCACHE_SPACE="1", VLLM_CACHE_ROOT=str(workdir / "vllm-cache"))
+    from specplug.integrations.vllm.jobs import session_cache_root
+
+    full_env = dict(os.environ, VLLM_CPU_KVCACHE_SPACE="1", VLLM_CACHE_ROOT=str(session_cache_root()))
     full_env.pop("VLLM_ENABLE_V1_MULTIPROCESSING", None)  # the server runs its engine core in a child
     full_env.update(env or {})
     log_path = workdir / f"server-{port}.log"

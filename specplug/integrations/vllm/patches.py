@@ -4,13 +4,14 @@
    ``additional_config["specplug"]["verifier"]`` (so bad verifier ids or options fail at engine start)
    and hand it to the runner's rejection sampler.
 2. ``GPUModelRunner._update_states``: forward ``scheduler_output.finished_req_ids`` (finished or
-   aborted requests) to the specplug drafter's ``finish_request`` (Need.request_lifecycle).
-3. ``GPUModelRunner.propose_draft_token_ids``: before vLLM calls the drafter, give it the batch's
-   real request ids and prompt lengths (rows -> ids; the adapter then starts requests on first sight
-   instead of guessing by fingerprint).
+   aborted requests) to the specplug drafter's ``finish_requests`` (Need.request_lifecycle).
+3. ``GPUModelRunner.propose_draft_token_ids``: before vLLM calls the drafter, bind the batch's
+   real request ids and prompt lengths to it (``bind_batch``; the adapter then starts requests on
+   first sight instead of guessing by fingerprint).
 4. ``GPUModelRunner._sample``: when the drafter's method needs ``target_topk`` or
    ``target_predictions``, take the target's top-k ids at the root and at every draft position
-   before sampling, and after verification send each request a ``StepFeedback`` (``observe``).
+   before sampling, and after verification send each request a ``StepFeedback`` (the drafter's
+   ``observe``).
 5. ``RejectionSampler.forward``: when a specplug verifier is configured, verify each request's chain
    with it instead of vLLM's rejection sampler, and return the same output layout
    (``[batch, max_spec_len + 1]`` token ids, ``-1`` after the emitted tokens). Before verifying, the
@@ -23,7 +24,8 @@
    they reach the engine; other requests are untouched.
 
 Every wrapper is marked; :func:`apply` refuses to wrap a method twice. CPU (``CPUModelRunner``)
-inherits all of these from ``GPUModelRunner``.
+inherits all of these from ``GPUModelRunner``. The wrappers reach the specplug drafter only through
+its public level-2 methods (``bind_batch``, ``finish_requests``, ``is_live``, ``observe``).
 """
 
 from __future__ import annotations
@@ -34,18 +36,16 @@ from typing import Any
 import numpy as np
 
 from specplug.protocols import Draft, Need, SamplingParams, StepFeedback
-from specplug.verify.sampling import PADDING, without_invalid
 
 __all__ = ["apply", "DEFAULT_TOPK", "refusal"]
 
-from specplug.integrations.vllm import level2_state
 from specplug.integrations.vllm.level2_state import get_logger
 
 logger = get_logger()
 
 MARK = "__specplug_patched__"
 DEFAULT_TOPK = 8
-PLACEHOLDER = PADDING  # vLLM's PLACEHOLDER_TOKEN_ID in rejection_sampler.py
+PLACEHOLDER = Draft.PADDING  # vLLM's PLACEHOLDER_TOKEN_ID in rejection_sampler.py
 
 
 def _wrap(owner: type, name: str, make) -> None:
@@ -91,15 +91,7 @@ def apply() -> frozenset[Need]:
         def _update_states(self, scheduler_output, *args, **kwargs):
             drafter = _specplug_drafter(self)
             if drafter is not None:
-                trace = level2_state.trace_for(drafter)
-                ended = [r for r in scheduler_output.finished_req_ids if r in drafter.live_requests]
-                for request_id in scheduler_output.finished_req_ids:
-                    drafter.finish_request(request_id)
-                if trace is not None:
-                    trace.step += 1
-                    trace.ended.update(ended)
-                    if ended:
-                        trace.state(drafter)
+                drafter.finish_requests(scheduler_output.finished_req_ids)
             return original(self, scheduler_output, *args, **kwargs)
 
         return _update_states
@@ -108,12 +100,10 @@ def apply() -> frozenset[Need]:
         def propose_draft_token_ids(self, *args, **kwargs):
             drafter = _specplug_drafter(self)
             if drafter is not None:
-                drafter.request_ids = self.input_batch.req_ids
-                drafter.num_prompt_tokens = self.input_batch.num_prompt_tokens
+                drafter.bind_batch(self.input_batch.req_ids, self.input_batch.num_prompt_tokens)
             drafts = original(self, *args, **kwargs)
-            trace = level2_state.trace_for(drafter) if drafter is not None else None
-            if trace is not None:
-                trace.drafts(self.input_batch.req_ids, drafts)
+            if drafter is not None and drafter.trace is not None:
+                drafter.trace.drafts(self.input_batch.req_ids, drafts)
             return drafts
 
         return propose_draft_token_ids
@@ -199,14 +189,14 @@ def _observe(runner: Any, drafter: Any, topk: np.ndarray, metadata: Any, sampled
     tokens = sampled.cpu().numpy() if hasattr(sampled, "cpu") else np.asarray(sampled)
     for i, (start, n) in enumerate(_rows(metadata, num_reqs)):
         request_id = req_ids[i]
-        if request_id is None or discard[i] or request_id not in drafter.live_requests:
+        if request_id is None or discard[i] or not drafter.is_live(request_id):
             continue
         if metadata is None:
             rows = [i]  # no spec step: one logit row per request
             draft = Draft.empty()
         else:
             draft = Draft.chain(metadata.draft_token_ids[start : start + n].cpu().numpy())
-            draft = without_invalid(draft, drafter.vocab_size) if drafter.vocab_size else draft  # padding: no draft
+            draft = draft.without_invalid(drafter.vocab_size) if drafter.vocab_size else draft  # padding: no draft
             rows = _logit_rows(metadata, i, start, n)[: len(draft) + 1]
         emitted = [int(t) for t in tokens[i] if t != PLACEHOLDER]
         feedback = StepFeedback(
@@ -217,7 +207,7 @@ def _observe(runner: Any, drafter: Any, topk: np.ndarray, metadata: Any, sampled
             target_predictions=topk[rows, 0],
             target_topk=topk[rows],
         )
-        drafter._safe("observe", drafter.proposer.observe, feedback)
+        drafter.observe(feedback)
 
 
 def refusal(params: Any, verifier: str) -> str | None:
@@ -269,7 +259,7 @@ def _verify_with(sampler: Any, verifier: Any, metadata: Any, logits: Any, sampli
     top_p, top_k = sampling_metadata.top_p, sampling_metadata.top_k
     generators = sampling_metadata.generators
     for i, (start, n) in enumerate(_rows(metadata, batch)):
-        draft = without_invalid(Draft.chain(metadata.draft_token_ids[start : start + n].cpu().numpy()), vocab)
+        draft = Draft.chain(metadata.draft_token_ids[start : start + n].cpu().numpy()).without_invalid(vocab)
         kept = len(draft)  # padding ends the chain: verify only the drafts before it
         # the root and each draft position (at_drafts), then the bonus position (at_bonus); with padding
         # after ``kept`` drafts, the padding's position is the bonus position

@@ -22,17 +22,19 @@ matching above. numba comes with vLLM; it is imported on the first call, after t
 Limits (documented, not hidden): two live requests whose prompts end in the same ``PREFIX`` tokens
 at the same prompt length are told apart by row only, so if vLLM swaps them between rows in the same step their synthetic ids
 may swap too. Proposers stay correct (drafts are only guesses); per-request caches may lose some
-warmth. Level 2 (real request ids, see ``plugin.py``) removes the guesswork.
+warmth. Level 2 (real request ids, see ``plugin.py``) removes the guesswork: :class:`BoundRequests`
+holds the ids vLLM's model runner hands over and which of them the proposer has seen.
 """
 
 from __future__ import annotations
 
 import itertools
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["RowTracker", "Track"]
+__all__ = ["BoundRequests", "RowTracker", "Track"]
 
 PREFIX = 64
 """Prompt tokens (the last ones) in a request's fingerprint."""
@@ -159,6 +161,51 @@ class RowTracker:
         live, self.rows = list(self.rows.values()), {}
         self._arrays = None
         return live
+
+
+class BoundRequests:
+    """Level 2: the batch's real request ids and prompt lengths by row, and the requests started.
+
+    vLLM's model runner binds its own per-row arrays (``input_batch.req_ids`` and
+    ``num_prompt_tokens``, not copied) before every ``propose``; :meth:`lookup` then names each row's
+    request and says which ones the proposer has not seen yet. vLLM reports finished and aborted
+    requests separately, to :meth:`finish`; a request is finished once, and only if it was started.
+    """
+
+    def __init__(self) -> None:
+        self.request_ids: Sequence[str | None] | None = None  # by row; None until level 2 binds a batch
+        self.num_prompt_tokens: np.ndarray | None = None  # [max_num_seqs] by row
+        self.live: set[str] = set()  # ids started on the proposer and not finished
+
+    @property
+    def bound(self) -> bool:
+        """Whether level 2 hands over real ids (else rows are tracked by :class:`RowTracker`)."""
+        return self.request_ids is not None
+
+    def bind(self, request_ids: Sequence[str | None], num_prompt_tokens: np.ndarray) -> None:
+        self.request_ids, self.num_prompt_tokens = request_ids, num_prompt_tokens
+
+    def lookup(self, rows: list[int]) -> tuple[dict[int, tuple[str, int]], list[int]]:
+        """``({row: (request id, prompt length)}, rows whose request starts now)`` for ``rows``;
+        the starting requests count as live from here on."""
+        out: dict[int, tuple[str, int]] = {}
+        started: list[int] = []
+        for row in rows:
+            request_id = self.request_ids[row]
+            if request_id not in self.live:
+                self.live.add(request_id)
+                started.append(row)
+            out[row] = (request_id, int(self.num_prompt_tokens[row]))
+        return out, started
+
+    def finish(self, request_ids: Iterable[str]) -> list[str]:
+        """The live ones among ``request_ids``, now no longer live (each finishes once)."""
+        ended = []
+        for request_id in request_ids:
+            if request_id in self.live:
+                self.live.discard(request_id)
+                ended.append(request_id)
+        return ended
 
 
 class _RowArrays:

@@ -19,7 +19,7 @@ prompt plainly and then with every method before the next prompt, so load change
 
 vLLM (``vllm = true``): plain, vLLM's ``ngram`` (as ``pld@native``) and the derived drafts through
 vLLM's native ``draft_model`` (as ``sps:<layers>@native``), k = ``vllm_k``, each engine in its own
-process (:func:`specplug.bench.vllm_jobs.batch1_then_batch`): every prompt alone, then all in one batch.
+process (:func:`specplug.integrations.vllm.jobs.batch1_then_batch`): every prompt alone, then all in one batch.
 
 Documents: ``model_drafters_k<K>.json`` per k (extra: the cost split per method, the goals, the
 notes) and ``model_drafters_vllm.json`` (batch-1 records; extra: the whole-batch figures).
@@ -155,7 +155,7 @@ def cost_rows(by_k) -> list[dict]:
 
 
 def run_vllm(args, token_ids: list[dict], drafts) -> dict:
-    from specplug.bench.vllm_jobs import VllmJobError, batch1_then_batch
+    from specplug.integrations.vllm.jobs import VllmJobError, batch1_then_batch
     from specplug.models.derive import derive_model, layers_label, parse_layers
     from specplug.integrations.vllm.commands import speculative_configs
     from specplug.models import resolve_model
