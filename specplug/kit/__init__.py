@@ -11,6 +11,10 @@ imports a plugin, vllm, or (at import time of this package) torch.
   (reduced draft vocabularies and their map back to target ids), ``model_view`` (a layer-skipped
   or reduced-head view sharing the target's weights) and ``draft_chain`` (k tokens drafted
   autoregressively, greedy or sampled with ``q``).
+- :mod:`specplug.kit.heads`: trained draft heads' common ground: :class:`~specplug.kit.heads.HeadExport`
+  (a head's export in vLLM's layout), :class:`~specplug.kit.heads.HeadMetadata` (``specplug_head.json``)
+  and the target fingerprint it checks, ``draft_llama_config``, ``load_head`` / ``save_random_head``
+  (the head class of a method comes from its plugin's registered objective) and ``default_head_dir``.
 - :mod:`specplug.kit.slots`: :class:`~specplug.kit.slots.RequestSlots`, request ids mapped to dense
   slots for proposers that keep per-request state in numpy arrays (numpy only, no torch).
 """

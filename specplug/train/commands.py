@@ -13,10 +13,10 @@ import click
 GROUP_HELP = """Train speculative-decoding heads for a target model, on CPU, in vLLM's formats.
 
 \b
-Pipeline (artifacts in the cache, keyed by the target's fingerprint):
-  specplug train data   --model smollm2-135m --out DATA
-  specplug train eagle3 --model smollm2-135m --data DATA [--budget default]
-  vllm serve TARGET --speculative-config '{"method": "eagle3", "model": HEAD, "num_speculative_tokens": 4}'
+Pipeline (artifacts in the cache, keyed by the target's fingerprint; ID: a command below):
+  specplug train data --model smollm2-135m --out DATA
+  specplug train ID   --model smollm2-135m --data DATA [--budget default]
+  vllm serve TARGET --speculative-config '{"method": ID, "model": HEAD, "num_speculative_tokens": 4}'
 
 \b
 What each step costs for SmolLM2-135M on 2 CPU cores (measured here, machine shared):
@@ -24,16 +24,21 @@ What each step costs for SmolLM2-135M on 2 CPU cores (measured here, machine sha
            (--chunk-size prompts per engine); teacher-forced hidden states ~370 tok/s.
            All 415 training prompts x 256 tokens: ~25 min; 150 prompts x 96 tokens: ~5 min.
            Disk: 4 layers x 576 x 2 bytes = 4.6 KB per token (bfloat16).
-  medusa   K residual blocks + K full-vocabulary LM heads (K x 28M parameters): the slowest per
-           token; --budget default trains 60 min.
-  eagle    one decoder layer + the target's frozen LM head (49152 x 576) in the loss: 60 min.
-  eagle3   one decoder layer, training-time test over --ttt-steps steps, 8k draft vocabulary:
-           ~4,900 tok/s per step against an 8k vocabulary (~750 tok/s full vocabulary); 60 min.
+{costs}
   --budget tiny: 40 short steps (seconds on a tiny random model; for tests).
 
 Training prompts are Spec-Bench without the first 5 prompts of each category (the benchmarks
 measure on those): see docs/guides/training.md.
 """
+
+
+def cost_lines(objectives) -> str:
+    """Each objective's :attr:`~specplug.train.spec.ObjectiveSpec.cost` as lines of the group's help."""
+    lines = []
+    for spec in sorted(objectives.values(), key=lambda spec: spec.id):
+        for i, line in enumerate((spec.cost or "").splitlines()):
+            lines.append(f"  {spec.id if i == 0 else '':<8} {line.strip()}")
+    return "\n".join(lines)
 
 
 def parse_layers(value: str | None) -> list[int] | None:
@@ -59,6 +64,10 @@ class TrainGroup(click.Group):
 
         return get_registry().objectives
 
+    def format_help_text(self, ctx, formatter) -> None:
+        self.help = GROUP_HELP.replace("{costs}", cost_lines(self._objectives()))
+        super().format_help_text(ctx, formatter)
+
     def list_commands(self, ctx) -> list[str]:
         return sorted(set(super().list_commands(ctx)) | set(self._objectives()))
 
@@ -69,7 +78,7 @@ class TrainGroup(click.Group):
         return command
 
 
-@click.group(cls=TrainGroup, help=GROUP_HELP)
+@click.group(cls=TrainGroup, help=GROUP_HELP.splitlines()[0])
 def train() -> None:
     pass
 
@@ -82,7 +91,8 @@ def train() -> None:
 @click.option("--limit", type=int, default=None, help="Use only this many prompts (round-robin over categories).")
 @click.option("--max-new-tokens", type=int, default=256, show_default=True, help="Response length cap (greedy, stops at EOS).")
 @click.option("--max-prompt-tokens", type=int, default=1024, show_default=True, help="Skip longer prompts.")
-@click.option("--layers", default=None, help="Hidden-state layers to store (default: -1 and EAGLE-3's 2,L/2,L-3).")
+@click.option("--layers", default=None,
+              help="Hidden-state layers to store (default: -1 and those the registered objectives need, e.g. EAGLE-3's 2,L/2,L-3).")
 @click.option("--engine", type=click.Choice(["vllm", "reference"]), default="vllm", show_default=True,
               help="Generate the responses in vLLM (CPU, batched) or in the reference engine.")
 @click.option("--chunk-size", type=int, default=128, show_default=True, help="Prompts per vLLM engine process.")

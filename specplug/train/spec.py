@@ -66,6 +66,8 @@ class ObjectiveSpec:
     :param head_class: returns the head class (imported lazily), for
         :func:`specplug.kit.heads.load_head` and :func:`~specplug.kit.heads.save_random_head`;
         ``None`` for an objective whose drafter is not a head folder.
+    :param cost: what training costs (say, for SmolLM2-135M on 2 CPU cores), a few short lines for
+        ``specplug train --help``.
     :param data_layers: ``data_layers(num_layers) -> layer ids`` the objective's data needs for a
         target of ``num_layers`` layers; ``specplug train data`` stores the union over the
         registered objectives unless ``--layers`` is given.
@@ -76,5 +78,6 @@ class ObjectiveSpec:
     help: str = ""
     default_lr: float = 3e-4
     cli_options: tuple = field(default_factory=tuple)
+    cost: str = ""
     head_class: Callable[[], type] | None = None
     data_layers: Callable[[int], list[int]] | None = None

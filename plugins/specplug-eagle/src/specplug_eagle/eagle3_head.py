@@ -123,7 +123,9 @@ class Eagle3Head(HeadExport, nn.Module):
         """An untrained head for tests: ``draft_vocab`` random target ids (``None``: the whole
         vocabulary) drawn with ``seed``; weights from torch's global generator, seeded by the caller."""
         vocab = int(target.get_output_embeddings().weight.shape[0])
-        ids = None if draft_vocab is None else np.random.default_rng(seed).choice(vocab, size=min(draft_vocab, vocab), replace=False)
+        ids = None
+        if draft_vocab is not None:
+            ids = np.random.default_rng(seed).choice(vocab, size=min(draft_vocab, vocab), replace=False)
         return cls.for_target(target, draft_token_ids=ids)
 
     @property

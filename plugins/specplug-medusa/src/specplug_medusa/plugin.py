@@ -36,5 +36,7 @@ def specplug_register_objectives(register):
         id="medusa", factory=_objective, default_lr=1e-3, head_class=_head_class,
         data_layers=lambda num_layers: [-1],
         help="Medusa-1: K residual heads on the final hidden state, cross-entropy per head.",
+        cost="K residual blocks + K full-vocabulary LM heads (K x 28M parameters): the slowest per\n"
+             "token; --budget default trains 60 min.",
         cli_options=(click.option("--num-heads", type=int, default=4, show_default=True, help="K heads (draft positions)."),),
     ))
