@@ -38,6 +38,9 @@ class EchoProposer(BaseProposer):
     def finish_request(self, request_id):
         self.events.append(("finish", request_id))
 
+    def observe(self, feedback):
+        self.events.append(("observe", feedback.request_id))
+
     def propose(self, request):
         self.requests.append(request)
         root = int(request.token_ids[-1])
@@ -210,3 +213,28 @@ def test_reuse_is_detected_when_prompts_share_a_long_system_prompt():
     drafter.propose([[8]], lengths, tokens)
     kinds = [e[0] for e in drafter.proposer.events]
     assert kinds == ["start", "start", "finish"] or kinds == ["start", "finish", "start"]
+
+
+def test_level2_binds_real_ids_and_finishes_each_started_request_once():
+    """The public methods level 2's patches call, driven as the patched model runner drives them."""
+    from specplug.protocols import StepFeedback
+
+    drafter = make(k=2)
+    events = drafter.proposer.events
+    tokens, lengths = batch([[5, 6, 7], [1, 2]])
+    drafter.bind_batch(["req-a", "req-b", None, None], np.array([2, 1, 0, 0]))
+    assert drafter.propose([[7], [2]], lengths, tokens) == [[8, 9], [3, 4]]
+    assert events == [("start", "req-a", [5, 6]), ("start", "req-b", [1])]  # real ids, prompt lengths from vLLM
+    assert [r.request_id for r in drafter.proposer.requests] == ["req-a", "req-b"]
+    assert drafter.is_live("req-a") and not drafter.is_live("req-c")
+
+    drafter.observe(StepFeedback("req-a", Draft.chain([8, 9]), [0], [8, 9]))
+    drafter.observe(StepFeedback("req-c", Draft.empty(), [], [1]))  # never started: not the proposer's business
+    assert events[2:] == [("observe", "req-a")]
+
+    assert drafter.finish_requests(["req-a", "req-c", "req-a"]) == ["req-a"]
+    assert drafter.finish_requests(["req-a"]) == []  # finished once
+    assert events[-1] == ("finish", "req-a") and sum(e[0] == "finish" for e in events) == 1
+    assert not drafter.is_live("req-a") and drafter.is_live("req-b")
+    drafter.observe(StepFeedback("req-a", Draft.empty(), [], [1]))  # finished: no more feedback
+    assert sum(e[0] == "observe" for e in events) == 1
