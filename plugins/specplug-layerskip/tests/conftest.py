@@ -19,6 +19,13 @@ def tiny_profile(model, method: str, path, threshold_scan: bool = True):
 
 
 @pytest.fixture(scope="session")
+def make_tiny_profile():
+    """:func:`tiny_profile`, for tests that calibrate their own model (a fixture, so that the tests do not
+    import this conftest by name: from the repository root another conftest has that name)."""
+    return tiny_profile
+
+
+@pytest.fixture(scope="session")
 def tiny_model():
     return tiny_llama(vocab_size=128, seed=1, num_layers=4)
 

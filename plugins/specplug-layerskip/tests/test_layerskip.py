@@ -306,15 +306,13 @@ def exact_two_token_distribution(model, prompt, temperature):
 
 
 @pytest.mark.parametrize("method", ["draft_verify", "swift"])
-def test_sampled_output_is_distributed_as_the_target(method, tmp_path):
+def test_sampled_output_is_distributed_as_the_target(method, tmp_path, make_tiny_profile):
     """Chi-square test on the first two sampled tokens (drafts with q; swift trees also carry
     deterministic siblings), with a confidence threshold that stops drafts early."""
     from scipy.stats import chisquare
 
-    from conftest import tiny_profile
-
     model = tiny_llama(vocab_size=12, seed=5, num_layers=4, hidden=32, intermediate=64, init_std=0.3)
-    path = tiny_profile(model, method, tmp_path / f"{method}.json")
+    path = make_tiny_profile(model, method, tmp_path / f"{method}.json")
     options = {"profile": str(path), "threshold": 0.3, "seed": 1}
     proposer = (SwiftProposer(SwiftOptions(**options, optimize=False)) if method == "swift"
                 else DraftVerifyProposer(DraftVerifyOptions(**options)))

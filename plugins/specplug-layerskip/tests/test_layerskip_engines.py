@@ -23,10 +23,8 @@ class _LayerSkipConformance(MethodEngineConformance):
     profile_path: str | None = None
 
     @pytest.fixture(autouse=True)
-    def _profile(self, request, tmp_path_factory):
+    def _profile(self, request, tmp_path_factory, make_tiny_profile):
         from specplug.testing import tiny_llama
-
-        from conftest import tiny_profile
 
         name = request.node.name
         if "vllm" in name:
@@ -43,7 +41,7 @@ class _LayerSkipConformance(MethodEngineConformance):
             self.threshold = None
         else:  # the conformance test's own tiny model
             model = tiny_llama(vocab_size=128, seed=1)
-            self.profile_path = str(tiny_profile(model, self.method, tmp_path_factory.mktemp("tiny") / f"{self.method}.json"))
+            self.profile_path = str(make_tiny_profile(model, self.method, tmp_path_factory.mktemp("tiny") / f"{self.method}.json"))
             self.threshold = 0.0
 
     def build(self):

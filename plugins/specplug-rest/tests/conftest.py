@@ -28,6 +28,13 @@ def make_tokenizer_dir(path: Path, extra_words: tuple[str, ...] = ()) -> Path:
 
 
 @pytest.fixture(scope="session")
+def corpus() -> Path:
+    """The test corpus, a text file (a fixture, so that tests do not import this conftest by name: from
+    the repository root another conftest has that name)."""
+    return CORPUS
+
+
+@pytest.fixture(scope="session")
 def tokenizer_dir(tmp_path_factory) -> Path:
     return make_tokenizer_dir(tmp_path_factory.mktemp("tok"))
 

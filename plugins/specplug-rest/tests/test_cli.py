@@ -8,8 +8,6 @@ from specplug_rest import plugin
 from specplug_rest.datastore import Datastore, DatastoreError
 from specplug_rest.tokenizer_id import fingerprint_for_model
 
-from conftest import CORPUS
-
 
 def root_cli() -> click.Group:
     """A root group extended through the plugin's own hook, as the specplug CLI does."""
@@ -22,12 +20,12 @@ def root_cli() -> click.Group:
     return cli
 
 
-def test_build_datastore_from_txt_and_use_it(tmp_path, tokenizer_dir, other_tokenizer_dir):
+def test_build_datastore_from_txt_and_use_it(tmp_path, corpus, tokenizer_dir, other_tokenizer_dir):
     out = tmp_path / "ds"
-    result = CliRunner().invoke(root_cli(), ["rest", "build-datastore", str(CORPUS), str(out), "--model", str(tokenizer_dir)])
+    result = CliRunner().invoke(root_cli(), ["rest", "build-datastore", str(corpus), str(out), "--model", str(tokenizer_dir)])
     assert result.exit_code == 0, result.output
     store = Datastore.open(out)
-    assert store.header["num_documents"] == CORPUS.read_text().count("\n\n") + 1
+    assert store.header["num_documents"] == corpus.read_text().count("\n\n") + 1
     assert store.fingerprint == fingerprint_for_model(str(tokenizer_dir))["fingerprint"]
     # the method's factory checks the tokenizer of the run's model
     proposer = plugin.build_proposer(plugin.RestOptions(datastore=str(out), model=str(tokenizer_dir)))
@@ -36,7 +34,7 @@ def test_build_datastore_from_txt_and_use_it(tmp_path, tokenizer_dir, other_toke
         plugin.build_proposer(plugin.RestOptions(datastore=str(out), model=str(other_tokenizer_dir)))
     info = CliRunner().invoke(root_cli(), ["rest", "info", str(out)])
     assert info.exit_code == 0 and json.loads(info.output)["format_version"] == 1
-    again = CliRunner().invoke(root_cli(), ["rest", "build-datastore", str(CORPUS), str(out), "--model", str(tokenizer_dir)])
+    again = CliRunner().invoke(root_cli(), ["rest", "build-datastore", str(corpus), str(out), "--model", str(tokenizer_dir)])
     assert again.exit_code != 0 and "--overwrite" in again.output
 
 
