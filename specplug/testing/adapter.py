@@ -12,10 +12,10 @@ plugin's ``tests/test_registration.py`` subclasses one of the two classes:
           bad_options = [({"min_ngram": 0}, "min_ngram")]
 
   ``specplug.vllm.<id>`` resolves to an adapter holding the method's proposer and options; over a
-  few decoding steps on reused rows (a row joining late, a row at the length limit), every row's
-  draft equals the first chain of the proposer's own ``propose`` for that history, never exceeds K
-  or the room left, stays in the vocabulary, and some drafts are not empty; bad options fail when
-  the engine starts, naming the key and ``--additional-config``.
+  few decoding steps (a row joining late, a row at the length limit, a finished request's row taken
+  by a new one), every row's draft equals the first chain of the proposer's own ``propose`` for
+  that history, never exceeds K or the room left, stays in the vocabulary, and some drafts are not
+  empty; bad options fail when the engine starts, naming the key and ``--additional-config``.
 - :class:`VllmLevel2MethodConformance`, for a method whose needs only level 2 provides: level 1
   refuses it at start, naming the need and the ``SPECPLUG_VLLM_LEVEL2=1`` switch.
 
@@ -114,6 +114,10 @@ class VllmAdapterConformance(_VllmPath):
         started: dict[int, tuple[str, int]] = {}  # row -> (request id, prompt length) of the reference
         drafted = 0
         for step in range(self.steps):
+            if step == 2:  # row 0's request finishes and a new request takes the row
+                reference.finish_request(started.pop(0)[0])
+                histories[0] = list(reversed(histories[2][:8]))
+                sampled[0] = [histories[0][-1]]
             # row 1 joins at step 1; the full row is live at step 0 only
             live = [row != 1 or step > 0 for row in range(rows - 1)] + [step == 0]
             tokens = np.zeros((rows, self.max_model_len), dtype=np.int32)  # [rows, max_model_len]
@@ -127,7 +131,7 @@ class VllmAdapterConformance(_VllmPath):
                     assert out[row] == [], f"step {step}: row {row} got a draft without sampled tokens"
                     continue
                 if row not in started:
-                    started[row] = (f"r{row}", len(history) - len(sampled[row]))
+                    started[row] = (f"r{row}-{step}", len(history) - len(sampled[row]))
                     reference.start_request(started[row][0], np.asarray(history[: started[row][1]], dtype=np.int64))
                 budget = min(self.k, self.max_model_len - len(history) - 1)
                 expected: list[int] = []
