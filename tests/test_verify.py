@@ -13,7 +13,14 @@ import specplug.verify.speculative as speculative_module
 from specplug.verify.specs import BUILTIN_VERIFIERS, TypicalAcceptanceOptions
 from specplug.protocols import Draft, SamplingParams, Verifier
 from specplug.registry import get_registry
-from specplug.testing import NoisyOracleProposer, assert_greedy_lossless, greedy_reference, tiny_llama, total_accepted
+from specplug.testing import (
+    NoisyOracleProposer,
+    assert_greedy_lossless,
+    examples,
+    greedy_reference,
+    tiny_llama,
+    total_accepted,
+)
 from specplug.verify import (
     GreedyMatchVerifier,
     SpeculativeSamplingVerifier,
@@ -89,7 +96,7 @@ def test_process_logits_top_k_and_top_p():
     assert greedy.tolist() == [[1.0, 0.0, 0.0, 0.0]]
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=examples(60), deadline=None)
 @given(
     seed=st.integers(0, 10_000),
     n=st.integers(0, 6),
@@ -165,7 +172,7 @@ def mixed_drafts(draw):
     return logits, Draft(ids, parents, probs), seed
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=examples(150), deadline=None)
 @given(case=mixed_drafts(), sampling=st.sampled_from(SAMPLING_CASES))
 def test_no_verifier_accepts_an_id_outside_the_vocabulary(case, sampling):
     """For every registered verifier, chains and trees, temperature 0 and above: accepted nodes and

@@ -21,6 +21,8 @@ class TestSpsRegistration(MethodRegistrationConformance):
     bad_options = [
         ({}, "exactly one of 'model'"),
         ({"model": "x", "layers": "0"}, "exactly one of 'model'"),
+        ({"layers": "0", "dtype": "float16"}, "'dtype' applies"),
+        ({"layers": "0", "vocab_file": "v.json"}, "needs 'vocab_size'"),
         ({"layers": "0", "stop_below": 1.5}, "stop_below"),
         ({"layers": "0", "draft_model": "x"}, "draft_model"),
     ]
