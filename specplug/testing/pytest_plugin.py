@@ -11,6 +11,8 @@ loads it in any environment where specplug is installed; test folders need no ``
   (one thread was 10-35x faster for them on a small shared machine);
 - a registry built afresh around every test (the autouse fixture :func:`fresh_registry`), so a test
   never sees plugins another test registered.
+
+Run pytest with ``-p no:specplug`` to leave it out.
 """
 
 from __future__ import annotations
