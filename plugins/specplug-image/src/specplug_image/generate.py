@@ -41,11 +41,12 @@ def build_setting(drafter: str, target, draft_model=None, verifier: str = "specu
                   lantern: dict | None = None, sjd: dict | None = None, seed: int = 0):
     """``(proposer or None, verifier)`` for a drafter name and a verifier id (``lantern`` options apply
     when ``verifier == "lantern"``; ``sjd`` options when ``drafter == "sjd"``). Options are validated
-    by the registry's specs, so a bad value raises :class:`specplug.methods.OptionsError` naming it."""
+    by the registry's specs, so a bad value raises :class:`specplug.methods.OptionsError` naming it.
+
+    SJD and LANTERN are built by id from the registry (their plugins, never imported here); LANTERN
+    reads its latent neighbourhoods from the target's folder (``target.name_or_path``)."""
     from specplug.registry import get_registry
     from specplug_image.drafter import DraftModelProposer
-    from specplug_lantern.verifier import LanternVerifier
-    from specplug_sjd.proposer import SJDProposer
 
     if drafter == "plain":
         proposer = None
@@ -54,11 +55,16 @@ def build_setting(drafter: str, target, draft_model=None, verifier: str = "specu
             raise ValueError("the 'draft' drafter needs the draft model (train-digits trains it beside the target)")
         proposer = DraftModelProposer(draft_model, temperature=1.0, seed=seed)
     elif drafter == "sjd":
-        proposer = SJDProposer(get_registry().method("sjd").validate_options({"seed": seed, **(sjd or {})}))
+        proposer = get_registry().method("sjd").build({"seed": seed, **(sjd or {})})
     else:
         raise ValueError(f"unknown drafter {drafter!r}; choose one of: {', '.join(DRAFTERS)}")
     if verifier == "lantern":
-        rule: Any = LanternVerifier.from_model(target, get_registry().verifier("lantern").validate_options(lantern or {}))
+        spec = get_registry().verifier("lantern")
+        options = spec.validate_options(lantern or {})  # a bad option is named before the target is read
+        folder = getattr(target, "name_or_path", "")
+        if not folder:
+            raise ValueError("lantern reads the target's token embeddings from its folder: load the target with from_pretrained")
+        rule: Any = spec.build(options.model_copy(update={"model": str(folder)}))
     else:
         from specplug.engine import resolve_verifier
 
