@@ -27,15 +27,25 @@ method with card ``C`` and spec ``S``:
   When it does not, ``C`` lists no ``vllm_specplug`` entry: the adapter would refuse to start.
 - ``S.tree`` (the proposer drafts trees) implies ``C.refinement == single_pass_tree``.
 
+Quickstart rule (:func:`quickstart_problems`): a card carries a quickstart exactly when an installed plugin
+runs it (a card whose quickstart fails in the full test tier, ``tests/test_quickstarts.py``, cannot stay
+runnable). Its install lines work from a checkout as printed: :data:`WHEELHOUSE_BUILD` first, then
+:data:`WHEELHOUSE_INSTALL` with specplug's own distributions only, among them the card's package; its last
+command runs the method with ``--method ID`` (a registered method) or ``--verifier ID`` (a verifier).
+
 This module imports neither torch nor vllm.
 """
 
 from __future__ import annotations
 
+import re
+import shlex
+
 from specplug.methods import MethodSpec
 from specplug.protocols import Need
 from specplug.taxonomy import (
     DEPLOYMENT_TAGS,
+    QUICKSTART_PROMPT,
     LOSSLESS_ACCEPTANCE,
     Engine,
     GenerationStrategy,
@@ -46,16 +56,24 @@ from specplug.taxonomy import (
 
 __all__ = [
     "LEVEL2_NEEDS",
+    "WHEELHOUSE_BUILD",
+    "WHEELHOUSE_INSTALL",
     "bibliography_problems",
     "deployment_problems",
     "facet_problems",
     "implementation_problems",
+    "quickstart_problems",
     "vllm_level",
 ]
 
 #: What specplug's vLLM level 2 plugin gives methods (``specplug.integrations.vllm.patches.apply``
 #: returns the same set; a vLLM-tier test compares the two).
 LEVEL2_NEEDS: frozenset[Need] = frozenset({Need.request_lifecycle, Need.target_topk, Need.target_predictions})
+
+#: How a checkout installs specplug's packages (no package index serves them): build the wheelhouse
+#: once, then install from it; pip takes the third-party dependencies from the index.
+WHEELHOUSE_BUILD = "bash scripts/wheelhouse.sh"
+WHEELHOUSE_INSTALL = "pip install --find-links dist/wheelhouse"
 
 _HEADS = {GenerationStrategy.feature_heads, GenerationStrategy.multi_token_heads}
 _OURS = (Engine.specplug_reference, Engine.vllm_specplug)
@@ -162,4 +180,51 @@ def implementation_problems(
                 problems.append(f"{card.id}: the vllm_specplug config must name model specplug.vllm.{card.id}")
     if spec.tree and card.refinement is not RefinementStrategy.single_pass_tree:
         problems.append(f"{card.id}: the proposer drafts trees, so refinement is 'single_pass_tree'")
+    return problems
+
+
+def _distribution(requirement: str) -> str:
+    """``specplug[engine]`` -> ``specplug``: the distribution a requirement names."""
+    return re.split(r"[\[<>=!~;\s]", requirement, maxsplit=1)[0].strip().lower().replace("_", "-")
+
+
+def quickstart_problems(
+    card: MethodCard, *, runnable: bool, verifier: bool, distributions: set[str]
+) -> list[str]:
+    """The quickstart rule (see the module docstring) for one card.
+
+    ``runnable``: an installed plugin registers the card's id; ``verifier``: it is registered as a verifier
+    (its quickstart runs ``--verifier ID``); ``distributions``: the names of specplug's own distributions
+    (the core and every plugin package), which the wheelhouse holds.
+    """
+    if not card.quickstart:
+        return [f"{card.id}: a plugin runs it, so the card carries a quickstart"] if runnable else []
+    if not runnable:
+        return [f"{card.id}: no installed plugin runs it, so it carries no quickstart (only runnable cards do)"]
+    problems = []
+    installs = [i for i, command in enumerate(card.quickstart) if command.startswith("pip install")]
+    if not installs:
+        problems.append(f"{card.id}: the quickstart installs nothing; start with {WHEELHOUSE_BUILD!r} and {WHEELHOUSE_INSTALL!r} ...")
+    elif WHEELHOUSE_BUILD not in card.quickstart[: installs[0]]:
+        problems.append(f"{card.id}: {WHEELHOUSE_BUILD!r} must come before the first 'pip install'")
+    installed = set()
+    for i in installs:
+        command = card.quickstart[i]
+        if not command.startswith(WHEELHOUSE_INSTALL + " "):
+            problems.append(f"{card.id}: install from the wheelhouse as printed elsewhere: {WHEELHOUSE_INSTALL} PACKAGE ..., got {command!r}")
+            continue
+        names = [_distribution(word) for word in shlex.split(command[len(WHEELHOUSE_INSTALL):]) if not word.startswith("-")]
+        unknown = [name for name in names if name not in distributions]
+        if unknown:
+            problems.append(f"{card.id}: the wheelhouse holds specplug's packages only; {', '.join(unknown)} is not one")
+        installed.update(names)
+    packages = {impl.package for impl in card.implementations if impl.engine is Engine.specplug_reference and impl.package}
+    missing = sorted(packages - installed)
+    if installs and missing:
+        problems.append(f"{card.id}: the quickstart does not install {', '.join(missing)}, the card's package")
+    words = shlex.split(card.quickstart[-1])
+    flag = "--verifier" if verifier else "--method"
+    if (flag, card.id) not in set(zip(words, words[1:])):
+        problems.append(f"{card.id}: it is registered as a {flag[2:]}, so the quickstart ends with "
+                        f'specplug generate {flag} {card.id} ... --compare --json "{QUICKSTART_PROMPT}"')
     return problems

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import click
 
+from specplug.catalogue_checks import WHEELHOUSE_BUILD, WHEELHOUSE_INSTALL
 from specplug.registry import RegistryError, UnknownIdError, get_registry, load_card_file
 from specplug.taxonomy import FACETS, Engine, MethodCard
 
@@ -173,24 +174,39 @@ def list_cards(lossless: bool | None, runnable: bool, as_json: bool, **facets: s
 
 
 def _how_to_run(card: MethodCard, registry) -> list[str]:
+    """How to run the card beyond its quickstart (which ``show`` prints on its own): in vLLM, or which
+    package to install when no installed plugin runs it."""
     lines = []
     if card.id in registry.methods:
-        lines.append(f"specplug generate --method {card.id} --compare \"Your prompt\"")
         runs_in_vllm = card.native_vllm() is None or Engine.vllm_specplug in card.engines  # else natively only
         if runs_in_vllm and "target_model" not in {str(n) for n in registry.methods[card.id].needs}:  # self-drafters cannot
             config = json.dumps({"model": f"specplug.vllm.{card.id}", "num_speculative_tokens": 5})
             lines.append(f"vllm serve MODEL --speculative-config '{config}'   (options: specplug vllm-config {card.id} --option KEY=VALUE)")
-    elif card.id in registry.verifiers:
-        lines.append(f"verifier: specplug generate --method pld --verifier {card.id} \"Your prompt\"")
     native = card.native_vllm()
     if native:
         config = {"method": native.vllm_method, "num_speculative_tokens": 5, **native.config}
         lines.append(f"vllm serve MODEL --speculative-config '{json.dumps(config)}'   (vLLM native)")
     for impl in card.implementations:
         if impl.package and card.id not in registry.methods and card.id not in registry.verifiers:
-            lines.append(f"pip install {impl.package}")
+            lines += [WHEELHOUSE_BUILD, f"{WHEELHOUSE_INSTALL} {impl.package}"]
             break
     return lines
+
+
+def _quickstart_lines(card: MethodCard) -> list[str]:
+    """The card's quickstart as ``show`` prints it: where to run it, the commands, what to expect."""
+    if not card.quickstart:
+        return []
+    expect = (
+        "the JSON's 'identical' is true: the output equals plain decoding"
+        if card.lossless
+        else "lossy: the output may differ from plain decoding ('identical' may be false)"
+    )
+    return [
+        "", "quickstart (from the root of a specplug checkout; replace PROMPT)",
+        *(f"  {command}" for command in card.quickstart),
+        f"  ({expect})",
+    ]
 
 
 @cli.command("show")
@@ -251,6 +267,7 @@ def show(method_id: str, as_json: bool) -> None:
         out.append("  none yet")
     installed = registry.method_sources.get(card.id) or registry.verifier_sources.get(card.id)
     out.append(f"  installed here: {installed or 'no'}")
+    out += _quickstart_lines(card)
     how = _how_to_run(card, registry)
     if how:
         out += ["", "how to run"] + [f"  {line}" for line in how]

@@ -40,6 +40,7 @@ from pathlib import Path
 import click
 
 from specplug.bench.results import BenchResults, category_table, describe, load_results, render_markdown
+from specplug.catalogue_checks import WHEELHOUSE_BUILD, WHEELHOUSE_INSTALL
 from specplug.registry import Registry, build_registry
 from specplug.taxonomy import Engine, MethodCard, Taxonomy, TaxonomyNode
 
@@ -212,6 +213,33 @@ def _option_flags(options: dict) -> str:
     return "".join(f" --option {shlex.quote(f'{key}={value}')}" for key, value in options.items())
 
 
+def _quickstart_block(card: MethodCard) -> list[str]:
+    """The card's quickstart, printed as the full test tier runs it (``tests/test_quickstarts.py``)."""
+    if not card.quickstart:
+        return []
+    out = [
+        "## Quickstart",
+        "",
+        "From the root of a specplug checkout, with Python 3.11 or newer (a CPU is enough); replace `PROMPT` "
+        "with your prompt. The first two lines build wheels of specplug's packages (no package index serves "
+        "them) and install them with their dependencies; in the environment `bash scripts/setup.sh` builds, "
+        "everything is installed already, so skip them.",
+        "",
+        "```bash",
+        *card.quickstart,
+        "```",
+        "",
+    ]
+    if any(command.startswith("specplug train ") for command in card.quickstart):
+        out += ["Training here uses a few prompts and the `tiny` budget: enough to run the method, not to speed "
+                "it up. The plugin's README gives the full recipe (`--budget default`).", ""]
+    if card.lossless:
+        out += ["The method is lossless: the JSON reports `\"identical\": true`, the same tokens as plain decoding.", ""]
+    else:
+        out += ["The method is lossy: its output may differ from plain decoding (`\"identical\"` may be false).", ""]
+    return out
+
+
 def _run_block(card: MethodCard, registry: Registry) -> list[str]:
     out = ["## How to run", ""]
     if not card.implementations:
@@ -223,11 +251,22 @@ def _run_block(card: MethodCard, registry: Registry) -> list[str]:
         return out
     for impl in card.implementations:
         pkg = impl.package
-        install = [f"pip install {pkg}"] if pkg else []
+        install = [WHEELHOUSE_BUILD, f"{WHEELHOUSE_INSTALL} {pkg}"] if pkg else []
         needs_line = None
         if impl.engine is Engine.specplug_reference:
             kind = "method" if not card.scope or card.scope.value != "verification" else "verifier"
             title = "specplug reference engine"
+            if card.quickstart:
+                lead = "The [quickstart](#quickstart) above installs the method and runs it once beside plain decoding."
+                out += [f"### {title}", ""]
+                if kind == "method":
+                    out += [lead + " Then measure it on one Spec-Bench prompt per category:", "", "```bash",
+                            f"specplug bench --methods {card.id} --model smollm2-135m --prompts spec-bench:1", "```", ""]
+                else:
+                    out += [lead, ""]
+                if impl.notes:
+                    out += [impl.notes, ""]
+                continue
             if kind == "verifier":
                 cmds = install + [f'specplug generate --method pld --verifier {card.id} --compare "{_EXAMPLE_PROMPT}"']
             else:
@@ -309,6 +348,7 @@ def _card_page(card: MethodCard, registry: Registry, results: dict[str, BenchRes
     if card.caveats:
         out += ["## Caveats", "", card.caveats, ""]
 
+    out += _quickstart_block(card)
     out += _run_block(card, registry)
 
     measured = [(stem, r, m) for stem, r in results.items() for m in r.methods if card_id_of(m) == card.id]

@@ -19,6 +19,7 @@ Classes:
 from __future__ import annotations
 
 import re
+import shlex
 from enum import StrEnum
 from typing import Any
 
@@ -42,6 +43,7 @@ __all__ = [
     "DEPLOYMENT_TAGS",
     "LOSSLESS_ACCEPTANCE",
     "LOSSLESS_RULE",
+    "QUICKSTART_PROMPT",
     "TRAINING_ORDER",
     "TRAINING_RULE",
 ]
@@ -191,6 +193,9 @@ class Engine(StrEnum):
 #: Acceptance rules that keep the target's output distribution (see :data:`LOSSLESS_RULE`).
 LOSSLESS_ACCEPTANCE = frozenset({AcceptanceRule.exact_greedy, AcceptanceRule.speculative_sampling, AcceptanceRule.block})
 
+#: The placeholder a card's quickstart ends with, where the user types a prompt.
+QUICKSTART_PROMPT = "PROMPT"
+
 _ARXIV_RE = re.compile(r"^\d{4}\.\d{4,5}$")
 _ID_RE = re.compile(r"^[a-z][a-z0-9_]*$")
 
@@ -328,6 +333,26 @@ class MethodCard(_Strict):
     aliases: list[str] = Field(default_factory=list, description="Other names users may type.")
     related: list[str] = Field(default_factory=list, description="Ids of related cards.")
     status: Status = Field(default=Status.catalogued, description="Maturity of specplug's implementation.")
+    quickstart: list[str] = Field(
+        default_factory=list,
+        description="For a runnable card (and only those): the shell commands, one per line, that take a new user "
+        "from a checkout of specplug to a run of the method on SmolLM2: install, then whatever the method needs "
+        "(derive a draft, train a head with --budget tiny, build a datastore, calibrate), ending in "
+        "'specplug generate --method ID ... --compare --json \"PROMPT\"' ('--verifier ID' for a verifier), with "
+        "PROMPT a literal placeholder. The full test tier runs every card's quickstart as printed.",
+    )
+
+    @field_validator("quickstart")
+    @classmethod
+    def _check_quickstart_lines(cls, value: list[str]) -> list[str]:
+        for command in value:
+            if not command.strip() or "\n" in command:
+                raise ValueError(f"quickstart command {command!r} must be one non-empty line")
+            try:
+                shlex.split(command)
+            except ValueError as err:
+                raise ValueError(f"quickstart command {command!r} does not parse as a shell command: {err}") from None
+        return value
 
     @field_validator("id")
     @classmethod
@@ -345,7 +370,26 @@ class MethodCard(_Strict):
             raise ValueError("a card of scope 'method' must name its generation strategy")
         if self.acceptance in self.optional_acceptance:
             raise ValueError(f"optional_acceptance repeats the main acceptance {self.acceptance.value!r}")
+        if self.quickstart:
+            self._check_quickstart_ending()
         return self
+
+    def _check_quickstart_ending(self) -> None:
+        """The last command is the run itself: ``specplug generate`` of this card's id (``--method ID``, or
+        ``--verifier ID`` for a verifier) with ``--compare --json`` and the prompt placeholder last."""
+        *setup, last = self.quickstart
+        words = shlex.split(last)
+        pairs = set(zip(words, words[1:]))
+        wanted = f'specplug generate --method {self.id} ... --compare --json "{QUICKSTART_PROMPT}"'
+        if (
+            words[:2] != ["specplug", "generate"]
+            or not ({("--method", self.id), ("--verifier", self.id)} & pairs)
+            or not {"--compare", "--json"} <= set(words)
+            or not last.rstrip().endswith(f'"{QUICKSTART_PROMPT}"')
+        ):
+            raise ValueError(f"the last quickstart command must be {wanted} ('--verifier {self.id}' for a verifier), got {last!r}")
+        if any(QUICKSTART_PROMPT in shlex.split(command) for command in setup):
+            raise ValueError(f"only the last quickstart command takes the {QUICKSTART_PROMPT} placeholder")
 
     @property
     def engines(self) -> set[Engine]:

@@ -14,6 +14,9 @@ in :mod:`specplug.catalogue_checks` (plugins run them on their own cards too):
   level 1 when it has none, and no vllm_specplug entry when level 2 cannot provide them; a tree-drafting
   proposer makes the card's refinement 'single_pass_tree'. A card that promises a specplug engine for an
   id no installed plugin registers fails too.
+- quickstarts: exactly the runnable cards carry one; it installs from the wheelhouse, only specplug's
+  packages and the card's own among them, and ends by running the card's id (``--method`` or
+  ``--verifier``) with ``--compare --json "PROMPT"``. The full tier runs them (``tests/test_quickstarts.py``).
 """
 
 from __future__ import annotations
@@ -21,18 +24,21 @@ from __future__ import annotations
 import re
 import subprocess
 import sys
+import tomllib
 import typing
 from collections import Counter
 from pathlib import Path
 
 import pytest
 import yaml
+from pydantic import ValidationError
 
 from specplug.catalogue_checks import (
     LEVEL2_NEEDS,
     bibliography_problems,
     deployment_problems,
     facet_problems,
+    quickstart_problems,
     vllm_level,
 )
 from specplug.catalogue_checks import implementation_problems as registered_problems
@@ -523,3 +529,80 @@ def test_plugin_check_catches_a_card_without_a_plugin():
         "demo: the card lists ['specplug_reference'] but no installed plugin registers 'demo' "
         "(install plugins/specplug-demo, or drop the entries)"
     ]
+
+
+#: specplug's own distributions: the core and every plugin package (what scripts/wheelhouse.sh builds)
+DISTRIBUTIONS = {
+    tomllib.loads(path.read_text(encoding="utf-8"))["project"]["name"]
+    for path in [REPO / "pyproject.toml", *sorted((REPO / "plugins").glob("specplug-*/pyproject.toml"))]
+}
+
+
+def all_quickstart_problems(registry) -> list[str]:
+    return [
+        problem
+        for card in sorted(registry.cards.values(), key=lambda c: c.id)
+        for problem in quickstart_problems(
+            card, runnable=registry.is_runnable(card.id), verifier=card.id in registry.verifiers, distributions=DISTRIBUTIONS
+        )
+    ]
+
+
+def test_exactly_the_runnable_cards_carry_a_quickstart():
+    registry = get_registry()
+    assert any(card.quickstart for card in registry.cards.values())
+    assert all_quickstart_problems(registry) == []
+
+
+_INSTALL = ["bash scripts/wheelhouse.sh", 'pip install --find-links dist/wheelhouse "specplug[engine]" specplug-demo']
+_RUN = 'specplug generate --method demo --model smollm2-135m --compare --json "PROMPT"'
+
+
+def test_quickstart_check_catches_problems():
+    demo = Implementation(engine="specplug_reference", package="specplug-demo")
+    card = _card(status="preview", implementations=[demo], quickstart=[*_INSTALL, _RUN])
+    known = DISTRIBUTIONS | {"specplug-demo"}
+
+    def problems(card, runnable=True, verifier=False, distributions=known):
+        return quickstart_problems(card, runnable=runnable, verifier=verifier, distributions=distributions)
+
+    assert problems(card) == []
+    assert problems(card.model_copy(update={"quickstart": []})) == ["demo: a plugin runs it, so the card carries a quickstart"]
+    assert problems(card, runnable=False) == [
+        "demo: no installed plugin runs it, so it carries no quickstart (only runnable cards do)"
+    ]
+    assert "not one" in problems(card, distributions=DISTRIBUTIONS)[0]  # specplug-demo is no package of ours
+    from_an_index = card.model_copy(update={"quickstart": ["pip install specplug-demo", _RUN]})
+    assert any("install from the wheelhouse" in p for p in problems(from_an_index))
+    no_build = card.model_copy(update={"quickstart": [_INSTALL[1], _RUN]})
+    assert problems(no_build) == ["demo: 'bash scripts/wheelhouse.sh' must come before the first 'pip install'"]
+    other_package = card.model_copy(update={"quickstart": [_INSTALL[0], _INSTALL[1].replace("specplug-demo", "specplug-pld"), _RUN]})
+    assert problems(other_package) == ["demo: the quickstart does not install specplug-demo, the card's package"]
+    assert problems(card.model_copy(update={"quickstart": [_RUN]}))[0].startswith("demo: the quickstart installs nothing")
+    as_verifier = _card(scope="verification", generation=None, quickstart=[*_INSTALL[:1], _INSTALL[1].replace("specplug-demo", "specplug-pld"),
+                                                                              "specplug generate --method pld --verifier demo --compare --json \"PROMPT\""])
+    assert problems(as_verifier, verifier=True) == []
+    assert "registered as a method" in problems(as_verifier, verifier=False)[0]
+
+
+@pytest.mark.parametrize(
+    "last, message",
+    [
+        ('specplug bench --methods demo --compare --json "PROMPT"', "the last quickstart command must be"),
+        ('specplug generate --method pld --compare --json "PROMPT"', "the last quickstart command must be"),
+        ('specplug generate --method demo --json "PROMPT"', "the last quickstart command must be"),
+        ('specplug generate --method demo --compare --json "Hello"', "the last quickstart command must be"),
+        ('specplug generate --method demo --compare --json "PROMPT', "does not parse"),
+    ],
+)
+def test_a_quickstart_must_end_by_running_the_card(last, message):
+    _card(quickstart=[*_INSTALL, _RUN])  # the well-formed one validates
+    with pytest.raises(ValidationError, match=message):
+        _card(quickstart=[*_INSTALL, last])
+
+
+def test_a_quickstart_takes_the_prompt_last_and_one_line_per_command():
+    with pytest.raises(ValidationError, match="only the last quickstart command"):
+        _card(quickstart=["specplug train data --out PROMPT", _RUN])
+    with pytest.raises(ValidationError, match="one non-empty line"):
+        _card(quickstart=["bash scripts/wheelhouse.sh\npip install x", _RUN])

@@ -64,6 +64,25 @@ def test_show_prints_the_venue_once_and_tags_in_the_facet_block():
     assert "level=2 needs=target_topk" in run_specplug("show", "recycling", check=True).stdout
 
 
+def test_show_prints_the_cards_quickstart_as_the_card_holds_it():
+    data = json.loads(run_specplug("show", "sps", "--json", check=True).stdout)
+    card = MethodCard.model_validate({k: v for k, v in data.items() if k != "runnable"})
+    assert card.quickstart and card.quickstart[-1].endswith('--compare --json "PROMPT"')
+    lines = run_specplug("show", "sps", check=True).stdout.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith("quickstart"))
+    assert lines[start + 1 : start + 1 + len(card.quickstart)] == [f"  {command}" for command in card.quickstart]
+    assert "output equals plain decoding" in lines[start + 1 + len(card.quickstart)]
+    assert "lossy: the output may differ" in run_specplug("show", "lantern", check=True).stdout
+    assert "quickstart" not in run_specplug("show", "specexec", check=True).stdout  # not runnable: none
+
+
+def test_generate_validates_verifier_options_before_loading_a_model():
+    bad = run_specplug("generate", "--method", "pld", "--verifier", "lantern", "--verifier-option", "k=0", "Hello")
+    assert bad.returncode == 2 and "k" in bad.stderr and "Traceback" not in bad.stderr
+    shapeless = run_specplug("generate", "--verifier", "lantern", "--verifier-option", "k", "Hello")
+    assert shapeless.returncode == 2 and "key=value" in shapeless.stderr
+
+
 def test_show_accepts_aliases_and_case():
     assert run_specplug("show", "PLD", check=True).stdout == run_specplug("show", "pld", check=True).stdout
 

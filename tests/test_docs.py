@@ -116,6 +116,23 @@ def bench_results() -> BenchResults:
     return BenchResults.build(meta, ["plain", "alpha"], records)
 
 
+def test_card_page_prints_the_quickstart_in_place_of_the_install_and_run_lines(small_registry, tmp_path):
+    quickstart = ["bash scripts/wheelhouse.sh", 'pip install --find-links dist/wheelhouse "specplug[engine]" specplug-alpha',
+                  "specplug train data --model smollm2-135m --limit 4",
+                  'specplug generate --method alpha --model smollm2-135m --compare --json "PROMPT"']
+    alpha = small_registry.cards["alpha"]
+    small_registry.cards["alpha"] = MethodCard.model_validate(alpha.model_dump() | {"quickstart": quickstart})
+    page = docs_gen.render_pages(small_registry, tmp_path)["catalogue/alpha.md"]
+    assert "## Quickstart\n" in page and "```bash\n" + "\n".join(quickstart) + "\n```" in page
+    assert "`tiny` budget" in page and '`"identical": true`' in page
+    assert page.index("## Quickstart") < page.index("## How to run")
+    assert page.count("specplug generate --method alpha") == 1  # the reference block points at the quickstart
+    small_registry.cards["alpha"] = MethodCard.model_validate(
+        alpha.model_dump() | {"quickstart": quickstart[:2] + quickstart[3:], "lossless": False, "acceptance": "typical"})
+    lossy = docs_gen.render_pages(small_registry, tmp_path)["catalogue/alpha.md"]
+    assert "The method is lossy" in lossy and "`tiny` budget" not in lossy
+
+
 def test_catalogue_index_links_every_card(small_registry, tmp_path):
     pages = docs_gen.render_pages(small_registry, tmp_path)
     index = pages["catalogue/index.md"]
@@ -130,8 +147,10 @@ def test_card_page_has_facets_paper_and_how_to_run(small_registry, tmp_path):
     page = docs_gen.render_pages(small_registry, tmp_path)["catalogue/alpha.md"]
     assert "| generation | [N-gram](../taxonomy.md#node-ngram) |" in page
     assert "https://arxiv.org/abs/2401.00001" in page
-    assert "pip install specplug-alpha" in page
+    # no quickstart on this card: the install lines that work from a checkout, then a run
+    assert "bash scripts/wheelhouse.sh\npip install --find-links dist/wheelhouse specplug-alpha\n" in page
     assert "specplug generate --method alpha" in page
+    assert "## Quickstart" not in page
     native = json.loads(re.search(r"--speculative-config '(\{.*\})'", page).group(1))
     assert native == {"method": "ngram", "num_speculative_tokens": 5, "prompt_lookup_max": 4}
     assert "[BETA](beta.md)" in page and "`nowhere`" in page  # unknown ids are not links (strict build)

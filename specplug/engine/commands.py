@@ -114,12 +114,15 @@ def _stats_line(label: str, stats, finish: str) -> str:
 @click.option("--top-k", default=0, show_default=True, type=int, help="0 = off.")
 @click.option("--verifier", default=None, help="Verifier id (default tree_verification: lossless, chains and trees).")
 @click.option("--option", "-o", "options", multiple=True, metavar="KEY=VALUE", help="Method option (repeatable).")
+@click.option("--verifier-option", "verifier_options", multiple=True, metavar="KEY=VALUE",
+              help="Verifier option (repeatable), e.g. lantern's model=smollm2-135m.")
 @click.option("--compare", is_flag=True, help="Also run plain decoding in this call and report the speedup.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 @click.option("--raw", is_flag=True, help="Do not apply the model's chat template.")
 @click.option("--seed", default=0, show_default=True, type=int)
 @click.option("--threads", default=0, type=int, help="torch CPU threads (0 = torch's default). On a shared CPU, 1 is often fastest.")
-def generate(prompt, method_id, model, max_new_tokens, k, temperature, top_p, top_k, verifier, options, compare, as_json, raw, seed, threads):
+def generate(prompt, method_id, model, max_new_tokens, k, temperature, top_p, top_k, verifier, options, verifier_options,
+             compare, as_json, raw, seed, threads):
     """Generate a reply to PROMPT with the reference engine, with or without a drafting method."""
     import json
 
@@ -155,9 +158,10 @@ def generate(prompt, method_id, model, max_new_tokens, k, temperature, top_p, to
     from specplug.engine.engine import ReferenceEngine, resolve_verifier
     from specplug.models import ModelLoadError, load_model
 
+    verifier_values = _parse_options(verifier_options)
     try:
-        rule = resolve_verifier(verifier)
-    except (UnknownIdError, RegistryError) as err:
+        rule = resolve_verifier(verifier, verifier_values or None)
+    except (UnknownIdError, RegistryError, OptionsError) as err:
         raise click.UsageError(str(err)) from None
     if threads < 0:
         raise click.UsageError(f"--threads must be >= 0, got {threads}")
@@ -188,6 +192,7 @@ def generate(prompt, method_id, model, max_new_tokens, k, temperature, top_p, to
     if as_json:
         data = {
             "method": spec.id if spec else None,
+            "verifier": verifier,
             "model": model,
             "k": k,
             "temperature": temperature,
