@@ -35,7 +35,8 @@ model-free target for property tests that need thousands of steps.
 
 Tiers (:mod:`~specplug.testing.tiers`): :func:`examples` (hypothesis examples per tier), :func:`tier`.
 
-vLLM jobs (:mod:`~specplug.testing.vllm`): :func:`run_vllm_job`, one real engine in its own process.
+vLLM jobs (:mod:`~specplug.testing.vllm`): :func:`run_vllm_job`, one real engine in its own process;
+:func:`session_tiny_model_dir`, the tiny model folder a test session's vLLM tests share.
 
 The pytest plugin (:mod:`~specplug.testing.pytest_plugin`, registered as the ``pytest11`` entry point
 ``specplug``) gives every test session a fresh registry per test, one torch thread, the ``slow``,
@@ -76,6 +77,7 @@ _EXPORTS = {
     "examples": "tiers",
     "tier": "tiers",
     "run_vllm_job": "vllm",
+    "session_tiny_model_dir": "vllm",
 }
 
 __all__ = sorted(_EXPORTS)
