@@ -10,6 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from specplug.protocols import Draft
+from specplug.testing import examples
 from specplug_eagle.tree import grow_dynamic_tree
 
 
@@ -100,7 +101,7 @@ def random_expand(top_k: int, seed: int):
     return expand
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=examples(150), deadline=None)
 @given(random_tables(), st.integers(1, 30))
 def test_the_kept_nodes_are_a_tree_of_the_best_candidates(table, size):
     top_k, depth, seed = table
