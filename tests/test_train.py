@@ -17,36 +17,16 @@ from safetensors.torch import load_file  # noqa: E402
 
 from specplug.bench.prompts import PromptError, load_prompts, spec_bench_path  # noqa: E402
 from specplug.kit.heads import HeadMismatchError, load_head  # noqa: E402
-from specplug.testing import repetitive_prompts, tiny_llama  # noqa: E402
+from specplug.testing import tiny_training_target, tiny_training_workspace  # noqa: E402
 from specplug.train.data import DataConfig, DataError, build_data  # noqa: E402
 from specplug.train.dataset import TrainingData  # noqa: E402
 from specplug.train.trainer import TrainConfig, TrainError, train_head  # noqa: E402
 
 
-def _target_dir(path, seed=0):
-    """A tiny random Llama (vocab 128, 3 layers, peaked distributions) with SmolLM2's tokenizer files;
-    prompts are given as token ids, so the tokenizer only supplies EOS."""
-    from specplug.models import fetch_smollm2
-
-    model = tiny_llama(vocab_size=128, num_layers=3, hidden=64, seed=seed, eos_token_id=2)
-    model.save_pretrained(str(path), safe_serialization=True)
-    for name in ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json"):
-        if (fetch_smollm2() / name).exists():
-            shutil.copy(fetch_smollm2() / name, path / name)
-    return path
-
-
 @pytest.fixture(scope="module")
 def workspace(tmp_path_factory):
-    root = tmp_path_factory.mktemp("train")
-    target = _target_dir(root / "target")
-    prompts = root / "prompts.jsonl"
-    rows = [{"id": f"p{i}", "category": f"c{i % 3}", "token_ids": ids} for i, ids in enumerate(repetitive_prompts(24, 128, seed=3))]
-    prompts.write_text("".join(json.dumps(r) + "\n" for r in rows))
-    cfg = DataConfig(model=str(target), out=str(root / "data"), prompts=str(prompts), max_new_tokens=24,
-                     engine="reference", shard_size=5, quiet=True)
-    build_data(cfg, log=lambda m: None)
-    return {"root": root, "target": target, "prompts": prompts, "data": root / "data", "cfg": cfg}
+    """A tiny random target and its training data (:func:`specplug.testing.tiny_training_workspace`)."""
+    return tiny_training_workspace(tmp_path_factory.mktemp("train"))
 
 
 def _train(ws, method, out, **kw):
@@ -118,7 +98,7 @@ def test_changed_settings_need_restart(workspace, tmp_path):
 
 
 def test_another_targets_data_and_heads_are_refused(workspace, tmp_path):
-    other = _target_dir(tmp_path / "other", seed=5)
+    other = tiny_training_target(tmp_path / "other", seed=5)
     with pytest.raises(DataError, match="fingerprint"):
         TrainConfig  # noqa: B018 - the trainer checks the data's fingerprint first
         train_head(TrainConfig(method="eagle", model=str(other), data=str(workspace["data"]), out=str(tmp_path / "x"),

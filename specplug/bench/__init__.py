@@ -18,7 +18,7 @@ may change without notice):
   ``BenchResults``, ``SCHEMA``, ``load_results``, ``render_markdown``, ``fmt``;
 - :mod:`specplug.bench.documents`: ``write_documents``, ``write_outputs``, ``summary_doc``,
   ``aggregate_json``, ``goal_lines``, ``demoted`` (writing documents and a kind's ``extra`` section);
-- :mod:`specplug.bench.scripted`: ``run_script``, ``script_entry`` (a kind whose benchmark is a
+- :mod:`specplug.bench.scripted`: ``run_script`` (a kind whose benchmark is a
   script with its own ``main(argv)``);
 - :mod:`specplug.bench.legacy`: ``convert_file``, ``detect``, ``legacy_version`` (results files of
   older scripts).

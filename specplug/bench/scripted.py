@@ -1,23 +1,21 @@
 """Suite kinds whose benchmark is a script with its own ``main(argv)`` (argparse flags, one results file).
 
 :func:`run_script` turns the suite's settings into the script's flags, runs it into a temporary
-folder and writes the ``specplug-bench/1`` documents its ``convert`` makes of the file it wrote;
-:func:`script_entry` is the script's ``__main__``, which also serves as the vLLM worker the script
-starts in a subprocess (``python SCRIPT.py --worker JOB OUT``).
+folder and writes the ``specplug-bench/1`` documents its ``convert`` makes of the file it wrote.
+Scripts run their vLLM engines through :mod:`specplug.integrations.vllm.jobs`, each in its own process.
 """
 
 from __future__ import annotations
 
 import json
 import shutil
-import sys
 import tempfile
 from pathlib import Path
 from typing import Any
 
 from specplug.bench.documents import write_documents
 
-__all__ = ["run_script", "script_entry", "script_flags"]
+__all__ = ["run_script", "script_flags"]
 
 
 def script_flags(settings: dict[str, Any]) -> list[str]:
@@ -60,13 +58,3 @@ def run_script(module, suite, quick: bool, out_dir, settings: dict[str, Any], ou
                 shutil.copyfile(extra, target)
                 written.append(target)
     return written
-
-
-def script_entry(worker, main) -> None:
-    """``python KIND.py --worker JOB OUT`` runs one vLLM engine job (``worker(job) -> result``) in this
-    process, as the kind's runner starts it; anything else runs the kind's own ``main``."""
-    if len(sys.argv) == 4 and sys.argv[1] == "--worker":
-        job = json.loads(Path(sys.argv[2]).read_text())
-        Path(sys.argv[3]).write_text(json.dumps(worker(job)))
-    else:
-        main()

@@ -33,6 +33,9 @@ Conformance suites, base classes a plugin's test classes subclass to inherit tes
 Toy target (:mod:`~specplug.testing.toy`): :class:`ToyTarget`, :func:`plain`, :func:`speculate`, a
 model-free target for property tests that need thousands of steps.
 
+Training (:mod:`~specplug.testing.training`): :func:`tiny_training_workspace`, a tiny target with
+its self-distilled training data, for tests of objectives; :func:`tiny_training_target`.
+
 Tiers (:mod:`~specplug.testing.tiers`): :func:`examples` (hypothesis examples per tier), :func:`tier`.
 
 vLLM jobs (:mod:`~specplug.testing.vllm`): :func:`run_vllm_job`, one real engine in its own process;
@@ -76,6 +79,8 @@ _EXPORTS = {
     "speculate": "toy",
     "examples": "tiers",
     "tier": "tiers",
+    "tiny_training_target": "training",
+    "tiny_training_workspace": "training",
     "run_vllm_job": "vllm",
     "session_tiny_model_dir": "vllm",
 }

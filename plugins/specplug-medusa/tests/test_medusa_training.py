@@ -4,7 +4,6 @@ accuracy per head, and the head count reaches the exported head and its metadata
 from __future__ import annotations
 
 import json
-import shutil
 
 import pytest
 
@@ -12,29 +11,14 @@ torch = pytest.importorskip("torch")
 pytest.importorskip("transformers")
 
 from specplug.kit.heads import load_head  # noqa: E402
-from specplug.testing import repetitive_prompts, tiny_llama  # noqa: E402
-from specplug.train.data import DataConfig, build_data  # noqa: E402
+from specplug.testing import tiny_training_workspace  # noqa: E402
 from specplug.train.trainer import TrainConfig, train_head  # noqa: E402
 
 
 @pytest.fixture(scope="module")
 def workspace(tmp_path_factory):
-    """A tiny random Llama (vocab 128, 3 layers) with SmolLM2's tokenizer files (prompts are token ids,
-    the tokenizer only supplies EOS) and training data made by the reference engine."""
-    from specplug.models import fetch_smollm2
-
-    root = tmp_path_factory.mktemp("train")
-    target = root / "target"
-    tiny_llama(vocab_size=128, num_layers=3, hidden=64, seed=0, eos_token_id=2).save_pretrained(str(target), safe_serialization=True)
-    for name in ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json"):
-        if (fetch_smollm2() / name).exists():
-            shutil.copy(fetch_smollm2() / name, target / name)
-    prompts = root / "prompts.jsonl"
-    rows = [{"id": f"p{i}", "category": f"c{i % 3}", "token_ids": ids} for i, ids in enumerate(repetitive_prompts(24, 128, seed=3))]
-    prompts.write_text("".join(json.dumps(r) + "\n" for r in rows))
-    build_data(DataConfig(model=str(target), out=str(root / "data"), prompts=str(prompts), max_new_tokens=24,
-                          engine="reference", shard_size=5, quiet=True), log=lambda m: None)
-    return {"root": root, "target": target, "data": root / "data"}
+    """A tiny random target and its training data (:func:`specplug.testing.tiny_training_workspace`)."""
+    return tiny_training_workspace(tmp_path_factory.mktemp("train"))
 
 
 @pytest.mark.parametrize("num_heads", [None, 3])

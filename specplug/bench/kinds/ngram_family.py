@@ -37,11 +37,8 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import statistics
-import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 from types import SimpleNamespace
@@ -50,7 +47,6 @@ import numpy as np
 
 from specplug.bench.kind import BenchKindSpec
 from specplug.bench.replay import replay_inputs
-from specplug.integrations.vllm.metrics import spec_decode_counters
 
 ROOT = Path(__file__).resolve().parents[3]  # the checkout
 COMMAND = None  # the suite's command line, set by run()
@@ -88,35 +84,23 @@ def spec_bench(path: Path, per_category: int, tokenizer, limit: int) -> list[dic
     return [p for bucket in picked.values() for p in bucket]
 
 
-# -- engine worker (one per proposer, in its own process) ---------------------------------------
-def worker(job: dict) -> dict:
-    from vllm import LLM, SamplingParams
+# -- engines (one per proposer, each in its own process) ------------------------------------------
+def run_engine(job: dict) -> tuple[dict, str]:
+    """All prompts in one ``generate`` call of one engine: ``({"outputs", "seconds", "num_drafts",
+    "num_draft_tokens", "num_accepted_tokens"}, the vLLM version)``."""
+    from specplug.integrations.vllm.jobs import run_job
 
-    kwargs = dict(model=job["model"], dtype="float32", enforce_eager=True, max_model_len=job["max_model_len"],
-                  max_num_seqs=job["max_num_seqs"], seed=0, disable_log_stats=False,
-                  speculative_config=job["speculative_config"])
-    if job.get("additional_config"):
-        kwargs["additional_config"] = job["additional_config"]
-    llm = LLM(**kwargs)
-    params = SamplingParams(temperature=0.0, max_tokens=job["max_tokens"])
-    started = time.perf_counter()
-    results = llm.generate([{"prompt_token_ids": p} for p in job["prompts"]], params, use_tqdm=False)
-    seconds = time.perf_counter() - started
-    totals = {name.split(":")[1].replace("spec_decode_", ""): value for name, value in spec_decode_counters(llm).items()}
-    return {"outputs": [list(r.outputs[0].token_ids) for r in results], "seconds": seconds, **totals}
-
-
-def run_worker(job: dict, tmp: Path, name: str) -> dict:
-    job_path, out_path, log = tmp / f"{name}.job.json", tmp / f"{name}.out.json", tmp / f"{name}.log"
-    job_path.write_text(json.dumps(job))
-    env = dict(os.environ, VLLM_CPU_KVCACHE_SPACE="1", VLLM_ENABLE_V1_MULTIPROCESSING="0",
-               VLLM_CACHE_ROOT=str(tmp / "vllm-cache"))
-    with open(log, "w") as fh:
-        proc = subprocess.run([sys.executable, __file__, "--worker", str(job_path), str(out_path)],
-                              env=env, stdout=fh, stderr=subprocess.STDOUT)
-    if proc.returncode != 0 or not out_path.exists():
-        raise SystemExit(f"{name} engine failed (exit {proc.returncode}); log:\n{log.read_text()[-3000:]}")
-    return json.loads(out_path.read_text())
+    timed = {"mode": "timed", "model": job["model"], "max_new_tokens": job["max_tokens"], "temperature": 0.0,
+             "max_model_len": job["max_model_len"], "max_num_seqs": job["max_num_seqs"], "batch": True,
+             "speculative_config": job["speculative_config"], "additional_config": job.get("additional_config"),
+             "prompts": [{"id": i, "category": "", "token_ids": ids} for i, ids in enumerate(job["prompts"])]}
+    records, _ = run_job(timed)
+    version = next(r["versions"]["vllm_version"] for r in records if "versions" in r)
+    outputs = {r["prompt_id"]: r["output_ids"] for r in records if r.get("in_batch")}
+    totals = next(r["batch"] for r in records if "batch" in r)
+    engine = {"outputs": [outputs[i] for i in range(len(job["prompts"]))], "seconds": totals["seconds"],
+              **{key: totals.get(key, 0) for key in ("num_drafts", "num_draft_tokens", "num_accepted_tokens")}}
+    return engine, version
 
 
 # -- MAT by replay ------------------------------------------------------------------------------------
@@ -183,10 +167,10 @@ def replay(propose, prompts: list[list[int]], outputs: list[list[int]], max_mode
 def replay_all(prompts, outputs, k, min_n, max_n, max_model_len, options) -> dict[str, list[dict]]:
     from specplug.integrations.vllm.adapter import adapter_class
     from specplug.protocols import ProposalRequest
+    from specplug.integrations.vllm.peers import ngram_proposer
     from specplug.registry import get_registry
-    from vllm.v1.spec_decode.ngram_proposer import NgramProposer
 
-    ngram = NgramProposer(vllm_config(k, min_n, max_n, max_model_len, 1, {}))
+    ngram = ngram_proposer(vllm_config(k, min_n, max_n, max_model_len, 1, {}))
     runs = {"vllm_ngram": lambda s, n, ids: ngram.propose(k, s, n, ids)[0]}
     for m in PLUGINS:
         adapter = adapter_class(get_registry().method(m))(vllm_config(k, min_n, max_n, max_model_len, 1, options.get(m, {})))
@@ -214,8 +198,8 @@ def replay_all(prompts, outputs, k, min_n, max_n, max_model_len, options) -> dic
 # -- proposer timing -------------------------------------------------------------------------------
 def time_proposers(sequences, prompt_lens, k, min_n, max_n, max_model_len, options, batch: int, repeats: int) -> dict:
     from specplug.integrations.vllm.adapter import adapter_class
+    from specplug.integrations.vllm.peers import ngram_proposer
     from specplug.registry import get_registry
-    from vllm.v1.spec_decode.ngram_proposer import NgramProposer
 
     def config(method_options: dict):
         return SimpleNamespace(
@@ -228,7 +212,7 @@ def time_proposers(sequences, prompt_lens, k, min_n, max_n, max_model_len, optio
 
     token_ids, lengths, _ = replay_inputs(sequences, prompt_lens, batch, max_model_len)
     sampled = [[1]] * batch  # every row emitted a token this step
-    vllm_ngram = NgramProposer(config({}))  # compiles its numba kernel here, outside the timing
+    vllm_ngram = ngram_proposer(config({}))  # compiles its numba kernel here, outside the timing
     names = ("vllm_ngram",) + PLUGINS
     times: dict[str, list[float]] = {name: [] for name in names}
     for rep in range(repeats + 1):  # the first pass warms up (numba compilation), untimed
@@ -352,9 +336,9 @@ def main(argv=None) -> None:
     parser.add_argument("--model", default="smollm2-135m")
     args = parser.parse_args(argv)
 
-    import vllm
     from transformers import AutoTokenizer
 
+    from specplug.integrations.vllm.peers import vllm_version
     from specplug.models import resolve_model
 
     model = resolve_model(args.model)
@@ -369,13 +353,13 @@ def main(argv=None) -> None:
         if earlier["question_ids"] != [p["question_id"] for p in prompts] or earlier["max_tokens"] != args.max_tokens:
             raise SystemExit(f"{args.reuse} was made with other prompts or max_tokens; run without --reuse")
         engines = earlier["engines"]
-    with tempfile.TemporaryDirectory(prefix="specplug-bench-") as tmp:
-        for name in [n for n in ["vllm_ngram"] + args.measure.split(",") if n and n not in engines]:
-            job = {"model": model, "prompts": prompt_ids, "max_tokens": args.max_tokens, "max_num_seqs": len(prompt_ids),
-                   "max_model_len": args.max_model_len, **configs[name]}
-            print(f"running {name} in vLLM ...", file=sys.stderr, flush=True)
-            engines[name] = run_worker(job, Path(tmp), name)
-            print(f"  {name}: {engines[name]['seconds']:.0f} s", file=sys.stderr, flush=True)
+    version = None
+    for name in [n for n in ["vllm_ngram"] + args.measure.split(",") if n and n not in engines]:
+        job = {"model": model, "prompts": prompt_ids, "max_tokens": args.max_tokens, "max_num_seqs": len(prompt_ids),
+               "max_model_len": args.max_model_len, **configs[name]}
+        print(f"running {name} in vLLM ...", file=sys.stderr, flush=True)
+        engines[name], version = run_engine(job)
+        print(f"  {name}: {engines[name]['seconds']:.0f} s", file=sys.stderr, flush=True)
     # Save the engine runs first, so a later failure can be rerun with --reuse on this file.
     args.out_dir.mkdir(parents=True, exist_ok=True)
     partial = {"question_ids": [p["question_id"] for p in prompts], "max_tokens": args.max_tokens, "engines": engines}
@@ -409,7 +393,7 @@ def main(argv=None) -> None:
         goals.append(f"{m} time per step vs vLLM ngram, through the adapter: {per_batch} (goal <= 1x): "
                      f"{'met' if worst <= 1.0 else 'NOT met'}; the proposer alone: {bare}")
     results = {
-        "date": time.strftime("%Y-%m-%d"), "model": args.model, "dtype": "float32", "vllm_version": vllm.__version__,
+        "date": time.strftime("%Y-%m-%d"), "model": args.model, "dtype": "float32", "vllm_version": version or vllm_version(),
         "k": args.k, "min_ngram": args.min_ngram, "max_ngram": args.max_ngram, "max_tokens": args.max_tokens,
         "prompts_per_category": args.per_category, "num_prompts": len(prompts), "options": options,
         "question_ids": [p["question_id"] for p in prompts], "measured": measured, "engines": engines,
@@ -476,6 +460,4 @@ KIND = BenchKindSpec(id="ngram_family", run=run, render=render, convert=convert,
 
 
 if __name__ == "__main__":
-    from specplug.bench.scripted import script_entry
-
-    script_entry(worker, main)
+    main()

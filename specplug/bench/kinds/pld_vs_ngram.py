@@ -24,11 +24,8 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import statistics
-import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 from types import SimpleNamespace
@@ -36,7 +33,6 @@ from types import SimpleNamespace
 
 from specplug.bench.kind import BenchKindSpec
 from specplug.bench.replay import replay_inputs
-from specplug.integrations.vllm.metrics import SPEC_COUNTERS, spec_decode_counters
 
 COMMAND = None  # the suite's command line, set by run()
 
@@ -64,67 +60,39 @@ def configs(k: int, min_n: int, max_n: int) -> dict[str, dict]:
     }
 
 
-# -- engine worker (one per proposer, in its own process) ---------------------------------------
-def worker(job: dict) -> dict:
-    from vllm import LLM, SamplingParams
+# -- engines (one per proposer, each in its own process) ------------------------------------------
+def engine_rows(job: dict) -> tuple[list[dict], str]:
+    """Every prompt generated alone in one engine (vLLM's spec-decode counters around each call):
+    ``(one row per prompt, the vLLM version)``."""
+    from specplug.integrations.vllm.jobs import run_job
 
-    kwargs = dict(model=job["model"], dtype="float32", enforce_eager=True, max_model_len=job["max_model_len"],
-                  max_num_seqs=4, seed=0, disable_log_stats=False, speculative_config=job["speculative_config"])
-    if job.get("additional_config"):
-        kwargs["additional_config"] = job["additional_config"]
-    llm = LLM(**kwargs)
-    params = SamplingParams(temperature=0.0, max_tokens=job["max_tokens"])
-    rows = []
-    for prompt_ids in job["prompts"]:
-        before = spec_decode_counters(llm)
-        started = time.perf_counter()
-        result = llm.generate([{"prompt_token_ids": prompt_ids}], params, use_tqdm=False)[0]
-        seconds = time.perf_counter() - started
-        after = spec_decode_counters(llm)
-        out = list(result.outputs[0].token_ids)
-        delta = {name.removeprefix("vllm:spec_decode_"): after[name] - before[name] for name in SPEC_COUNTERS}
-        rows.append({"output": out, "seconds": seconds, **delta})
-    return {"rows": rows}
+    timed = {"mode": "timed", "model": job["model"], "max_new_tokens": job["max_tokens"], "temperature": 0.0,
+             "max_model_len": job["max_model_len"], "max_num_seqs": 4,
+             "speculative_config": job["speculative_config"], "additional_config": job.get("additional_config"),
+             "prompts": [{"id": i, "category": "", "token_ids": ids} for i, ids in enumerate(job["prompts"])]}
+    records, _ = run_job(timed)
+    version = next(r["versions"]["vllm_version"] for r in records if "versions" in r)
+    rows = [{"output": r["output_ids"], "seconds": r["seconds"], "num_accepted_tokens": r["accepted"],
+             "num_draft_tokens": r["drafted"]} for r in records if "prompt_id" in r]
+    return rows, version
 
 
-def start_worker(job: dict, tmp: Path, name: str) -> tuple[subprocess.Popen, Path, Path]:
-    job_path, out_path = tmp / f"{name}.job.json", tmp / f"{name}.out.json"
-    job_path.write_text(json.dumps(job))
-    env = dict(os.environ, VLLM_CPU_KVCACHE_SPACE="1", VLLM_ENABLE_V1_MULTIPROCESSING="0",
-               VLLM_CACHE_ROOT=str(tmp / f"vllm-cache-{name}"))
-    log = tmp / f"{name}.log"
-    with open(log, "w") as fh:
-        proc = subprocess.Popen([sys.executable, __file__, "--worker", str(job_path), str(out_path)],
-                                env=env, stdout=fh, stderr=subprocess.STDOUT)
-    return proc, out_path, log
-
-
-def run_workers(jobs: dict[str, dict], tmp: Path, parallel: bool) -> dict[str, list]:
+def run_engines(jobs: dict[str, dict], parallel: bool) -> tuple[dict[str, list], str]:
     """One engine process per job; in parallel when asked (MAT does not depend on timing)."""
-    results: dict[str, list] = {}
-    pending = []
-    for name, job in jobs.items():
-        print(f"starting the {name} engine ...", file=sys.stderr, flush=True)
-        pending.append((name, *start_worker(job, tmp, name)))
-        if not parallel:
-            _collect(*pending.pop(), results)
-    for item in pending:
-        _collect(*item, results)
-    return results
+    from concurrent.futures import ThreadPoolExecutor
 
-
-def _collect(name: str, proc: subprocess.Popen, out_path: Path, log: Path, results: dict) -> None:
-    code = proc.wait()
-    if code != 0 or not out_path.exists():
-        raise SystemExit(f"{name} engine failed (exit {code}); log:\n{log.read_text()[-3000:]}")
-    results[name] = json.loads(out_path.read_text())["rows"]
+    for name in jobs:
+        print(f"running the {name} engine ...", file=sys.stderr, flush=True)
+    with ThreadPoolExecutor(max_workers=len(jobs) if parallel else 1) as pool:
+        done = dict(zip(jobs, pool.map(engine_rows, jobs.values())))
+    return {name: rows for name, (rows, _) in done.items()}, next(iter(done.values()))[1]
 
 
 # -- proposer timing -------------------------------------------------------------------------------
 def time_proposers(sequences, prompt_lens, k, min_n, max_n, max_model_len, batch: int, repeats: int = 3) -> dict:
     from specplug.integrations.vllm.adapter import adapter_class
+    from specplug.integrations.vllm.peers import ngram_proposer
     from specplug.registry import get_registry
-    from vllm.v1.spec_decode.ngram_proposer import NgramProposer
 
     config = SimpleNamespace(
         speculative_config=SimpleNamespace(num_speculative_tokens=k, prompt_lookup_min=min_n, prompt_lookup_max=max_n),
@@ -135,7 +103,7 @@ def time_proposers(sequences, prompt_lens, k, min_n, max_n, max_model_len, batch
     )
     token_ids, lengths, _ = replay_inputs(sequences, prompt_lens, batch, max_model_len)
     sampled = [[1]] * batch  # every row emitted a token this step
-    vllm_ngram = NgramProposer(config)  # compiles its numba kernel here, outside the timing
+    vllm_ngram = ngram_proposer(config)  # compiles its numba kernel here, outside the timing
     times: dict[str, list[float]] = {"specplug_pld": [], "vllm_ngram": []}
     same = total = 0
     for rep in range(repeats):
@@ -189,17 +157,16 @@ def main(argv=None) -> None:
     ]
     results: dict = {"model": args.model, "dtype": "float32", "k": args.k, "min_ngram": args.min_ngram,
                      "max_ngram": args.max_ngram, "max_tokens": args.max_tokens, "categories": [c for c, _ in prompts]}
-    import vllm
-
-    results["vllm_version"] = vllm.__version__
     jobs = {name: {"model": model, "prompts": prompt_ids, "max_tokens": args.max_tokens,
                    "max_model_len": args.max_model_len, **cfg}
             for name, cfg in configs(args.k, args.min_ngram, args.max_ngram).items()}
     if args.from_engines:
+        from specplug.integrations.vllm.peers import vllm_version
+
         engines = json.loads(args.from_engines.read_text())
+        results["vllm_version"] = vllm_version()
     else:
-        with tempfile.TemporaryDirectory(prefix="specplug-vllm-pld-") as tmp:
-            engines = run_workers(jobs, Path(tmp), parallel=not args.sequential)
+        engines, results["vllm_version"] = run_engines(jobs, parallel=not args.sequential)
         # keep the raw per-prompt results next to the report, so a failure below loses no engine time
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.with_suffix(".engines.json").write_text(json.dumps(engines))
@@ -299,6 +266,4 @@ KIND = BenchKindSpec(id="pld_vs_ngram", run=run, render=render, convert=convert,
 
 
 if __name__ == "__main__":
-    from specplug.bench.scripted import script_entry
-
-    script_entry(worker, main)
+    main()

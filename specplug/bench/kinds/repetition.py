@@ -260,18 +260,18 @@ def main(argv=None) -> None:
         args.max_tokens, args.engine_prompts, args.single, args.timing_repeats = 32, 4, 1, 1
         args.name = args.name + "_quick"
 
-    import vllm
     from transformers import AutoTokenizer
 
     from specplug.bench.replay import drafters, replay, time_steps
     from specplug.bench.runner import hardware
+    from specplug.integrations.vllm.peers import vllm_version
     from specplug.models import resolve_model
 
     model_path = resolve_model("smollm2-135m")
     tokenizer = AutoTokenizer.from_pretrained(model_path)
     json_path = args.out_dir / f"{args.name}.json"
     earlier = json.loads(json_path.read_text()) if args.reuse and json_path.exists() else {"sets": {}}
-    results = {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "vllm_version": vllm.__version__,
+    results = {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "vllm_version": vllm_version(),
                "k": args.k, "max_tokens": args.max_tokens, "ngram": NGRAM, "hardware": hardware(),
                "command": COMMAND or "python -m specplug.bench.kinds.repetition " + " ".join(sys.argv[1:]),
                "load": [os.getloadavg()[0]], "sets": {}, "timing": []}

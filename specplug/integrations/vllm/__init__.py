@@ -10,6 +10,8 @@
 - ``jobs.py``: runs worker jobs for benchmarks, tests and training data (one vLLM cache folder per
   process, plain decoding computed once per process), and the batch-1-then-batch helper.
 - ``metrics.py``: the spec-decode counters of an offline ``vllm.LLM``.
+- ``peers.py``: vLLM's own proposers (ngram, suffix) as peers that benchmarks replay and time beside
+  specplug's, the ``VllmConfig`` stand-in they read, and the installed vLLM's version.
 - ``loadgen.py``: drives a vLLM OpenAI server on loopback (start and stop by PID, streaming, the state trace).
 
 Importing this package does not import vllm; the code that needs it (the patches, the worker)

@@ -5,7 +5,7 @@ callable in the replay's calling convention (vLLM's: one draft per row of a ``[r
 token buffer). :func:`vllm_config` stands in for the parts of a ``VllmConfig`` those proposers and
 specplug's ``custom_class`` adapter read.
 
-vllm is imported inside :func:`vllm_ngram` and :func:`vllm_suffix` only (this package's rule).
+vllm is imported inside the functions only, so importing this module stays cheap.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from types import SimpleNamespace
 
 import numpy as np
 
-__all__ = ["vllm_config", "vllm_ngram", "vllm_suffix"]
+__all__ = ["ngram_proposer", "vllm_config", "vllm_ngram", "vllm_suffix", "vllm_version"]
 
 
 def vllm_config(k: int, max_model_len: int, max_num_seqs: int, options: dict | None = None,
@@ -59,3 +59,18 @@ def vllm_suffix(k: int, max_model_len: int, max_num_seqs: int, factor: float = 1
         return proposer.propose(k, batch, sampled)
 
     return step
+
+
+def ngram_proposer(config):
+    """vLLM's own ``NgramProposer`` built from a (stand-in) ``VllmConfig``, for benchmarks that time
+    its ``propose(k, sampled, lengths, token_ids)`` beside specplug's adapter on the same arrays."""
+    from vllm.v1.spec_decode.ngram_proposer import NgramProposer
+
+    return NgramProposer(config)
+
+
+def vllm_version() -> str:
+    """The installed vLLM's version string (results documents record it)."""
+    import vllm
+
+    return vllm.__version__
