@@ -79,14 +79,30 @@ def latent_neighbours(embeddings: np.ndarray, k: int, metric: str = "cosine") ->
         )
     if metric == "cosine":
         unit = emb / np.maximum(np.linalg.norm(emb, axis=1, keepdims=True), 1e-12)
-        distance = -(unit @ unit.T)  # [V, V]
+
+        def distances(rows: slice) -> np.ndarray:
+            return -(unit[rows] @ unit.T)  # [rows, V]
     elif metric == "euclidean":
         sq = (emb**2).sum(1)
-        distance = sq[:, None] + sq[None, :] - 2 * emb @ emb.T
+
+        def distances(rows: slice) -> np.ndarray:
+            return sq[rows, None] + sq[None, :] - 2 * emb[rows] @ emb.T  # [rows, V]
     else:
         raise ValueError(f"metric must be 'cosine' or 'euclidean', got {metric!r}")
-    np.fill_diagonal(distance, np.inf)
-    return np.argsort(distance, axis=1, kind="stable")[:, :k].astype(np.int64)
+    # Row blocks keep memory at [block, V] (SmolLM2's whole [V, V] matrix would be 18 GiB in float64).
+    # Each row keeps the tokens at most as far as its k-th nearest, then a stable sort among those:
+    # the same neighbours, in the same order, as a stable argsort of the whole row.
+    out = np.empty((vocab, k), dtype=np.int64)
+    block = max(1, min(vocab, (1 << 25) // max(vocab, 1)))  # about 256 MiB of float64 per block
+    for start in range(0, vocab, block):
+        rows = slice(start, min(vocab, start + block))
+        distance = distances(rows)
+        distance[np.arange(distance.shape[0]), np.arange(rows.start, rows.stop)] = np.inf  # not its own neighbour
+        kth = np.partition(distance, k - 1, axis=1)[:, k - 1]  # [rows]
+        for i, row in enumerate(distance):
+            near = np.flatnonzero(row <= kth[i])
+            out[rows.start + i] = near[np.argsort(row[near], kind="stable")][:k]
+    return out
 
 
 def relaxed_target(p: np.ndarray, token: int, neighbours: np.ndarray, delta: float) -> np.ndarray:
