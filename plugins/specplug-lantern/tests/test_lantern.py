@@ -179,3 +179,20 @@ def test_registry_builds_it_from_a_model_folder(tmp_path):
     verifier = get_registry().verifier("lantern").build({"model": str(tmp_path / "m"), "k": 3})
     assert verifier.neighbours.shape == (27, 3) and not verifier.lossless
     assert np.array_equal(verifier.neighbours, LanternVerifier.from_model(model, LanternOptions(k=3)).neighbours)
+
+
+@pytest.mark.parametrize("metric", ["cosine", "euclidean"])
+def test_latent_neighbours_in_row_blocks_equal_a_stable_sort_of_the_whole_matrix(metric):
+    emb = np.random.default_rng(0).normal(size=(50, 6))
+    emb[7] = emb[3]  # equal distances: ties keep token order
+    emb[20] = emb[3]
+    if metric == "cosine":
+        unit = emb / np.linalg.norm(emb, axis=1, keepdims=True)
+        distance = -(unit @ unit.T)
+    else:
+        sq = (emb**2).sum(1)
+        distance = sq[:, None] + sq[None, :] - 2 * emb @ emb.T
+    np.fill_diagonal(distance, np.inf)
+    expected = np.argsort(distance, axis=1, kind="stable")[:, :9]
+    for block in (1, 7, 50):
+        assert np.array_equal(latent_neighbours(emb, 9, metric, block=block), expected)

@@ -63,10 +63,11 @@ class LanternOptions(MethodOptions):
     )
 
 
-def latent_neighbours(embeddings: np.ndarray, k: int, metric: str = "cosine") -> np.ndarray:
+def latent_neighbours(embeddings: np.ndarray, k: int, metric: str = "cosine", block: int | None = None) -> np.ndarray:
     """``[V, k]`` int64: row ``x`` lists the ``k`` tokens nearest to ``x`` (nearest first, ``x`` excluded).
 
     ``embeddings`` is ``[V, d]`` (the target's input embedding matrix). Ties keep token order.
+    ``block``: rows of the distance matrix computed at a time (default: about 256 MiB of them).
     """
     emb = np.asarray(embeddings, dtype=np.float64)
     if emb.ndim != 2:
@@ -93,7 +94,7 @@ def latent_neighbours(embeddings: np.ndarray, k: int, metric: str = "cosine") ->
     # Each row keeps the tokens at most as far as its k-th nearest, then a stable sort among those:
     # the same neighbours, in the same order, as a stable argsort of the whole row.
     out = np.empty((vocab, k), dtype=np.int64)
-    block = max(1, min(vocab, (1 << 25) // max(vocab, 1)))  # about 256 MiB of float64 per block
+    block = block or max(1, min(vocab, (1 << 25) // max(vocab, 1)))  # about 256 MiB of float64 per block
     for start in range(0, vocab, block):
         rows = slice(start, min(vocab, start + block))
         distance = distances(rows)
