@@ -10,7 +10,9 @@ loads it in any environment where specplug is installed; test folders need no ``
 - one torch thread: tiny test models are dominated by per-op overhead, which threads only add to
   (one thread was 10-35x faster for them on a small shared machine);
 - a registry built afresh around every test (the autouse fixture :func:`fresh_registry`), so a test
-  never sees plugins another test registered.
+  never sees plugins another test registered;
+- torch's grad mode restored after every test (:func:`restore_grad_mode`): a test that switches
+  gradients off globally would otherwise break every training test after it in the same process.
 
 Run pytest with ``-p no:specplug`` to leave it out.
 """
@@ -60,3 +62,16 @@ def fresh_registry():
     reset_registry()
     yield
     reset_registry()
+
+
+@pytest.fixture(autouse=True)
+def restore_grad_mode():
+    """Put torch's global grad mode back as it was before the test (only where torch is loaded)."""
+    import sys
+
+    torch = sys.modules.get("torch")
+    before = torch.is_grad_enabled() if torch is not None else None
+    yield
+    torch = sys.modules.get("torch")
+    if torch is not None:
+        torch.set_grad_enabled(True if before is None else before)

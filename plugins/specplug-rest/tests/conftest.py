@@ -42,3 +42,18 @@ def tokenizer_dir(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def other_tokenizer_dir(tmp_path_factory) -> Path:
     return make_tokenizer_dir(tmp_path_factory.mktemp("tok2"), extra_words=("zebra", "quokka"))
+
+
+@pytest.fixture
+def rest_cli():
+    """A root command group extended through the plugin's own hook, as the specplug CLI does."""
+    import click
+
+    from specplug_rest import plugin
+
+    @click.group()
+    def cli():
+        pass
+
+    plugin.specplug_register_commands(cli)
+    return cli

@@ -3,7 +3,6 @@
 import numpy as np
 import pytest
 
-from specplug.engine import ReferenceEngine
 from specplug.testing import assert_greedy_lossless, greedy_reference, tiny_llama
 from specplug_rest.datastore import Datastore, write_datastore
 from specplug_rest.proposer import RestOptions, RestProposer
@@ -43,14 +42,13 @@ def test_greedy_identical_with_an_unrelated_datastore(model, tmp_path):
 
 
 @pytest.mark.slow
-def test_smollm2_greedy_identical(tmp_path):
+def test_smollm2_greedy_identical(tmp_path, corpus, rest_cli):
     from click.testing import CliRunner
 
     from specplug.models import load_model
     from specplug_rest import plugin
-    from test_cli import CORPUS, root_cli
 
-    result = CliRunner().invoke(root_cli(), ["rest", "build-datastore", str(CORPUS), str(tmp_path / "ds"), "-m", "smollm2-135m"])
+    result = CliRunner().invoke(rest_cli, ["rest", "build-datastore", str(corpus), str(tmp_path / "ds"), "-m", "smollm2-135m"])
     assert result.exit_code == 0, result.output
     model, tok = load_model("smollm2-135m")
     prompts = [

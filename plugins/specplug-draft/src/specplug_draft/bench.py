@@ -375,6 +375,14 @@ DEFAULTS = {"methods": list(FAMILIES), "drafts": list(DEFAULT_DRAFTS), "vocab_si
 
 
 def run(suite, quick: bool, out_dir: Path) -> list[Path]:
+    """Decoding only: gradients off for the run, and the caller's grad mode left as it was."""
+    import torch
+
+    with torch.no_grad():
+        return _run(suite, quick, out_dir)
+
+
+def _run(suite, quick: bool, out_dir: Path) -> list[Path]:
     from specplug.bench.documents import write_documents
     from specplug.bench.suites import settings_of
 
@@ -385,14 +393,11 @@ def run(suite, quick: bool, out_dir: Path) -> list[Path]:
     if unknown:
         raise ValueError(f"{suite.path}: unknown methods {sorted(unknown)}; choose from {','.join(FAMILIES)}")
 
-    import torch
-
     from specplug.bench.prompts import load_prompts, one_per_category_first
     from specplug.bench.runner import encode, hardware
     from specplug.models import load_model
     from specplug.registry import get_registry
 
-    torch.set_grad_enabled(False)
     load_start = _load()
     prompts, label = load_prompts(f"spec-bench:{args.per_category}")
     prompts = one_per_category_first(prompts)

@@ -41,19 +41,19 @@ def calibrate_command(model_name, method, num_prompts, new_tokens, max_prompt_to
             raise click.BadParameter(f"must be >= 1, got {value}", param_hint=name)
     if threads:
         torch.set_num_threads(threads)
-    torch.set_grad_enabled(False)
-    try:
-        model, tokenizer = load_model(model_name, dtype="float32")
-    except ModelLoadError as err:
-        raise click.ClickException(str(err)) from None
-    try:
-        profile = calibrate(
-            model, tokenizer, method, model_name=model_name, num_prompts=num_prompts, max_prompt_tokens=max_prompt_tokens,
-            new_tokens=new_tokens, k=k, evaluations=evaluations, verify_cost_per_token=verify_cost, seed=seed,
-            log=lambda message: click.echo(message, err=True),
-        )
-    except ValueError as err:
-        raise click.ClickException(str(err)) from None
+    with torch.no_grad():  # decoding only; the caller's grad mode is left as it was
+        try:
+            model, tokenizer = load_model(model_name, dtype="float32")
+        except ModelLoadError as err:
+            raise click.ClickException(str(err)) from None
+        try:
+            profile = calibrate(
+                model, tokenizer, method, model_name=model_name, num_prompts=num_prompts, max_prompt_tokens=max_prompt_tokens,
+                new_tokens=new_tokens, k=k, evaluations=evaluations, verify_cost_per_token=verify_cost, seed=seed,
+                log=lambda message: click.echo(message, err=True),
+            )
+        except ValueError as err:
+            raise click.ClickException(str(err)) from None
     path = save_profile(profile, out)
     c = profile.calibration
     click.echo(

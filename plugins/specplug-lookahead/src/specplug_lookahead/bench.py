@@ -130,6 +130,14 @@ def _specplug(*argv: str) -> str:
 
 
 def main(argv=None) -> None:
+    """Decoding only: gradients off for the run, and the caller's grad mode left as it was."""
+    import torch
+
+    with torch.no_grad():
+        return _main(argv)
+
+
+def _main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--per-category", type=int, default=2, help="benchmark prompts per Spec-Bench category")
     parser.add_argument("--corpus-per-category", type=int, default=1, help="other prompts per category whose answers form REST's corpus")
@@ -156,7 +164,6 @@ def main(argv=None) -> None:
     from specplug_lookahead.decoder import LookaheadDecoder
     from specplug_lookahead.proposer import LookaheadOptions
 
-    torch.set_grad_enabled(False)
     model, tokenizer = load_model(MODEL)
     bench, label = load_prompts(f"spec-bench:{args.per_category}")
     bench = one_per_category_first(bench)  # partial runs stay balanced
