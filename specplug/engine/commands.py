@@ -19,10 +19,10 @@ def models() -> None:
 @models.command("list")
 def models_list() -> None:
     """Built-in model names and whether they are converted in the cache."""
-    from specplug.models import KNOWN_MODELS, SMOLLM2_FOLDER, _DONE_MARKER, cache_dir
+    from specplug.models import BUILTIN_FOLDERS, KNOWN_MODELS, _DONE_MARKER, cache_dir
 
     for name, description in KNOWN_MODELS.items():
-        folder = cache_dir() / "models" / SMOLLM2_FOLDER
+        folder = cache_dir() / "models" / BUILTIN_FOLDERS[name]
         state = f"cached at {folder}" if (folder / _DONE_MARKER).exists() else "not fetched (specplug models fetch " + name + ")"
         click.echo(f"{name}\t{description}\t{state}")
 

