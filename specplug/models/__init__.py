@@ -180,9 +180,12 @@ def fetch_smollm2() -> Path:
 def fetch_builtin(name: str) -> Path:
     """The converted folder of a built-in model (a key of :data:`KNOWN_MODELS`), converting it once."""
     if name == "whisper-tiny.en":
-        from specplug.models.whisper import fetch_whisper_tiny_en
+        from specplug.models.whisper import WhisperFetchError, fetch_whisper_tiny_en
 
-        return fetch_whisper_tiny_en()
+        try:
+            return fetch_whisper_tiny_en(cache_dir())
+        except WhisperFetchError as err:
+            raise ModelLoadError(str(err)) from None
     return fetch_smollm2()
 
 

