@@ -39,7 +39,7 @@ import numpy as np
 import torch
 
 from specplug.engine.stats import GenerationResult, GenerationStats
-from specplug.kit.target import TargetModel
+from specplug.kit.seq2seq import target_for
 from specplug.protocols import Draft, Need, ProposalRequest, Proposer, SamplingParams, StepFeedback, TargetInfo, Verifier
 
 __all__ = ["ReferenceEngine", "resolve_verifier", "run_method"]
@@ -78,7 +78,7 @@ class ReferenceEngine:
     def __init__(self, model, tokenizer=None, eos_token_id: int | Sequence[int] | None = None, feedback_topk: int = 8):
         self.model = model
         self.tokenizer = tokenizer
-        self.target = TargetModel(model)
+        self.target = target_for(model)  # Seq2SeqTarget for encoder-decoder models (Whisper), see kit/seq2seq
         self.feedback_topk = feedback_topk
         if eos_token_id is None and tokenizer is not None:
             eos_token_id = tokenizer.eos_token_id
@@ -136,7 +136,7 @@ class ReferenceEngine:
         config = self.model.config
         return TargetInfo(
             vocab_size=self.target.vocab_size,
-            num_layers=getattr(config, "num_hidden_layers", None),
+            num_layers=getattr(config, "decoder_layers", None) or getattr(config, "num_hidden_layers", None),
             hidden_size=getattr(config, "hidden_size", None),
             tokenizer=self.tokenizer,
             name_or_path=getattr(config, "_name_or_path", None) or None,
