@@ -24,6 +24,14 @@ included) is in ``stats.draft_s`` and in the wall time every speedup is computed
 Plain decoding is the same loop with an empty draft, so baseline and speculative runs share every
 line but the proposer call.
 
+Draft length control: with ``control`` (a :class:`~specplug.kit.k_control.ControlConfig` or its
+mapping), a :class:`~specplug.kit.k_control.KController` decides per step how many of the draft's
+tokens the target verifies (``0``: a plain step), from the acceptance it measured and this engine's
+verify cost per token count (each step's forward time, prefill steps left out); in the adaptive
+mode a request whose last decision was ``0`` is drafted for only every ``probe_every`` steps. Tree
+drafts are cut to their first ``k`` nodes, measured on their first chain. The controller of the last
+``generate`` call is :attr:`ReferenceEngine.controller` (its ``log`` and ``summary()``).
+
 Batching: requests run one after another, each with its own KV cache (a loop, not a batched
 forward); statistics are per request, and :meth:`GenerationStats.merge` sums them.
 """
@@ -39,6 +47,7 @@ import numpy as np
 import torch
 
 from specplug.engine.stats import GenerationResult, GenerationStats
+from specplug.kit.k_control import ControlConfig, KController, RowStep
 from specplug.kit.seq2seq import target_for
 from specplug.protocols import Draft, Need, ProposalRequest, Proposer, SamplingParams, StepFeedback, TargetInfo, Verifier
 
@@ -91,6 +100,7 @@ class ReferenceEngine:
         else:
             self.eos_ids = frozenset(int(e) for e in eos_token_id)
         self._ids = itertools.count()
+        self.controller: KController | None = None
 
     # -- public API -----------------------------------------------------------------------------
     def generate(
@@ -102,10 +112,12 @@ class ReferenceEngine:
         max_new_tokens: int = 64,
         sampling: SamplingParams | None = None,
         seed: int = 0,
+        control: ControlConfig | Mapping[str, Any] | None = None,
     ) -> list[GenerationResult]:
         """Decode every prompt (lists of token ids); ``proposer=None`` is plain decoding.
 
-        Request ``i`` samples with a CPU generator seeded ``seed + i``.
+        Request ``i`` samples with a CPU generator seeded ``seed + i``. ``control``: decide each
+        step's draft length with a :class:`~specplug.kit.k_control.KController` (``k`` is its most).
         """
         sampling = sampling or SamplingParams()
         if isinstance(prompts, (str, bytes)) or not isinstance(prompts, Sequence):
@@ -125,10 +137,14 @@ class ReferenceEngine:
             if callable(bind):
                 bind(self.target_info())
         rule = resolve_verifier(verifier)
+        controller = KController(dict(control) if isinstance(control, Mapping) else control, k) if control is not None and proposer is not None else None
+        self.controller = controller
         results = []
         for i, prompt in enumerate(checked):
             generator = torch.Generator().manual_seed(seed + i)
-            results.append(self._generate_one(prompt, proposer, rule, k, max_new_tokens, sampling, generator))
+            results.append(self._generate_one(prompt, proposer, rule, k, max_new_tokens, sampling, generator, controller))
+        if controller is not None:
+            controller.flush()
         return results
 
     def target_info(self) -> TargetInfo:
@@ -172,6 +188,7 @@ class ReferenceEngine:
         max_new_tokens: int,
         sampling: SamplingParams,
         generator: torch.Generator,
+        controller: KController | None = None,
     ) -> GenerationResult:
         target = self.target
         target.reset()
@@ -200,7 +217,8 @@ class ReferenceEngine:
             while len(new) < limit:
                 budget = min(k, limit - len(new) - 1)  # this step emits accepted + 1 tokens
                 draft = Draft.empty()
-                if proposer is not None and budget > 0:
+                drafting = proposer is not None and budget > 0 and (controller is None or controller.wants_draft(request_id))
+                if drafting:
                     t0 = time.perf_counter()
                     states = None
                     if unsent:
@@ -213,9 +231,16 @@ class ReferenceEngine:
                     if states is not None:
                         sent += states.shape[0]
                     draft = proposer.propose(request)
-                    stats.draft_s += time.perf_counter() - t0
+                    draft_s = time.perf_counter() - t0
+                    stats.draft_s += draft_s
                     draft = self._check_draft(draft, proposer)
                     draft = draft.truncated(budget)
+                    if controller is not None:
+                        controller.record_draft_time(len(draft), draft_s)
+                if controller is not None and proposer is not None and budget > 0:
+                    chain = _first_chain(draft)
+                    sent = controller.choose([RowStep(request_id, np.asarray(committed, dtype=np.int64), chain)])[0]
+                    draft = draft.truncated(sent)
 
                 t0 = time.perf_counter()
                 cached = target.cache_len
@@ -233,7 +258,10 @@ class ReferenceEngine:
                     target.rollback(base + len(accepted))
                 else:  # a tree path off the first branch: gather its positions
                     target.keep(list(range(base)) + [base + n for n in accepted])
-                stats.verify_s += time.perf_counter() - t0
+                verify_s = time.perf_counter() - t0
+                stats.verify_s += verify_s
+                if controller is not None and len(pending) == 1:  # decode steps only: a prefill is no point of the curve
+                    controller.record_step_time(len(inputs), verify_s)
 
                 emitted = list(result.tokens)[: limit - len(new)]
                 hit_eos = next((j for j, t in enumerate(emitted) if t in self.eos_ids), None)
@@ -251,7 +279,7 @@ class ReferenceEngine:
                     unsent.append(states[rows])
                 stats.accepted += kept
                 stats.accept_lengths.append(kept)
-                if proposer is not None and budget > 0:  # observe follows every propose call
+                if drafting:  # observe follows every propose call
                     feedback = StepFeedback(request_id, draft, accepted[:kept], emitted)
                     if Need.target_predictions in needs:
                         feedback.target_predictions = logits.argmax(-1).cpu().numpy()
@@ -269,10 +297,24 @@ class ReferenceEngine:
         finally:
             if proposer is not None:
                 proposer.finish_request(request_id)
+            if controller is not None:
+                controller.finish(request_id)
         stats.new_tokens = len(new)
         stats.wall_s = time.perf_counter() - start
         text = self.tokenizer.decode(new, skip_special_tokens=True) if self.tokenizer is not None else None
         return GenerationResult(token_ids=new, stats=stats, finish_reason=finish, text=text)
+
+
+def _first_chain(draft: Draft) -> list[int]:
+    """A chain's tokens, or a tree's first root-to-leaf chain (each node's lowest-index child)."""
+    if not draft.is_tree or len(draft) == 0:
+        return draft.token_ids.tolist()
+    nodes = [0]
+    while True:
+        children = np.flatnonzero(draft.parents == nodes[-1])
+        if children.size == 0:
+            return draft.token_ids[nodes].tolist()
+        nodes.append(int(children[0]))
 
 
 def run_method(
@@ -287,6 +329,7 @@ def run_method(
     tokenizer: Any = None,
     seed: int = 0,
     engine: ReferenceEngine | None = None,
+    control: Mapping[str, Any] | None = None,
 ) -> list[GenerationResult]:
     """Build ``method_id``'s proposer from the registry (``None``: plain decoding) and decode ``prompts``.
 
@@ -308,4 +351,4 @@ def run_method(
         if spec.max_k is not None and k > spec.max_k:
             raise ValueError(f"{spec.id!r} drafts at most {spec.max_k} tokens per step; got k={k}")
         proposer = spec.build(options)
-    return engine.generate(prompts, proposer, verifier, k=k, max_new_tokens=max_new_tokens, sampling=sampling, seed=seed)
+    return engine.generate(prompts, proposer, verifier, k=k, max_new_tokens=max_new_tokens, sampling=sampling, seed=seed, control=control)
