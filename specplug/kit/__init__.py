@@ -15,6 +15,13 @@ imports a plugin, vllm, or (at import time of this package) torch.
   (a head's export in vLLM's layout), :class:`~specplug.kit.heads.HeadMetadata` (``specplug_head.json``)
   and the target fingerprint it checks, ``draft_llama_config``, ``load_head`` / ``save_random_head``
   (the head class of a method comes from its plugin's registered objective) and ``default_head_dir``.
+- :mod:`specplug.kit.trees`: token trees over any :class:`~specplug.kit.trees.TopKDrafter` (a drafter
+  that gives top-k continuations with probabilities for a batch of tree nodes), numpy only: fixed
+  shapes, Sequoia's dynamic-programming shape, EAGLE-2's dynamic tree, OPT-Tree's greedy growth,
+  SpecExec's best-first search, EdgeLLM's confidence-adaptive width; positional acceptance profiles.
+- :mod:`specplug.kit.tree_drafting`: a draft model as a top-k drafter, the tree methods' shared
+  proposer (:class:`~specplug.kit.tree_drafting.TreeProposer`; a derived draft or a trained EAGLE head
+  as the source), profiles measured in the reference engine, verify cost per tree size.
 - :mod:`specplug.kit.slots`: :class:`~specplug.kit.slots.RequestSlots`, request ids mapped to dense
   slots for proposers that keep per-request state in numpy arrays (numpy only, no torch).
 """

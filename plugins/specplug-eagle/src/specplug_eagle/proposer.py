@@ -34,7 +34,7 @@ from pydantic import Field
 from specplug.methods import MethodOptions
 from specplug.protocols import FINAL_HIDDEN_STATE, BaseProposer, Draft, Need, ProposalRequest, TargetInfo
 
-__all__ = ["Eagle2Options", "Eagle3Options", "Eagle3Proposer", "EagleOptions", "EagleProposer", "Eagle2Proposer"]
+__all__ = ["Eagle2Options", "Eagle3Options", "Eagle3Proposer", "EagleOptions", "EagleProposer", "Eagle2Proposer", "HeadTopKDrafter"]
 
 
 class EagleOptions(MethodOptions):
@@ -118,7 +118,9 @@ class EagleProposer(BaseProposer):
         return cache
 
     # -- drafting -------------------------------------------------------------------------------
-    def propose(self, request: ProposalRequest) -> Draft:
+    def _take_states(self, request: ProposalRequest):
+        """Feed the target's new hidden states to the request's head cache; the cache, or ``None``
+        when there is no state before the root yet (a one-token prompt's first step)."""
         cache = self._cache(request.request_id)
         states = request.hidden_states
         if states is not None and states.shape[0]:
@@ -129,16 +131,31 @@ class EagleProposer(BaseProposer):
             next_tokens = request.token_ids[request.hidden_start + 1 : request.hidden_start + 1 + n].tolist()
             cache.feed_real(next_tokens, states.reshape(n, -1))  # [n, layers * hidden]: EAGLE-3 fuses its layers
         if cache.real == 0 or cache.real != len(request.token_ids) - 1:
-            return Draft.empty()  # no state before the root yet (a one-token prompt's first step)
+            return None
+        return cache
+
+    def propose(self, request: ProposalRequest) -> Draft:
+        cache = self._take_states(request)
+        if cache is None:
+            return Draft.empty()
         size = min(request.max_tokens, self.options.tree_size or request.max_tokens)
         if size < 1:
             return Draft.empty()
         try:
             if self.options.tree == "chain":
                 return self._chain(cache, size, request)
-            return self._tree(cache, size)
+            return self._tree(cache, size, request)
         finally:
             cache.discard_drafts()
+
+    def topk_drafter(self, request: ProposalRequest) -> HeadTopKDrafter | None:
+        """The head as a top-k drafter for this step (:class:`specplug.kit.trees.TopKDrafter`), for the
+        tree methods of the drafting kit; ``None`` before the head has a state for the root. The
+        caller calls its ``close()`` when the tree is built (the draft entries are dropped)."""
+        cache = self._take_states(request)
+        if cache is None:
+            return None
+        return HeadTopKDrafter(cache, self.runner, self.vocab_size, request.sampling)
 
     def _chain(self, cache, size: int, request: ProposalRequest) -> Draft:
         import torch
@@ -177,43 +194,67 @@ class EagleProposer(BaseProposer):
             gen = self._gen = torch.Generator().manual_seed(0)
         return gen
 
-    def _tree(self, cache, size: int) -> Draft:
+    def _tree(self, cache, size: int, request: ProposalRequest) -> Draft:
+        from specplug.kit.trees import dynamic_tree
+
+        drafter = HeadTopKDrafter(cache, self.runner, self.vocab_size, request.sampling)
+        tree = dynamic_tree(drafter, self.options.top_k, min(self.options.depth, size), size)
+        return Draft(tree.token_ids, tree.parents)
+
+
+class HeadTopKDrafter:
+    """A trained head's top-k continuations for a batch of tree nodes (the drafting kit's
+    :class:`~specplug.kit.trees.TopKDrafter`): expanding nodes is one head forward over their
+    entries, each under a tree mask (its real prefix, its ancestors' draft entries, itself)."""
+
+    def __init__(self, cache, runner, vocab_size: int, sampling=None) -> None:
+        self.cache, self.runner, self.vocab_size, self.sampling = cache, runner, int(vocab_size), sampling
+        self.hidden_of = {-1: cache.root_hidden}  # node -> its entry's output feature
+        self.logits_of = {-1: cache.root_logits}
+        self.slot_of: dict[int, int] = {}
+        self.depth_of = {-1: 0}
+        self.max_k = int(cache.root_logits.shape[-1])
+
+    def _feed(self, nodes, token_ids, parents) -> None:
         import torch
 
-        from specplug_eagle.tree import grow_dynamic_tree
+        todo = [n for n in nodes if n >= 0 and n not in self.slot_of]
+        if not todo:
+            return
+        ancestors = []
+        for node in todo:
+            chain, parent = [], int(parents[node])
+            while parent >= 0:
+                chain.append(self.slot_of[parent])
+                parent = int(parents[parent])
+            ancestors.append(chain[::-1])
+            self.depth_of[node] = self.depth_of[int(parents[node])] + 1
+        features = torch.stack([self.hidden_of[int(parents[node])] for node in todo])
+        past = self.cache.length
+        out, logits = self.cache.feed_draft([int(token_ids[node]) for node in todo], features,
+                                            [self.depth_of[node] for node in todo], ancestors)
+        for j, node in enumerate(todo):
+            self.hidden_of[node], self.logits_of[node], self.slot_of[node] = out[j], logits[j], past + j
 
-        top_k = self.options.top_k
-        hidden_of: dict[int, torch.Tensor] = {-1: cache.root_hidden}  # node -> its entry's output feature
-        slot_of: dict[int, int] = {}  # node -> its entry's cache slot
-        depth_of: dict[int, int] = {-1: 0}
+    def expand(self, nodes, token_ids, parents, k: int, with_dists: bool = False):
+        import torch
 
-        def topk(logits: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
-            logp = torch.log_softmax(logits.float(), dim=-1)
-            values, index = logp.topk(min(top_k, logp.shape[-1]), dim=-1)
-            return self.runner.to_target(index.cpu().numpy()), values.double().cpu().numpy()
+        from specplug.kit.trees import Expansion
+        from specplug.verify.sampling import process_logits
 
-        def expand(frontier, tokens, parents):
-            if frontier == [-1]:
-                return topk(cache.root_logits[None])
-            ancestors = []
-            for node in frontier:
-                chain, parent = [], parents[node]
-                while parent >= 0:
-                    chain.append(slot_of[parent])
-                    parent = parents[parent]
-                ancestors.append(chain[::-1])
-            for node in frontier:
-                depth_of[node] = depth_of[parents[node]] + 1
-            features = torch.stack([hidden_of[parents[node]] for node in frontier])
-            past = cache.length
-            out, logits = cache.feed_draft([tokens[node] for node in frontier], features,
-                                           [depth_of[node] for node in frontier], ancestors)
-            for j, node in enumerate(frontier):
-                hidden_of[node], slot_of[node] = out[j], past + j
-            return topk(logits)
+        nodes = [int(n) for n in nodes]
+        self._feed(nodes, token_ids, parents)
+        logits = torch.stack([self.logits_of[n] for n in nodes]).float()
+        probs, index = torch.softmax(logits, -1).topk(min(int(k), self.max_k), dim=-1)
+        dists = None
+        if with_dists:
+            from specplug.protocols import SamplingParams
 
-        tree = grow_dynamic_tree(expand, top_k, min(self.options.depth, size), size)
-        return Draft(tree.token_ids, tree.parents)
+            dists = self.runner.expand_probs(process_logits(logits, self.sampling or SamplingParams()), self.vocab_size)
+        return Expansion(self.runner.to_target(index.cpu().numpy()), probs.double().cpu().numpy(), dists)
+
+    def close(self) -> None:
+        self.cache.discard_drafts()
 
 
 class Eagle2Proposer(EagleProposer):

@@ -27,10 +27,12 @@ spent nodes on ``b``'s children, which the head thinks unlikely.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
+
+from specplug.kit.trees import Expansion, dynamic_tree
 
 __all__ = ["DynamicTree", "grow_dynamic_tree"]
 
@@ -48,45 +50,27 @@ class DynamicTree:
     expansions: int  # calls of expand (model forwards, the root's included)
 
 
+class _CallbackDrafter:
+    """An ``expand(frontier, tokens, parents) -> (tokens, logprobs)`` callback as the kit's top-k drafter."""
+
+    def __init__(self, expand: Expand, top_k: int) -> None:
+        self.callback, self.max_k, self.generated = expand, top_k, 0
+
+    def expand(self, nodes: Sequence[int], token_ids: Sequence[int], parents: Sequence[int], k: int,
+               with_dists: bool = False) -> Expansion:
+        tokens, logp = self.callback(list(nodes), list(token_ids), list(parents))
+        tokens = np.asarray(tokens, dtype=np.int64).reshape(len(nodes), -1)[:, :k]
+        probs = np.exp(np.minimum(np.asarray(logp, dtype=np.float64).reshape(len(nodes), -1)[:, :k], 0.0))
+        self.generated += tokens.size
+        return Expansion(tokens, probs)
+
+
 def grow_dynamic_tree(expand: Expand, top_k: int, depth: int, size: int) -> DynamicTree:
     """Expand ``depth`` times, ``top_k`` children per frontier node and ``top_k`` frontier nodes per
-    depth, then keep the ``size`` best nodes by cumulative log-probability (see the module doc)."""
+    depth, then keep the ``size`` best nodes by cumulative log-probability (see the module doc).
+    The algorithm is the drafting kit's :func:`specplug.kit.trees.dynamic_tree`."""
     if top_k < 1 or depth < 1 or size < 1:
         raise ValueError(f"top_k, depth and size must be >= 1, got {top_k}, {depth}, {size}")
-    tokens: list[int] = []
-    parents: list[int] = []
-    scores: list[float] = []
-    frontier = [-1]
-    expansions = 0
-    for level in range(depth):
-        child_tokens, child_logp = expand(list(frontier), tokens, parents)
-        expansions += 1
-        child_tokens = np.asarray(child_tokens, dtype=np.int64).reshape(len(frontier), -1)[:, :top_k]
-        child_logp = np.asarray(child_logp, dtype=np.float64).reshape(len(frontier), -1)[:, :top_k]
-        first = len(tokens)
-        for row, parent in enumerate(frontier):
-            base = 0.0 if parent < 0 else scores[parent]
-            for token, logp in zip(child_tokens[row].tolist(), child_logp[row].tolist()):
-                tokens.append(int(token))
-                parents.append(int(parent))
-                scores.append(base + min(float(logp), 0.0))  # never above the parent, even after rounding
-        if level + 1 == depth:
-            break
-        new = np.arange(first, len(tokens))
-        new_scores = np.asarray(scores[first:], dtype=np.float64)
-        order = np.lexsort((new, -new_scores))  # best first; ties: older first
-        frontier = [int(i) for i in new[order[:top_k]]]
-    all_scores = np.asarray(scores, dtype=np.float64)
-    index = np.arange(len(tokens))
-    keep = np.sort(np.lexsort((index, -all_scores))[:size])  # the best `size`, back in creation order
-    remap = {-1: -1}
-    for new_index, old in enumerate(keep.tolist()):
-        remap[old] = new_index
-    kept_parents = [remap[parents[i]] for i in keep.tolist()]  # KeyError would mean a broken tree
-    return DynamicTree(
-        token_ids=np.asarray([tokens[i] for i in keep.tolist()], dtype=np.int64),
-        parents=np.asarray(kept_parents, dtype=np.int64),
-        scores=all_scores[keep],
-        generated=len(tokens),
-        expansions=expansions,
-    )
+    drafter = _CallbackDrafter(expand, top_k)
+    tree = dynamic_tree(drafter, top_k, depth, size)
+    return DynamicTree(tree.token_ids, tree.parents, tree.scores, drafter.generated, tree.expansions)
