@@ -173,8 +173,16 @@ def generate(prompt, method_id, model, max_new_tokens, k, temperature, top_p, to
         target, tokenizer = load_model(model)
     except ModelLoadError as err:
         raise click.ClickException(str(err)) from None
-    ids = _encode(tokenizer, prompt, raw)
     engine = ReferenceEngine(target, tokenizer)
+    if getattr(target.config, "is_encoder_decoder", False):  # speech recognition (Whisper): PROMPT is a 16 kHz mono WAV
+        from specplug.kit.seq2seq import AudioError, encode_audio_prompt
+
+        try:
+            ids = encode_audio_prompt(engine, model, prompt)
+        except AudioError as err:
+            raise click.ClickException(str(err)) from None
+    else:
+        ids = _encode(tokenizer, prompt, raw)
     # warm-up (model and proposer, e.g. JIT compilation), so the timed runs pay no one-off costs
     engine.generate([ids], spec.build(option_values) if spec is not None else None, rule, k=k, max_new_tokens=2)
 

@@ -43,6 +43,7 @@ __all__ = [
     "Seq2SeqTarget",
     "Transcription",
     "decoder_prompt",
+    "encode_audio_prompt",
     "encoder_states",
     "load_wav",
     "target_for",
@@ -52,7 +53,7 @@ __all__ = [
 SAMPLE_RATE = 16_000
 MAX_SECONDS = 30.0  # Whisper's encoder window
 
-_ENCODED: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # model -> encoder output [1, frames, d]
+_ENCODED: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # encoder module -> its output [1, frames, d]
 
 
 class AudioError(ValueError):
@@ -102,9 +103,12 @@ def decoder_prompt(tokenizer) -> list[int]:
 
 
 def encoder_states(model) -> torch.Tensor:
-    """The encoder output ``[1, frames, d_model]`` of the utterance ``model`` is decoding now."""
+    """The encoder output ``[1, frames, d_model]`` of the utterance ``model`` is decoding now.
+
+    Keyed by the encoder module: a draft decoder whose ``model.encoder`` *is* the target's encoder
+    (distil-whisper's draft shares it) reads the target's output and never encodes on its own."""
     try:
-        return _ENCODED[model]
+        return _ENCODED[model.model.encoder]
     except KeyError:
         raise RuntimeError("no utterance is encoded for this model: call Seq2SeqTarget.encode (transcribe does) first") from None
 
@@ -129,7 +133,6 @@ class Seq2SeqTarget(TargetModel):
 
         self.model = model
         self._cache_classes = (DynamicCache, EncoderDecoderCache)
-        self.share_encoder_of = share_encoder_of
         self.device = next(model.parameters()).device
         self.dtype = next(model.parameters()).dtype
         self.vocab_size = int(model.get_output_embeddings().weight.shape[0])
@@ -143,12 +146,12 @@ class Seq2SeqTarget(TargetModel):
         """Run the encoder on log-mel features ``[1, mels, 3000]`` and start a new utterance."""
         features = input_features.to(device=self.device, dtype=self.dtype)
         states = self.model.model.encoder(features).last_hidden_state  # [1, frames, d]
-        _ENCODED[self.model] = states
+        _ENCODED[self.model.model.encoder] = states
         self.reset()
         return states
 
     def encoder_states(self) -> torch.Tensor:
-        return encoder_states(self.share_encoder_of if self.share_encoder_of is not None else self.model)
+        return encoder_states(self.model)
 
     # -- cache ------------------------------------------------------------------------------
     def reset(self) -> None:
@@ -243,16 +246,17 @@ class Transcription:
 
 
 def transcribe(engine, feature_extractor, audios: Sequence[np.ndarray | str | Path], proposer=None, verifier=None, k: int = 5,
-               max_new_tokens: int = 128, sampling=None, seed: int = 0) -> list[Transcription]:
+               max_new_tokens: int = 128, sampling=None, seed: int = 0, prompt: Sequence[int] | None = None) -> list[Transcription]:
     """Encode each utterance once and decode it with ``engine`` (a ReferenceEngine over a Whisper model).
 
     ``audios``: sample arrays (16 kHz mono float) or WAV paths (read with :func:`load_wav`).
-    ``proposer=None`` is plain decoding. Utterance ``i`` samples with seed ``seed + i``.
+    ``proposer=None`` is plain decoding. Utterance ``i`` samples with seed ``seed + i``. ``prompt``:
+    the decoder prompt (default: :func:`decoder_prompt` of the engine's tokenizer).
     """
     target = engine.target
     if not isinstance(target, Seq2SeqTarget):
         raise TypeError("transcribe needs an engine over an encoder-decoder model (Whisper)")
-    prompt = decoder_prompt(engine.tokenizer)
+    prompt = list(prompt) if prompt is not None else decoder_prompt(engine.tokenizer)
     out = []
     for i, audio in enumerate(audios):
         samples = load_wav(audio) if isinstance(audio, (str, Path)) else np.asarray(audio, dtype=np.float32)
@@ -268,3 +272,18 @@ def transcribe(engine, feature_extractor, audios: Sequence[np.ndarray | str | Pa
         result = engine.generate([prompt], proposer, verifier, k=k, max_new_tokens=max_new_tokens, sampling=sampling, seed=seed + i)[0]
         out.append(Transcription(result, t1 - t0, t2 - t1))
     return out
+
+
+def encode_audio_prompt(engine, model_location: str, path: str | Path) -> list[int]:
+    """``specplug generate`` with a Whisper model: read the WAV at ``path``, encode it with the
+    engine's target (once; every ``generate`` call after decodes this utterance) and return the
+    decoder prompt. ``model_location``: the ``--model`` value, whose folder holds the feature extractor."""
+    from transformers import WhisperFeatureExtractor
+
+    from specplug.models import resolve_model
+
+    samples = load_wav(path)
+    extractor = WhisperFeatureExtractor.from_pretrained(resolve_model(model_location))
+    features = extractor(samples, sampling_rate=SAMPLE_RATE, return_tensors="pt").input_features
+    engine.target.encode(features)
+    return decoder_prompt(engine.tokenizer)
