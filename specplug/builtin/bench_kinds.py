@@ -7,11 +7,11 @@ Jacobi-family methods) registers from its plugin.
 
 from __future__ import annotations
 
-from specplug.bench.kinds import bench, churn, ngram_family, pld_vs_ngram, repetition
+from specplug.bench.kinds import adaptive_vllm, bench, churn, ngram_family, pld_vs_ngram, repetition
 from specplug.hookspecs import hookimpl
 
 
 @hookimpl
 def specplug_register_bench_kinds(register):
-    for module in (bench, ngram_family, pld_vs_ngram, churn, repetition):
+    for module in (bench, ngram_family, pld_vs_ngram, churn, repetition, adaptive_vllm):
         register(module.KIND)

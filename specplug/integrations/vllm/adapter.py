@@ -19,6 +19,19 @@ Two paths per step. A proposer that implements :class:`~specplug.protocols.Batch
 is ``stateless`` the row tracking is skipped too. Every other proposer gets one ``propose`` per row.
 Both give vLLM the same drafts (the batch contract is equivalence with ``propose``'s first chain).
 
+Draft length control (:mod:`specplug.kit.k_control`): with ``additional_config["specplug"]["control"]``
+(``{"mode": "adaptive"}``, ``{"mode": "schedule", "schedule": [[1, 4, 5], [5, 256, 0]]}`` or
+``{"mode": "fixed"}``), or with vLLM's own ``num_speculative_tokens_per_batch_size`` in the
+speculative config (which vLLM does not pass to a custom_class drafter, so the adapter applies it),
+a :class:`~specplug.kit.k_control.KController` cuts each row's draft every step, to nothing when
+speculation does not pay. The method still drafts its full ``num_speculative_tokens`` (model-free
+drafters cost little), so acceptance is measured on every row, sent or not. How the adapter learns
+the cost curve: it *measures* it, as the wall time between consecutive ``propose`` calls (one whole
+engine step: schedule, forward, sampling, drafting) against the tokens that step's forward ran
+(live rows plus the drafts sent the step before); steps where the set of live rows changed (a
+prefill ran) are left out. Rows are the controller's keys; a row taken by a new request is detected
+by its history (see :mod:`specplug.kit.k_control`).
+
 Level 2 (``patches.py``) talks to the adapter through four public methods only: :meth:`bind_batch`
 (the batch's real request ids and prompt lengths, before each step's ``propose``),
 :meth:`finish_requests` (what vLLM finished or aborted), :meth:`is_live` and :meth:`observe` (the
@@ -30,8 +43,11 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
+import time
+
 import numpy as np
 
+from specplug.kit.k_control import ControlConfigError, KController, RowStep
 from specplug.methods import MethodSpec, OptionsError
 from specplug.protocols import BatchProposer, Draft, ProposalRequest, StepFeedback
 from specplug.integrations.vllm import level2_state
@@ -55,7 +71,34 @@ SECTION_KEYS = {
     "verifier": "level 2: a registered verifier id that replaces vLLM's rejection sampler",
     "verifier_options": "level 2: the verifier's options",
     "topk": "level 2: how many target top-k ids methods that need target_topk get (default 8)",
+    "control": 'the draft-length controller, e.g. {"mode": "adaptive"} (see specplug.kit.k_control.ControlConfig)',
 }
+
+
+def vllm_schedule(entries: Any) -> list[list[int]]:
+    """vLLM's ``num_speculative_tokens_per_batch_size`` as the controller's schedule, read as vLLM
+    reads it: a gap between ranges takes the ``k`` of the range before it."""
+    ranges = sorted((int(a), int(b), int(k)) for a, b, k in entries)
+    out: list[list[int]] = []
+    for first, last, k in ranges:
+        if out and first > out[-1][1] + 1:
+            out[-1][1] = first - 1
+        out.append([first, last, k])
+    return out
+
+
+def controller_from_config(vllm_config: Any, k: int) -> KController | None:
+    """The adapter's controller: ``additional_config["specplug"]["control"]``, else vLLM's schedule, else none."""
+    control = specplug_section(vllm_config).get("control")
+    schedule = getattr(vllm_config.speculative_config, "num_speculative_tokens_per_batch_size", None)
+    if control is None and schedule:
+        control = {"mode": "schedule", "schedule": vllm_schedule(schedule)}
+    if control is None:
+        return None
+    try:
+        return KController(control, k)
+    except ControlConfigError as err:
+        raise SpecplugConfigError(f'additional_config["specplug"]["control"]: {err}') from None
 
 
 def specplug_section(vllm_config: Any) -> dict[str, Any]:
@@ -158,6 +201,11 @@ class SpecplugProposerBase:
         #: level 2's opt-in state trace (``SPECPLUG_VLLM_TRACE``), else None
         self.trace = level2_state.make_trace(spec.id) if level2_state.active() else None
         self._warned = False
+        #: the draft-length controller, or None (every row gets the method's whole draft)
+        self.controller = controller_from_config(vllm_config, self.k)
+        self._last_step: tuple[float, int, tuple[int, ...]] | None = None  # (time, tokens in the next forward, live rows)
+        if self.controller is not None:
+            logger.info("specplug method %r: draft length chosen per step by the controller (%s)", spec.id, self.controller.config.mode)
         level2_state.register_drafter(self)
 
     def load_model(self, *args: Any, **kwargs: Any) -> None:
@@ -225,6 +273,34 @@ class SpecplugProposerBase:
         *args: Any,
         **kwargs: Any,
     ) -> list[list[int]]:
+        if self.controller is None:
+            return self._propose(sampled_token_ids, num_tokens_no_spec, token_ids_cpu)
+        start = time.perf_counter()
+        drafts = self._propose(sampled_token_ids, num_tokens_no_spec, token_ids_cpu)
+        return self._control(start, drafts, sampled_token_ids, num_tokens_no_spec, token_ids_cpu)
+
+    def _control(self, start: float, drafts: list[list[int]], sampled, num_tokens, token_ids) -> list[list[int]]:
+        """Cut every live row's draft to the controller's choice; feed it this step's time."""
+        rows = tuple(i for i, s in enumerate(sampled) if s)
+        controller = self.controller
+        last = self._last_step
+        if last is not None and last[2] == rows:
+            controller.record_step_time(last[1], start - last[0])
+        if not rows:
+            self._last_step = None
+            return drafts
+        try:
+            ks = controller.choose([RowStep(row, token_ids[row, : int(num_tokens[row])], drafts[row]) for row in rows])
+        except Exception as exc:  # a broken controller must not kill the engine: no drafts this step
+            self._warn("the draft-length controller", exc)
+            ks = [0] * len(rows)
+        for row, k in zip(rows, ks):
+            if k < len(drafts[row]):
+                drafts[row] = drafts[row][:k]
+        self._last_step = (start, len(rows) + sum(ks), rows)
+        return drafts
+
+    def _propose(self, sampled_token_ids, num_tokens_no_spec, token_ids_cpu) -> list[list[int]]:
         if self.batched:
             return self._propose_batched(sampled_token_ids, num_tokens_no_spec, token_ids_cpu)
         batch = len(sampled_token_ids)

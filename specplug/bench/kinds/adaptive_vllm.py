@@ -1,0 +1,303 @@
+"""Speculation that never costs throughput, in vLLM (CPU): fixed k vs vLLM's schedule vs specplug's controller.
+
+SmolLM2-135M-Instruct in float32, greedy, Spec-Bench prompts with the chat template. For every
+method (``pld`` and ``suffix`` through specplug's custom_class adapter, ``eagle3`` as vLLM's native
+method loading a head from specplug's cache) and every draft-length policy, one engine runs:
+
+1. the first ``batch1_per_category`` prompt(s) of each category alone (batch 1), then
+2. the whole set (``per_category`` prompts per category) in one ``generate`` call (whole-batch throughput).
+
+Policies: ``fixed`` (``num_speculative_tokens = k`` every step), ``vllm_schedule`` (vLLM's
+``num_speculative_tokens_per_batch_size``; for custom_class methods vLLM passes no ``k`` to the
+drafter, so specplug's adapter applies the schedule itself) and ``control`` (specplug's
+:class:`~specplug.kit.k_control.KController` in the adapter; it logs each decision, summarised in
+the document). vLLM's native methods (eagle3) do not go through the adapter: the controller does
+not apply to them, vLLM's schedule does. Plain decoding runs in the same suite run, first.
+
+Figures: batch-1 speedup and MAT over plain decoding (same prompts, same run), whole-batch
+throughput over plain's, and identity of every output with plain decoding's. Goals (issue 22): with
+the controller, whole-batch throughput >= 0.98x plain for every method, and batch-1 speedup within
+5% of the fixed k's.
+
+Suite kind ``adaptive_vllm`` (``benchmarks/suites/adaptive_vllm.toml``), a core kind: it builds
+methods by id through vLLM's config and needs no plugin import.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+from specplug.bench.documents import aggregate_json, goal_lines, summary_doc
+from specplug.bench.kind import BenchKindSpec
+from specplug.bench.results import fmt
+
+__all__ = ["KIND"]
+
+POLICIES = ("fixed", "vllm_schedule", "control")
+METHODS = ("pld", "suffix", "eagle3")
+CUSTOM_CLASS = {"pld": {"min_ngram": 1, "max_ngram": 3}, "suffix": {}}
+
+DEFAULTS = {
+    "model": "smollm2-135m",
+    "per_category": 2,
+    "batch1_per_category": 1,
+    "max_new_tokens": 64,
+    "k": 5,
+    "methods": list(METHODS),
+    "policies": list(POLICIES),
+    "vllm_schedule": [[1, 4, 5], [5, 1024, 0]],
+    "control": {"mode": "adaptive"},
+    "eagle3_head": None,
+}
+
+
+def _eagle3_head(args, tmp: Path) -> dict:
+    """The trained EAGLE-3 head in specplug's cache (or ``eagle3_head``), else a random one, labelled so."""
+    from specplug.kit.heads import default_head_dir, save_random_head, target_fingerprint
+    from specplug.models import load_model
+
+    model, _ = load_model(args.model)
+    folder = Path(args.eagle3_head) if args.eagle3_head else default_head_dir(target_fingerprint(model), "eagle3")
+    if folder.exists():
+        return {"folder": str(folder), "trained": True}
+    folder = save_random_head("eagle3", model, tmp / "random_eagle3", draft_vocab=8192)
+    return {"folder": str(folder), "trained": False}
+
+
+def _configs(args, head: dict | None, log_dir: Path) -> list[tuple[str, str, dict | None, dict | None]]:
+    """``(name, method, speculative_config, additional_config)`` per engine; plain first."""
+    out: list[tuple[str, str, dict | None, dict | None]] = [("plain", "plain", None, None)]
+    for method in args.methods:
+        for policy in args.policies:
+            if method in CUSTOM_CLASS:
+                spec = {"model": f"specplug.vllm.{method}", "num_speculative_tokens": args.k}
+                section: dict[str, Any] = {"options": CUSTOM_CLASS[method]}
+            elif method == "eagle3":
+                if head is None:
+                    continue
+                spec = {"method": "eagle3", "model": head["folder"], "num_speculative_tokens": args.k}
+                section = {}
+                if policy == "control":  # vLLM's native methods do not go through specplug's adapter
+                    continue
+            else:
+                raise SystemExit(f"adaptive_vllm: unknown method {method!r}; choose from {', '.join(METHODS)}")
+            if policy == "vllm_schedule":
+                spec["num_speculative_tokens_per_batch_size"] = args.vllm_schedule
+            elif policy == "control":
+                section["control"] = {**args.control, "log_path": str(log_dir / f"{method}.jsonl")}
+            elif policy != "fixed":
+                raise SystemExit(f"adaptive_vllm: unknown policy {policy!r}; choose from {', '.join(POLICIES)}")
+            out.append((f"{method}@{policy}", method, spec, {"specplug": section} if section else None))
+    return out
+
+
+def _run_engine(model: str, prompts: list[dict], single: int, args, spec, additional) -> dict:
+    from specplug.integrations.vllm.jobs import run_job
+
+    job = {"mode": "timed", "model": model, "prompts": prompts, "max_new_tokens": args.max_new_tokens, "temperature": 0.0,
+           "seed": 0, "speculative_config": spec, "additional_config": additional, "batch": True, "single_first": single,
+           "max_num_seqs": len(prompts), "max_model_len": 4096}
+    lines, _ = run_job(job)
+    version = next((line["versions"]["vllm_version"] for line in lines if "versions" in line), None)
+    batch1 = [line for line in lines if "seconds" in line and "prompt_id" in line]
+    in_batch = {line["prompt_id"]: line["output_ids"] for line in lines if line.get("in_batch")}
+    totals = next(line["batch"] for line in lines if "batch" in line)
+    return {"vllm_version": version, "batch1": batch1,
+            "batch": {"seconds": totals["seconds"], "drafted": totals.get("num_draft_tokens", 0),
+                      "accepted": totals.get("num_accepted_tokens", 0), "outputs": [in_batch[p["id"]] for p in prompts]}}
+
+
+def _decisions(path: Path, batch1_steps: int | None = None) -> dict | None:
+    """The controller's log summarised by batch size: steps, share that sent drafts, mean k, expected vs realised accepted."""
+    if not path.exists():
+        return None
+    by: dict[str, dict] = {}
+    for line in path.read_text().splitlines():
+        rec = json.loads(line)
+        key = "1" if rec["batch"] == 1 else "2-8" if rec["batch"] <= 8 else "9+"
+        b = by.setdefault(key, {"steps": 0, "speculating": 0, "drafted": 0, "rows": 0, "expected": 0.0, "realised": 0})
+        b["steps"] += 1
+        b["speculating"] += int(rec["drafted"] > 0)
+        b["drafted"] += rec["drafted"]
+        b["rows"] += rec["batch"]
+        b["expected"] += rec["expected_accepted"]
+        b["realised"] += rec["realised_accepted"]
+        b["cost"] = [rec["cost_a_s"], rec["cost_b_s_per_token"]]
+    return by
+
+
+def _summarize(raw: dict, categories: list[str], single_ids: set[str]) -> dict:
+    plain = raw["plain"]
+    plain_rows = {r["prompt_id"]: r for r in plain["batch1"]}
+    plain_batch_tokens = sum(len(o) for o in plain["batch"]["outputs"])
+    out = {}
+    for name, res in raw.items():
+        if "batch1" not in res:
+            out[name] = {"error": res.get("error")}
+            continue
+        entry: dict[str, Any] = {"categories": {}}
+        for cat in categories + ["overall"]:
+            rows = [r for r in res["batch1"] if cat in ("overall", r["category"])]
+            base = [plain_rows[r["prompt_id"]] for r in rows]
+            new, acc, drafted = (sum(r[k] for r in rows) for k in ("new_tokens", "accepted", "drafted"))
+            seconds = sum(r["seconds"] for r in rows)
+            base_tps = sum(r["new_tokens"] for r in base) / max(sum(r["seconds"] for r in base), 1e-9)
+            entry["categories"][cat] = {
+                "prompts": len(rows), "new_tokens": new, "steps": max(new - acc, 1), "drafted": drafted, "accepted": acc,
+                "seconds": seconds, "speedup": (new / max(seconds, 1e-9)) / base_tps,
+                "identical": sum(r["output_ids"] == plain_rows[r["prompt_id"]]["output_ids"] for r in rows),
+            }
+        b, pb = res["batch"], plain["batch"]
+        new = sum(len(o) for o in b["outputs"])
+        entry["batch"] = {"tokens_per_s": new / b["seconds"], "speedup": (new / b["seconds"]) / (plain_batch_tokens / pb["seconds"]),
+                          "mat": new / max(new - b["accepted"], 1), "drafted": b["drafted"], "accepted": b["accepted"],
+                          "seconds": b["seconds"], "identical": sum(x == y for x, y in zip(b["outputs"], pb["outputs"])),
+                          "prompts": len(b["outputs"])}
+        entry["config"] = res.get("config")
+        if res.get("decisions"):
+            entry["decisions"] = res["decisions"]
+        out[name] = entry
+    return out
+
+
+def _goals(summary: dict, methods: list[str]) -> list[dict]:
+    goals = []
+    for method in methods:
+        ctl, fixed = summary.get(f"{method}@control"), summary.get(f"{method}@fixed")
+        sched = summary.get(f"{method}@vllm_schedule")
+        best = ctl if ctl and "batch" in ctl else sched if method not in CUSTOM_CLASS else None
+        label = "controller" if best is ctl else "vLLM's schedule (the controller does not apply to vLLM-native methods)"
+        if best is None or "batch" not in best:
+            goals.append({"goal": f"{method}: whole-batch throughput >= 0.98x plain", "met": None, "figure": "not measured"})
+            continue
+        whole = best["batch"]["speedup"]
+        goals.append({"goal": f"{method} with the {label}: whole-batch throughput >= 0.98x plain", "met": whole >= 0.98,
+                      "figure": f"{whole:.2f}x; fixed k {fmt(fixed['batch']['speedup'], 'x') if fixed and 'batch' in fixed else '-'}"})
+        if fixed and "categories" in fixed:
+            one, ref = best["categories"]["overall"]["speedup"], fixed["categories"]["overall"]["speedup"]
+            goals.append({"goal": f"{method} with the {label}: batch-1 speedup within 5% of fixed k's", "met": one >= 0.95 * ref,
+                          "figure": f"{one:.2f}x vs fixed k {ref:.2f}x ({one / ref:.2f} of it)"})
+    return goals
+
+
+def run(suite, quick: bool, out_dir: Path) -> list[Path]:
+    from specplug.bench.documents import write_documents
+    from specplug.bench.prompts import load_prompts
+    from specplug.bench.runner import encode, hardware
+    from specplug.bench.suites import settings_of
+    from specplug.integrations.vllm.jobs import VllmJobError
+    from specplug.models import load_model, resolve_model
+
+    args = SimpleNamespace(**settings_of(suite, quick, DEFAULTS), command=suite.command(quick))
+    load_before = os.getloadavg()
+    _, tokenizer = load_model(args.model)
+    prompts, _ = load_prompts(f"spec-bench:{args.per_category}")
+    categories = list(dict.fromkeys(p.category for p in prompts))
+    # the batch-1 prompts first (the first of each category), then the rest of the whole set
+    seen: dict[str, int] = {}
+    first, rest = [], []
+    for p in prompts:
+        seen[p.category] = seen.get(p.category, 0) + 1
+        (first if seen[p.category] <= args.batch1_per_category else rest).append(p)
+    ordered, single = first + rest, len(first)
+    prompt_ids = [{"id": p.id, "category": p.category, "token_ids": encode(p, tokenizer, True)} for p in ordered]
+    single_ids = {p["id"] for p in prompt_ids[:single]}
+    model = str(resolve_model(args.model))
+    raw: dict[str, dict] = {}
+    with tempfile.TemporaryDirectory(prefix="specplug-adaptive-") as tmp:
+        tmp_path = Path(tmp)
+        head = _eagle3_head(args, tmp_path) if "eagle3" in args.methods else None
+        for name, method, spec, additional in _configs(args, head, tmp_path):
+            print(f"vLLM {name} ...", file=sys.stderr, flush=True)
+            started = time.perf_counter()
+            try:
+                res = _run_engine(model, prompt_ids, single, args, spec, additional)
+            except VllmJobError as err:
+                raw[name] = {"error": str(err).splitlines()[-1][:500]}
+                print(f"  {name} failed: {raw[name]['error']}", file=sys.stderr)
+                continue
+            res["config"] = {"speculative_config": spec, "additional_config": additional}
+            res["decisions"] = _decisions(tmp_path / f"{method}.jsonl") if "@control" in name else None
+            raw[name] = res
+            print(f"  {name}: {time.perf_counter() - started:.0f} s", file=sys.stderr, flush=True)
+    if "batch1" not in raw.get("plain", {}):
+        raise SystemExit(f"adaptive_vllm: plain decoding failed: {raw.get('plain')}")
+    summary = _summarize(raw, categories, single_ids)
+    meta = {"command": args.command, "date": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+            "model": args.model, "hardware": hardware(), "per_category": args.per_category,
+            "batch1_per_category": args.batch1_per_category, "max_new_tokens": args.max_new_tokens, "k": args.k,
+            "vllm_schedule": args.vllm_schedule, "control": args.control, "quick": quick,
+            "eagle3_head": head, "vllm_version": next((r.get("vllm_version") for r in raw.values() if r.get("vllm_version")), None),
+            "load_before": [round(x, 2) for x in load_before], "load_after": [round(x, 2) for x in os.getloadavg()],
+            "num_prompts": len(prompt_ids), "batch1_prompts": single}
+    return write_documents(_documents(summary, meta, categories, _goals(summary, args.methods)), out_dir, quick)
+
+
+def _documents(summary: dict, meta: dict, categories: list[str], goals: list[dict]) -> dict:
+    per, extra_batch, failed, decisions = {}, {}, {}, {}
+    for name, e in summary.items():
+        if "categories" not in e:
+            failed[name] = e.get("error")
+            continue
+        aggs = {cat: aggregate_json(prompts=a["prompts"], new_tokens=a["new_tokens"], steps=a["steps"], drafted=a["drafted"],
+                                    accepted=a["accepted"], seconds=a["seconds"], speedup=a["speedup"],
+                                    identical=None if name == "plain" else a["identical"])
+                for cat, a in e["categories"].items()}
+        per[name] = {"overall": aggs.pop("overall"), "categories": aggs}
+        extra_batch[name] = {**e["batch"], "config": e.get("config")}
+        if e.get("decisions"):
+            decisions[name] = e["decisions"]
+    head = meta.get("eagle3_head")
+    title = "Speculation that never costs throughput: vLLM (CPU), fixed k vs vLLM's schedule vs specplug's controller"
+    vmeta = {"title": title, "model": meta["model"], "engine": "vllm",
+             "prompts": f"spec-bench:{meta['batch1_per_category']} at batch 1; spec-bench:{meta['per_category']} in one batch",
+             "num_prompts": meta["batch1_prompts"], "categories": categories, "k": meta["k"],
+             "max_new_tokens": meta["max_new_tokens"], "temperature": 0.0, "dtype": "float32", "device": "cpu",
+             "hardware": meta["hardware"], "date": meta["date"], "vllm_version": meta["vllm_version"], "command": meta["command"]}
+    extra = {"kind": "adaptive_vllm", "batch": extra_batch, "failed": failed, "decisions": decisions, "goals": goals,
+             "run": {k: meta[k] for k in ("vllm_schedule", "control", "eagle3_head", "load_before", "load_after", "num_prompts", "quick")},
+             "head_note": None if head is None else ("trained EAGLE-3 head from specplug's cache" if head["trained"] else
+                                                     "no trained EAGLE-3 head in the cache: a RANDOM head (acceptance ~0; shows the cost side only)")}
+    stem = "adaptive_vllm"
+    return {stem: summary_doc(vmeta, per, extra)}
+
+
+def render(results, heading: str = "#") -> list[str]:
+    extra = results.extra
+    run = extra.get("run", {})
+    out = [f"Whole set: {run.get('num_prompts')} prompts in one `generate` call. vLLM's schedule: "
+           f"`{json.dumps(run.get('vllm_schedule'))}`; controller: `{json.dumps(run.get('control'))}`. "
+           f"Load average before / after: {run.get('load_before')} / {run.get('load_after')}.", ""]
+    if extra.get("head_note"):
+        out += [f"EAGLE-3: {extra['head_note']}.", ""]
+    out += [f"{heading}# The whole set in one batch", "",
+            "| config | throughput vs plain | tokens/s | MAT | drafted | accepted | seconds | same output as plain |",
+            "|---|---:|---:|---:|---:|---:|---:|---:|"]
+    for name, b in extra.get("batch", {}).items():
+        out.append(f"| {name} | {fmt(b['speedup'], 'x')} | {fmt(b['tokens_per_s'])} | {fmt(b['mat'])} | {b['drafted']} | "
+                   f"{b['accepted']} | {fmt(b['seconds'])} | {b['identical']}/{b['prompts']} |")
+    out += [""] + [f"- {m} failed: {err}" for m, err in extra.get("failed", {}).items()]
+    if extra.get("decisions"):
+        out += ["", f"{heading}# The controller's decisions", "",
+                "From its per-step log, by batch size: steps, share of steps that sent any draft, mean k per row, "
+                "expected and realised accepted tokens, and its fitted step cost c(T) = a + b T at the end.", "",
+                "| config | batch | steps | speculating | mean k per row | expected accepted | realised accepted | a (ms) | b (ms/token) |",
+                "|---|---|---:|---:|---:|---:|---:|---:|---:|"]
+        for name, by in extra["decisions"].items():
+            for key, b in by.items():
+                out.append(f"| {name} | {key} | {b['steps']} | {b['speculating'] / max(b['steps'], 1):.0%} | "
+                           f"{b['drafted'] / max(b['rows'], 1):.2f} | {b['expected']:.0f} | {b['realised']} | "
+                           f"{b['cost'][0] * 1e3:.1f} | {b['cost'][1] * 1e3:.2f} |")
+        out.append("")
+    return out + goal_lines(extra.get("goals", []), heading)
+
+
+KIND = BenchKindSpec(id="adaptive_vllm", run=run, render=render, defaults=DEFAULTS)
