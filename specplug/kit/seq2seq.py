@@ -277,13 +277,32 @@ def transcribe(engine, feature_extractor, audios: Sequence[np.ndarray | str | Pa
 def encode_audio_prompt(engine, model_location: str, path: str | Path) -> list[int]:
     """``specplug generate`` with a Whisper model: read the WAV at ``path``, encode it with the
     engine's target (once; every ``generate`` call after decodes this utterance) and return the
-    decoder prompt. ``model_location``: the ``--model`` value, whose folder holds the feature extractor."""
+    decoder prompt. ``model_location``: the ``--model`` value, whose folder holds the feature extractor.
+
+    A ``path`` that is no file but a sentence (it has spaces and no ``.wav`` ending) is spoken with
+    espeak-ng first, so ``specplug generate --model whisper-tiny.en "Some sentence."`` transcribes
+    synthetic speech of it (the quickstarts use this)."""
     from transformers import WhisperFeatureExtractor
 
     from specplug.models import resolve_model
 
-    samples = load_wav(path)
+    text = str(path)
+    if not Path(text).exists() and not text.lower().endswith(".wav") and " " in text.strip():
+        samples = _spoken(text)  # a sentence, not a file: speak it (espeak-ng) and transcribe that
+    else:
+        samples = load_wav(path)
     extractor = WhisperFeatureExtractor.from_pretrained(resolve_model(model_location))
     features = extractor(samples, sampling_rate=SAMPLE_RATE, return_tensors="pt").input_features
     engine.target.encode(features)
     return decoder_prompt(engine.tokenizer)
+
+
+def _spoken(text: str) -> np.ndarray:
+    import tempfile
+
+    from specplug.testing.speech import TTS_MISSING, have_tts, synthesize
+
+    if not have_tts():
+        raise AudioError(f"{text[:40]!r} is neither a WAV file nor speakable here: speaking a sentence {TTS_MISSING}")
+    with tempfile.TemporaryDirectory() as tmp:
+        return load_wav(synthesize(text, Path(tmp) / "spoken.wav"))

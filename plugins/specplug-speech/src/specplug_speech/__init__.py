@@ -1,0 +1,1 @@
+"""specplug-speech: speculative decoding for Whisper speech recognition (see the plugin module)."""

@@ -1,0 +1,21 @@
+"""specplug hooks of specplug-speech: the ``distil_whisper`` method, ``specplug speech`` and the ``speech`` bench kind."""
+
+from __future__ import annotations
+
+from specplug.hookspecs import hookimpl
+from specplug.methods import MethodSpec
+from specplug.protocols import Need
+from specplug_speech.proposer import DistilWhisperOptions, DistilWhisperProposer
+
+
+@hookimpl
+def specplug_register_methods(register):
+    register(MethodSpec(id="distil_whisper", factory=DistilWhisperProposer, options=DistilWhisperOptions, tree=False,
+                        needs=frozenset({Need.target_model})))
+
+
+@hookimpl
+def specplug_register_commands(cli):
+    from specplug_speech.cli import speech
+
+    cli.add_command(speech)
