@@ -30,3 +30,10 @@ def specplug_register_methods(register):
 @hookimpl
 def specplug_register_verifiers(register):
     register(VerifierSpec(id="bild", factory=_verifier, options=BildVerifierOptions))
+
+
+@hookimpl
+def specplug_register_bench_kinds(register):
+    from specplug_bild.adaptive_bench import KIND
+
+    register(KIND)

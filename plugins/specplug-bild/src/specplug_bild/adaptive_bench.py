@@ -1,0 +1,238 @@
+"""The suite kind ``adaptive_methods``: adaptive drafting methods beside the same drafter at its best fixed k.
+
+Suite ``benchmarks/suites/adaptive_methods.toml``. Reference engine, SmolLM2-135M-Instruct float32 on the
+CPU, greedy, Spec-Bench (``per_category`` prompts per category, one per category first, chat template),
+``max_new_tokens`` new tokens, torch on ``threads`` threads. For every prompt, in this order and back to
+back (so load changes hit all alike): plain decoding, the drafter (``sps`` with the target's layers
+``drafter``) at every fixed k of ``ks``, then each adaptive method, each built by id from the registry
+(a method that is not installed is skipped with a note):
+
+- ``bild`` (with its verifier ``bild``: lossy) for each (fallback, rollback) of ``bild``;
+- ``cs_drafting`` with the same drafter over Max-Gram, for each ``lengths`` of ``cs_lengths``;
+- ``faster_cascades`` (its verifier: lossy) for each deferral threshold of ``cascade_alpha``.
+
+Figures per variant: MAT, mean draft length (drafted tokens per step), speedup over plain decoding's
+tokens/s in the same run, the cost split (draft ms per step, verify ms per target forward, the rest as
+overhead), and for lossy methods what they give up: token agreement with plain output (position by
+position) and the target's mean log-likelihood per token of the output (teacher-forced, untimed).
+The goal (issue 22): each adaptive method beats its drafter's best fixed k (speedup, same run).
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+from specplug.bench.documents import aggregate_json, goal_lines, summary_doc
+from specplug.bench.kind import BenchKindSpec
+from specplug.bench.results import fmt
+
+DEFAULTS = {"drafter": "0-11,18-29", "ks": [1, 2, 3, 5], "bild": [[0.5, 2.0], [0.8, 1.0]], "bild_k": 8,
+            "cs_lengths": [[3, 2], [2, 3]], "cs_inner_k": 3, "cascade_alpha": [0.2], "cascade_k": 5,
+            "per_category": 2, "max_prompts": None, "max_new_tokens": 128, "threads": 1, "notes": []}
+
+
+def variants(args, registry) -> tuple[dict[str, dict], list[str]]:
+    """``{name: {"method", "options", "verifier", "verifier_options", "k", "fixed"}}`` and notes on skips."""
+    from specplug.registry import NotRunnableError, UnknownIdError
+
+    def installed(method_id: str) -> bool:
+        try:
+            registry.method(method_id)
+            return True
+        except (NotRunnableError, UnknownIdError):
+            notes.append(f"skipped {method_id}: not installed here")
+            return False
+
+    notes: list[str] = []
+    out: dict[str, dict] = {}
+    d = args.drafter
+    if installed("sps"):
+        for k in args.ks:
+            out[f"sps k={k}"] = dict(method="sps", options={"layers": d}, verifier=None, verifier_options=None, k=k, fixed=True)
+    if installed("bild"):
+        for fallback, rollback in args.bild:
+            out[f"bild fb={fallback} rb={rollback}"] = dict(
+                method="bild", options={"layers": d, "fallback": fallback}, verifier="bild",
+                verifier_options={"rollback": rollback}, k=args.bild_k, fixed=False)
+    if installed("cs_drafting"):
+        for lengths in args.cs_lengths:
+            out[f"cs_drafting lengths={lengths}"] = dict(
+                method="cs_drafting", options={"drafters": [d], "lengths": list(lengths), "inner_k": args.cs_inner_k},
+                verifier=None, verifier_options=None, k=sum(lengths), fixed=False)
+    try:
+        registry.method("faster_cascades")
+        for alpha in args.cascade_alpha:
+            out[f"faster_cascades alpha={alpha}"] = dict(
+                method="faster_cascades", options={"layers": d}, verifier="faster_cascades",
+                verifier_options={"alpha": alpha}, k=args.cascade_k, fixed=False)
+    except (NotRunnableError, UnknownIdError):
+        notes.append("skipped faster_cascades: not installed here")
+    return out, notes
+
+
+def target_loglik(model, prompt: list[int], output: list[int]) -> float:
+    """The target's mean log-probability per token of ``output`` after ``prompt`` (teacher-forced)."""
+    import torch
+
+    if not output:
+        return float("nan")
+    ids = torch.tensor([prompt + output])
+    logits = model(input_ids=ids).logits[0, len(prompt) - 1 : -1].float()
+    logp = torch.log_softmax(logits, -1).gather(1, torch.tensor(output)[:, None])[:, 0]
+    return float(logp.mean())
+
+
+def agreement(output: list[int], plain: list[int]) -> float:
+    """Fraction of positions where ``output`` has plain decoding's token (over the longer of the two)."""
+    n = max(len(output), len(plain))
+    return sum(a == b for a, b in zip(output, plain)) / n if n else 1.0
+
+
+def _measure(args, prompts, models) -> tuple[dict[str, list[dict]], list[str]]:
+    import torch
+
+    from specplug.bench.runner import encode
+    from specplug.engine import ReferenceEngine
+    from specplug.registry import get_registry
+
+    model, tokenizer = models
+    registry = get_registry()
+    table, notes = variants(args, registry)
+    engine = ReferenceEngine(model, tokenizer)
+    records: dict[str, list[dict]] = {name: [] for name in ["plain", *table]}
+    for i, prompt in enumerate(prompts):
+        ids = encode(prompt, tokenizer, True)
+        plain = engine.generate([ids], None, k=1, max_new_tokens=args.max_new_tokens)[0]
+        runs = {"plain": (plain, {})}
+        for name, v in table.items():
+            proposer = registry.method(v["method"]).build(v["options"])
+            verifier = registry.verifier(v["verifier"]).build(v["verifier_options"]) if v["verifier"] else None
+            runs[name] = (engine.generate([ids], proposer, verifier, k=v["k"], max_new_tokens=args.max_new_tokens)[0], v)
+        with torch.inference_mode():  # quality, untimed
+            for name, (result, v) in runs.items():
+                s = result.stats
+                records[name].append({
+                    "id": prompt.id, "category": prompt.category, "new_tokens": s.new_tokens, "steps": s.steps,
+                    "drafted": s.drafted, "accepted": s.accepted, "seconds": s.wall_s, "draft_s": s.draft_s,
+                    "verify_s": s.verify_s, "identical": result.token_ids == plain.token_ids,
+                    "agreement": agreement(result.token_ids, plain.token_ids),
+                    "loglik": target_loglik(model, ids, result.token_ids) if name == "plain" or v.get("verifier") else None,
+                })
+        print(f"prompt {i + 1}/{len(prompts)} ({prompt.category}) done", file=sys.stderr, flush=True)
+    return records, notes
+
+
+def summarize(records: dict[str, list[dict]]) -> list[dict]:
+    """One row per variant: MAT, mean draft length, speedup, cost split, quality."""
+    def total(rows, key):
+        return sum(r[key] for r in rows)
+
+    plain = records["plain"]
+    plain_tps = total(plain, "new_tokens") / total(plain, "seconds")
+    rows = []
+    for name, recs in records.items():
+        steps, tokens, seconds = total(recs, "steps"), total(recs, "new_tokens"), total(recs, "seconds")
+        draft_s, verify_s = total(recs, "draft_s"), total(recs, "verify_s")
+        lls = [r["loglik"] for r in recs if r["loglik"] is not None]
+        rows.append({
+            "method": name, "prompts": len(recs), "mat": tokens / steps, "draft_len": total(recs, "drafted") / steps,
+            "acceptance": total(recs, "accepted") / total(recs, "drafted") if total(recs, "drafted") else None,
+            "tokens_per_s": tokens / seconds, "speedup": (tokens / seconds) / plain_tps,
+            "draft_ms_per_step": 1000 * draft_s / steps, "verify_ms_per_step": 1000 * verify_s / steps,
+            "overhead_ms_per_step": 1000 * (seconds - draft_s - verify_s) / steps,
+            "identical": sum(r["identical"] for r in recs), "agreement": sum(r["agreement"] for r in recs) / len(recs),
+            "loglik": sum(lls) / len(lls) if lls else None,
+            "new_tokens": tokens, "steps": steps, "seconds": seconds, "draft_s": draft_s, "verify_s": verify_s,
+            "drafted": total(recs, "drafted"), "accepted": total(recs, "accepted"),
+        })
+    return rows
+
+
+def goals(rows: list[dict]) -> list[dict]:
+    fixed = [r for r in rows if r["method"].startswith("sps k=")]
+    if not fixed:
+        return []
+    best = max(fixed, key=lambda r: r["speedup"])
+    out = []
+    for family in ("bild", "cs_drafting", "faster_cascades"):
+        mine = [r for r in rows if r["method"].startswith(family + " ")]
+        if not mine:
+            continue
+        top = max(mine, key=lambda r: r["speedup"])
+        out.append({"goal": f"{family} beats its drafter's best fixed k ({best['method']}, {fmt(best['speedup'], 'x')})",
+                    "met": top["speedup"] > best["speedup"],
+                    "figure": f"best {top['method']}: {fmt(top['speedup'], 'x')}, "
+                              f"{top['speedup'] / best['speedup']:.2f}x the best fixed k"})
+    return out
+
+
+def render(results, heading: str = "#") -> list[str]:
+    extra = results.extra
+    out = [f"- {n}" for n in extra.get("notes", [])] + [""]
+    out += goal_lines(extra.get("goals", []), heading)
+    out += [f"{heading}# Methods beside the drafter's fixed k", "",
+            "MAT = tokens per target forward; draft length = drafted tokens per step; speedup = tokens/s over plain "
+            "decoding's in the same run. Cost split per step: draft (the proposer), verify (one target forward and the "
+            "verifier), overhead (the rest). Agreement = share of positions with plain output's token; log-lik = the "
+            "target's mean log-probability per output token (lossy methods and plain).", "",
+            "| method | MAT | draft length | acceptance | speedup | draft ms/step | verify ms/step | overhead ms/step | "
+            "same as plain | agreement | log-lik |",
+            "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    for r in extra["rows"]:
+        out.append(f"| {r['method']} | {fmt(r['mat'])} | {fmt(r['draft_len'])} | {fmt(r['acceptance'], 'pct')} | "
+                   f"{fmt(r['speedup'], 'x')} | {r['draft_ms_per_step']:.1f} | {r['verify_ms_per_step']:.1f} | "
+                   f"{r['overhead_ms_per_step']:.1f} | {r['identical']}/{r['prompts']} | {fmt(r['agreement'], 'pct')} | "
+                   f"{fmt(r['loglik'])} |")
+    return out + [""]
+
+
+def run(suite, quick: bool, out_dir: Path) -> list[Path]:
+    import torch
+
+    with torch.no_grad():
+        return _run(suite, quick, out_dir)
+
+
+def _load() -> str:
+    return " ".join(Path("/proc/loadavg").read_text().split()[:3]) if Path("/proc/loadavg").exists() else "?"
+
+
+def _run(suite, quick: bool, out_dir: Path) -> list[Path]:
+    import torch
+
+    from specplug.bench.documents import write_documents
+    from specplug.bench.prompts import load_prompts, one_per_category_first
+    from specplug.bench.runner import hardware
+    from specplug.bench.suites import settings_of
+    from specplug.models import load_model
+
+    args = SimpleNamespace(**settings_of(suite, quick, DEFAULTS), command=suite.command(quick))
+    torch.set_num_threads(int(args.threads))
+    prompts, label = load_prompts(f"spec-bench:{args.per_category}")
+    prompts = one_per_category_first(prompts)
+    if args.max_prompts:
+        prompts = prompts[: args.max_prompts]
+        label = f"{label}, first {len(prompts)} (one per category first)"
+    load_start = _load()
+    started = time.perf_counter()
+    records, notes = _measure(args, prompts, load_model("smollm2-135m"))
+    rows = summarize(records)
+    notes = list(args.notes) + notes + [
+        f"load average at start {load_start}, at end {_load()}; {time.perf_counter() - started:.0f} s; torch threads {args.threads}"]
+    meta = {"title": "Adaptive drafting (bild, cs_drafting, faster_cascades) beside the drafter's best fixed k",
+            "model": "smollm2-135m", "engine": "reference", "prompts": label, "num_prompts": len(prompts),
+            "max_new_tokens": args.max_new_tokens, "temperature": 0.0, "drafter": f"sps layers {args.drafter}",
+            "hardware": hardware(), "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "command": args.command}
+    per_method = {r["method"]: {"overall": aggregate_json(
+        new_tokens=r["new_tokens"], steps=r["steps"], drafted=r["drafted"], accepted=r["accepted"], seconds=r["seconds"],
+        draft_s=r["draft_s"], verify_s=r["verify_s"], speedup=r["speedup"], prompts=r["prompts"], identical=r["identical"])}
+        for r in rows}
+    extra = {"kind": "adaptive_methods", "rows": rows, "goals": goals(rows), "notes": notes, "records": records}
+    return write_documents({"adaptive_methods": summary_doc(meta, per_method, extra)}, out_dir, quick)
+
+
+KIND = BenchKindSpec(id="adaptive_methods", run=run, render=render, defaults=DEFAULTS)
