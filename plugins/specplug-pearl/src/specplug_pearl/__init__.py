@@ -1,0 +1,1 @@
+"""PEARL as a specplug plugin: :class:`specplug_pearl.decoder.PearlDecoder`."""
