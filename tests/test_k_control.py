@@ -193,3 +193,13 @@ def test_engine_adaptive_stops_speculating_when_drafts_never_land(tiny_setup):
     probes = sum(rec["step"] % 4 == 0 for rec in late)
     assert sum(r.stats.drafted for r in results) == 4 + 3 + 2  # the warm-up's drafts only (k cycles 4, 3, 2)
     assert len([c for c in proposer.calls if c.startswith("observe")]) <= 3 + probes + 2
+
+
+def test_cost_slope_is_local_to_the_batch():
+    """A CPU-like curve, flat up to 8 tokens then linear: tokens are free at batch 1 and dear at batch 40."""
+    cost = CostModel()
+    for t in list(range(1, 7)) + list(range(26, 80, 3)):
+        for _ in range(4):
+            cost.add_step(t, 0.05 + 0.004 * max(t - 8, 0))
+    assert cost.local(1).b < 0.0005
+    assert cost.local(40).b == pytest.approx(0.004, rel=0.05)

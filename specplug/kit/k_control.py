@@ -181,14 +181,32 @@ class CostModel:
             only = next(iter(self._mean.values()))
             self.a, self.b = only, 0.0
             return
+        self.a, self.b = self._line(None)
+
+    def _line(self, around: float | None) -> tuple[float, float]:
+        """Weighted least squares over the per-``T`` means; with ``around``, each point also weighted by
+        a kernel in ``log T`` (a factor 2 away weighs ``e^-0.5``), so the line is the curve's local slope
+        there: a CPU's step time is flat in ``T`` at batch 1 and linear at batch 26, and one global line
+        would price tokens at batch 26 with the slope of batch 1."""
         t = np.fromiter(self._mean, dtype=np.float64)
         y = np.fromiter(self._mean.values(), dtype=np.float64)
         w = np.minimum(np.fromiter(self._count.values(), dtype=np.float64), 32.0)
+        if around is not None:
+            w = w * np.exp(-0.5 * (np.log(t / around) / np.log(2.0)) ** 2)
+            if w.sum() <= 0 or np.count_nonzero(w > 1e-3 * w.max()) < 2:
+                return self.a, self.b
         tm, ym = np.average(t, weights=w), np.average(y, weights=w)
         var = np.average((t - tm) ** 2, weights=w)
         b = np.average((t - tm) * (y - ym), weights=w) / var if var > 0 else 0.0
         b = max(float(b), 0.0)
-        self.a, self.b = max(float(ym - b * tm), 0.0), b
+        return max(float(ym - b * tm), 0.0), b
+
+    def local(self, tokens: float) -> CostModel:
+        """A copy of this model whose line is fitted around ``tokens`` (see :meth:`_line`)."""
+        out = CostModel.__new__(CostModel)
+        out.__dict__.update(self.__dict__)
+        out.a, out.b = self._line(float(tokens)) if self.ready else (self.a, self.b)
+        return out
 
     def cost(self, tokens: float, drafted: float = 0.0) -> float:
         return self.a + self.b * tokens + self.draft_s_per_token * drafted
@@ -409,7 +427,7 @@ class KController:
 
     def _plan(self, probs: list[np.ndarray], batch: int) -> tuple[list[int], float]:
         """Greedy over all rows' draft tokens by decreasing ``P_j`` while ``E / c(T)`` rises."""
-        cost = self.cost
+        cost = self.cost.local(batch * (1 + 0.5 * self.k_max) ** 0.5)  # the curve's slope near this batch's token counts
         ks = [0] * batch
         candidates = sorted(((float(p[j]), i, j) for i, p in enumerate(probs) for j in range(len(p))), reverse=True)
         expected, tokens, drafted = float(batch), float(batch), 0

@@ -56,6 +56,7 @@ DEFAULTS = {
     "vllm_schedule": [[1, 4, 5], [5, 1024, 0]],
     "control": {"mode": "adaptive"},
     "eagle3_head": None,
+    "stem": "adaptive_vllm",
 }
 
 
@@ -237,7 +238,7 @@ def run(suite, quick: bool, out_dir: Path) -> list[Path]:
             "vllm_schedule": args.vllm_schedule, "control": args.control, "quick": quick,
             "eagle3_head": head, "vllm_version": next((r.get("vllm_version") for r in raw.values() if r.get("vllm_version")), None),
             "load_before": [round(x, 2) for x in load_before], "load_after": [round(x, 2) for x in os.getloadavg()],
-            "num_prompts": len(prompt_ids), "batch1_prompts": single}
+            "num_prompts": len(prompt_ids), "batch1_prompts": single, "stem": args.stem}
     return write_documents(_documents(summary, meta, categories, _goals(summary, args.methods)), out_dir, quick)
 
 
@@ -266,8 +267,7 @@ def _documents(summary: dict, meta: dict, categories: list[str], goals: list[dic
              "run": {k: meta[k] for k in ("vllm_schedule", "control", "eagle3_head", "load_before", "load_after", "num_prompts", "quick")},
              "head_note": None if head is None else ("trained EAGLE-3 head from specplug's cache" if head["trained"] else
                                                      "no trained EAGLE-3 head in the cache: a RANDOM head (acceptance ~0; shows the cost side only)")}
-    stem = "adaptive_vllm"
-    return {stem: summary_doc(vmeta, per, extra)}
+    return {meta.get("stem", "adaptive_vllm"): summary_doc(vmeta, per, extra)}
 
 
 def render(results, heading: str = "#") -> list[str]:

@@ -28,8 +28,8 @@ speculation does not pay. The method still drafts its full ``num_speculative_tok
 drafters cost little), so acceptance is measured on every row, sent or not. How the adapter learns
 the cost curve: it *measures* it, as the wall time between consecutive ``propose`` calls (one whole
 engine step: schedule, forward, sampling, drafting) against the tokens that step's forward ran
-(live rows plus the drafts sent the step before); steps where the set of live rows changed (a
-prefill ran) are left out. Rows are the controller's keys; a row taken by a new request is detected
+(live rows plus the drafts sent the step before); steps where the set of live rows changed, or a
+row grew by other than 1 to k + 1 tokens (a prefill ran, a new request took the row), are left out. Rows are the controller's keys; a row taken by a new request is detected
 by its history (see :mod:`specplug.kit.k_control`).
 
 Level 2 (``patches.py``) talks to the adapter through four public methods only: :meth:`bind_batch`
@@ -203,7 +203,8 @@ class SpecplugProposerBase:
         self._warned = False
         #: the draft-length controller, or None (every row gets the method's whole draft)
         self.controller = controller_from_config(vllm_config, self.k)
-        self._last_step: tuple[float, int, tuple[int, ...]] | None = None  # (time, tokens in the next forward, live rows)
+        # (time, tokens in the next forward, live rows, their lengths, their k): what the next step's time is a sample of
+        self._last_step: tuple | None = None
         if self.controller is not None:
             logger.info("specplug method %r: draft length chosen per step by the controller (%s)", spec.id, self.controller.config.mode)
         level2_state.register_drafter(self)
@@ -285,7 +286,10 @@ class SpecplugProposerBase:
         controller = self.controller
         last = self._last_step
         if last is not None and last[2] == rows:
-            controller.record_step_time(last[1], start - last[0])
+            # a decode step of the same rows: each grew by 1 to k + 1 tokens (not a new request, not a prefill)
+            grown = np.asarray([int(num_tokens[r]) for r in rows]) - last[3]
+            if np.all(grown >= 1) and np.all(grown <= last[4] + 1):
+                controller.record_step_time(last[1], start - last[0])
         if not rows:
             self._last_step = None
             return drafts
@@ -297,7 +301,7 @@ class SpecplugProposerBase:
         for row, k in zip(rows, ks):
             if k < len(drafts[row]):
                 drafts[row] = drafts[row][:k]
-        self._last_step = (start, len(rows) + sum(ks), rows)
+        self._last_step = (start, len(rows) + sum(ks), rows, np.asarray([int(num_tokens[r]) for r in rows]), np.asarray(ks))
         return drafts
 
     def _propose(self, sampled_token_ids, num_tokens_no_spec, token_ids_cpu) -> list[list[int]]:
