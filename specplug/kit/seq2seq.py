@@ -76,7 +76,7 @@ def load_wav(path: str | Path) -> np.ndarray:
             rate, channels, width, frames = wav.getframerate(), wav.getnchannels(), wav.getsampwidth(), wav.getnframes()
             data = wav.readframes(frames)
     except (wave.Error, EOFError) as err:
-        raise AudioError(f"{path}: not a readable PCM WAV file ({err}). Convert it: sox {path.name} -r 16000 -c 1 -b 16 out.wav") from None
+        raise AudioError(f"{path}: not a readable PCM WAV file ({err}). Fix: convert it, sox {path.name} -r 16000 -c 1 -b 16 out.wav") from None
     if rate != SAMPLE_RATE:
         raise AudioError(f"{path}: sample rate {rate} Hz; Whisper needs {SAMPLE_RATE} Hz and specplug does not resample. "
                          f"Fix: sox {path.name} -r {SAMPLE_RATE} out.wav")

@@ -112,4 +112,8 @@ def tiny_whisper(seed: int = 0, vocab_size: int = 96, decoder_layers: int = 2, d
     with torch.no_grad():  # an untied head with larger weights: varied, audio-dependent greedy paths
         model.proj_out.weight.normal_(0.0, 1.0)
         model.model.decoder.embed_tokens.weight.normal_(0.0, 1.0)
+        model.model.encoder.conv1.weight.mul_(30.0)  # audio features as large as the position encodings
+        for layer in model.model.decoder.layers:  # let the audio steer the text
+            layer.encoder_attn.v_proj.weight.mul_(8.0)
+            layer.encoder_attn.out_proj.weight.mul_(8.0)
     return model, [1, 2], WhisperFeatureExtractor(feature_size=80)

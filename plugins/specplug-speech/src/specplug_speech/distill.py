@@ -8,7 +8,9 @@
    at every position of its transcript, restricted to the draft vocabulary.
 4. **Student**: a decoder of ``len(layers)`` layers initialised from those target layers (first and
    last by default), sharing the target's frozen encoder and embeddings; trained with
-   ``CE(pseudo-label) + 0.8 * KL(teacher || student)`` (distil-whisper's weights) by AdamW.
+   ``CE(pseudo-label) + 0.8 * KL(teacher || student)`` (distil-whisper's weights) by AdamW. Its
+   cross-attention key/value projections stay the target's (frozen, so their 1500-frame outputs are
+   computed once per utterance: on a CPU they are most of a training step).
 
 What is left out of distil-whisper: its 22,000 hours of pseudo-labelled speech (here a few hundred
 synthesised utterances), its WER filter on pseudo-labels (the labels are what the target says, which
@@ -96,12 +98,45 @@ def teacher_logits(target, data: DistillData, rows: Sequence[int], vocab_ids: to
     return (hidden.float() @ target.proj_out.weight[vocab_ids].float().T)
 
 
+@torch.no_grad()
+def _cross_keys_values(draft, encoder: torch.Tensor) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """The draft's cross-attention keys and values over one utterance, per layer ([1, heads, frames, head_dim], float16)."""
+    out = []
+    for layer in draft.model.decoder.layers:
+        attention = layer.encoder_attn
+        shape = (1, -1, attention.num_heads, attention.head_dim)
+        states = encoder[None].to(next(draft.parameters()).dtype)
+        keys = attention.k_proj(states).view(shape).transpose(1, 2)
+        values = attention.v_proj(states).view(shape).transpose(1, 2)
+        out.append((keys.to(torch.float16), values.to(torch.float16)))
+    return out
+
+
+def _student_logits(draft, inputs: torch.Tensor, cross: list[list[tuple[torch.Tensor, torch.Tensor]]]) -> torch.Tensor:
+    """The draft's logits [B, T, N] with precomputed cross-attention keys and values (the 1500-frame
+    projections are the bulk of a CPU training step; they are frozen and computed once per utterance)."""
+    from transformers import DynamicCache, EncoderDecoderCache
+
+    cache = EncoderDecoderCache(DynamicCache(), DynamicCache())
+    for index in range(len(draft.model.decoder.layers)):
+        keys = torch.cat([c[index][0] for c in cross]).float()
+        values = torch.cat([c[index][1] for c in cross]).float()
+        cache.cross_attention_cache.update(keys, values, index)
+        cache.is_updated[index] = True
+    placeholder = torch.zeros(inputs.shape[0], 1, draft.config.d_model)  # cross-attention reads the cache, not this
+    hidden = draft.model.decoder(input_ids=inputs, encoder_hidden_states=placeholder, past_key_values=cache, use_cache=True).last_hidden_state
+    return draft.proj_out(hidden).float()
+
+
 def train_draft(target, draft, data: DistillData, steps: int, batch_size: int = 8, lr: float = 3e-4, seed: int = 0,
                 holdout: float = 0.1, log=print) -> dict:
     """Distil ``draft`` (from :func:`specplug.kit.whisper_draft.build_draft_decoder`) on ``data`` (step 4).
 
-    Returns figures measured on the held-out tail of ``data``: the draft's greedy agreement with the
-    target's next token before and after training, the final loss, the time taken.
+    The teacher's logits (over the draft vocabulary) and the draft's cross-attention keys and values
+    are computed once per utterance; the cross-attention key/value projections stay the target's
+    (frozen), everything else in the draft's layers and final norm trains. Returns figures measured
+    on the held-out tail of ``data``: the draft's greedy agreement with the target's next token before
+    and after training, the final loss, the time taken.
     """
     vocab = draft.specplug_vocab
     if vocab is None:
@@ -114,25 +149,30 @@ def train_draft(target, draft, data: DistillData, steps: int, batch_size: int = 
     train_rows, eval_rows = list(range(count - held)), list(range(count - held, count))
     if not train_rows:
         raise ValueError("distillation needs at least two utterances (one is held out)")
-    params = [p for m in (draft.model.decoder.layers, draft.model.decoder.layer_norm) for p in m.parameters()]
+    start = time.perf_counter()
+    teacher = [teacher_logits(target, data, [r], vocab_ids)[0].to(torch.float16) for r in train_rows]  # [T_r, N]
+    cross = [_cross_keys_values(draft, data.encoder[r]) for r in train_rows]
+    log(f"teacher logits and cross-attention keys/values of {len(train_rows)} utterances: {time.perf_counter() - start:.0f} s")
+    frozen = {id(p) for layer in draft.model.decoder.layers for p in (*layer.encoder_attn.k_proj.parameters(), *layer.encoder_attn.v_proj.parameters())}
+    params = [p for m in (draft.model.decoder.layers, draft.model.decoder.layer_norm) for p in m.parameters() if id(p) not in frozen]
     for p in params:
         p.requires_grad_(True)
     optimizer = torch.optim.AdamW(params, lr=lr, weight_decay=0.0)
     generator = torch.Generator().manual_seed(seed)
     before = agreement(draft, data, eval_rows, to_draft)
-    start = time.perf_counter()
     loss_value = float("nan")
     draft.train()
     for step in range(steps):
-        rows = [train_rows[int(i)] for i in torch.randint(len(train_rows), (min(batch_size, len(train_rows)),), generator=generator)]
-        inputs, labels, encoder = _batch(data, rows)
-        teacher = teacher_logits(target, data, rows, vocab_ids)  # [B, T, N]
-        hidden = draft.model.decoder(input_ids=inputs, encoder_hidden_states=encoder, use_cache=False).last_hidden_state
-        student = draft.proj_out(hidden).float()  # [B, T, N]
+        picks = torch.randint(len(train_rows), (min(batch_size, len(train_rows)),), generator=generator).tolist()
+        rows = [train_rows[i] for i in picks]
+        inputs, labels, _ = _batch(data, rows)
+        width = inputs.shape[1]
+        target_logits = torch.stack([torch.nn.functional.pad(teacher[i].float(), (0, 0, 0, width - teacher[i].shape[0])) for i in picks])
+        student = _student_logits(draft, inputs, [cross[i] for i in picks])  # [B, T, N]
         mask = labels >= 0
         draft_labels = to_draft[labels.clamp(min=0)]
-        ce = torch.nn.functional.cross_entropy(student[mask], draft_labels[mask].clamp(min=0), ignore_index=-100)
-        kl = torch.nn.functional.kl_div(student[mask].log_softmax(-1), teacher[mask].log_softmax(-1), log_target=True, reduction="batchmean")
+        ce = torch.nn.functional.cross_entropy(student[mask], draft_labels[mask].clamp(min=0))
+        kl = torch.nn.functional.kl_div(student[mask].log_softmax(-1), target_logits[mask].log_softmax(-1), log_target=True, reduction="batchmean")
         loss = ce + KL_WEIGHT * kl
         optimizer.zero_grad()
         loss.backward()
