@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from specplug.bench.legacy import convert_file, detect, legacy_version
+from specplug.bench.legacy import convert_file, convert_legacy_versions, detect, legacy_version
 from specplug.bench.results import load_results, render_markdown
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -25,12 +25,10 @@ def _legacy(name: str) -> dict:
 
 
 def _convert(tmp_path, name: str, siblings=()) -> dict:
-    src = tmp_path / name
-    src.write_text(json.dumps(_legacy(name)))
-    for sibling in siblings:
-        (tmp_path / sibling).write_text(json.dumps(_legacy(sibling)))
-    convert_file(src)
-    return {p.stem: load_results(p) for p in tmp_path.glob("*.json") if load_results(p) is not None}
+    docs = convert_legacy_versions(RESULTS, tmp_path, name, siblings)
+    if docs is None:
+        pytest.skip(f"no legacy version of {name} or {list(siblings)} in this checkout's history")
+    return docs
 
 
 @pytest.mark.parametrize("name", ["ngram_family.json", "vllm_pld_vs_ngram.json", "vllm_churn.json"])

@@ -17,13 +17,13 @@ import argparse
 import json
 import subprocess
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from specplug.bench.documents import write_documents
 from specplug.bench.results import SCHEMA
 
-__all__ = ["convert_file", "detect", "legacy_version"]
+__all__ = ["convert_file", "convert_legacy_versions", "detect", "legacy_version"]
 
 
 def detect(data: dict) -> str | None:
@@ -87,6 +87,28 @@ def legacy_version(path: Path, accept: Callable[[dict], bool] | None = None) -> 
             if accept(data):
                 return data
     return None
+
+
+def convert_legacy_versions(
+    results_dir: Path, out_dir: Path, name: str, siblings: Sequence[str] = (), accept: Callable[[str, dict], bool] | None = None
+) -> dict | None:
+    """Convert the legacy version of ``results_dir/name`` (with the legacy versions of ``siblings``, files its
+    conversion reads beside it) as a copy in ``out_dir``: the converted documents by stem, or ``None`` where
+    the history lacks one of the versions. ``accept(file, data)`` picks the version, as ``legacy_version``'s
+    ``accept`` does. How the results-format tests replay an old script's output."""
+    from specplug.bench.results import load_results
+
+    def version(file: str) -> dict | None:
+        return legacy_version(Path(results_dir) / file, accept and (lambda data: accept(file, data)))
+
+    versions = {file: version(file) for file in (name, *siblings)}
+    if any(data is None for data in versions.values()):
+        return None
+    for file, data in versions.items():
+        (Path(out_dir) / file).write_text(json.dumps(data))
+    convert_file(Path(out_dir) / name)
+    documents = ((p.stem, load_results(p)) for p in Path(out_dir).glob("*.json"))
+    return {stem: doc for stem, doc in documents if doc is not None}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -9,27 +9,30 @@ from pathlib import Path
 
 import pytest
 
-from specplug.bench.legacy import convert_file, legacy_version
+from specplug.bench.legacy import convert_file, convert_legacy_versions, legacy_version
 from specplug.bench.results import SCHEMA, load_results, render_markdown
 
 RESULTS = Path(__file__).resolve().parents[3] / "docs" / "results"
 
 
+def _accept(name: str, data: dict) -> bool:
+    """The old script's version of a file (``model_drafters_k<K>``: before it had ``extra``)."""
+    return data.get("schema") != SCHEMA or (name.startswith("model_drafters_k") and "extra" not in data)
+
+
 def _legacy(name: str) -> dict:
-    """A committed file as its old script wrote it (``model_drafters_k<K>``: before it had ``extra``)."""
-    data = legacy_version(RESULTS / name, lambda d: d.get("schema") != SCHEMA or (name.startswith("model_drafters_k") and "extra" not in d))
+    """A committed file as its old script wrote it."""
+    data = legacy_version(RESULTS / name, lambda d: _accept(name, d))
     if data is None:
         pytest.skip(f"no legacy version of {name} in this checkout's history")
     return data
 
 
 def _convert(tmp_path, name: str, siblings=()) -> dict:
-    src = tmp_path / name
-    src.write_text(json.dumps(_legacy(name)))
-    for sibling in siblings:
-        (tmp_path / sibling).write_text(json.dumps(_legacy(sibling)))
-    convert_file(src)
-    return {p.stem: load_results(p) for p in tmp_path.glob("*.json") if load_results(p) is not None}
+    docs = convert_legacy_versions(RESULTS, tmp_path, name, siblings, _accept)
+    if docs is None:
+        pytest.skip(f"no legacy version of {name} or {list(siblings)} in this checkout's history")
+    return docs
 
 
 def test_model_drafters_keeps_the_cost_split_and_goals(tmp_path):
