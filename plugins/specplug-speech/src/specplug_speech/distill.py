@@ -160,7 +160,7 @@ def train_draft(target, draft, data: DistillData, steps: int, batch_size: int = 
     optimizer = torch.optim.AdamW(params, lr=lr, weight_decay=0.0)
     generator = torch.Generator().manual_seed(seed)
     before = agreement(draft, data, eval_rows, to_draft)
-    loss_value = float("nan")
+    loss_value = first_loss = float("nan")
     draft.train()
     for step in range(steps):
         picks = torch.randint(len(train_rows), (min(batch_size, len(train_rows)),), generator=generator).tolist()
@@ -178,6 +178,8 @@ def train_draft(target, draft, data: DistillData, steps: int, batch_size: int = 
         loss.backward()
         optimizer.step()
         loss_value = float(loss.detach())
+        if step == 0:
+            first_loss = loss_value
         if (step + 1) % 25 == 0 or step + 1 == steps:
             log(f"step {step + 1}/{steps}: loss {loss_value:.3f} (ce {float(ce):.3f}, kl {float(kl):.3f}), {time.perf_counter() - start:.0f} s")
     draft.eval()
@@ -186,7 +188,7 @@ def train_draft(target, draft, data: DistillData, steps: int, batch_size: int = 
     after = agreement(draft, data, eval_rows, to_draft)
     return {"steps": steps, "batch_size": batch_size, "lr": lr, "train_utterances": len(train_rows),
             "heldout_utterances": len(eval_rows), "agreement_before": before, "agreement_after": after,
-            "final_loss": loss_value, "train_s": round(time.perf_counter() - start, 1)}
+            "first_loss": first_loss, "final_loss": loss_value, "train_s": round(time.perf_counter() - start, 1)}
 
 
 @torch.no_grad()

@@ -19,3 +19,10 @@ def specplug_register_commands(cli):
     from specplug_speech.cli import speech
 
     cli.add_command(speech)
+
+
+@hookimpl
+def specplug_register_bench_kinds(register):
+    from specplug_speech.bench import KIND
+
+    register(KIND)

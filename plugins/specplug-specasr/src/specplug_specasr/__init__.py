@@ -1,0 +1,1 @@
+"""specplug-specasr: SpecASR for Whisper speech recognition (see the proposer module)."""
