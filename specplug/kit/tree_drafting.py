@@ -24,6 +24,7 @@ import hashlib
 import json
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import ClassVar, Literal
 
 import numpy as np
@@ -47,8 +48,10 @@ from specplug.verify.sampling import process_logits
 
 __all__ = [
     "ModelTopKDrafter",
+    "SampledWithoutReplacement",
     "TreeProposer",
     "TreeSourceOptions",
+    "ProfileRun",
     "measure_profile",
     "measure_verify_costs",
     "target_fingerprint",
@@ -142,6 +145,31 @@ class ModelTopKDrafter:
         """Drop this step's draft entries (the cache keeps the committed tokens)."""
         if self.cache.lm.cache_len > self.base:
             self.cache.lm.rollback(self.base)
+
+
+class SampledWithoutReplacement:
+    """A top-k drafter whose ``k`` children of a node are *sampled without replacement* from the
+    draft's distribution under the request's sampling (Gumbel top-k), in the order drawn, instead of
+    its ``k`` most likely tokens. ``probs`` are the tokens' draft probabilities (for ranking) and
+    ``dists`` always carries the node's ``q`` row, which sampling-without-replacement verification
+    (Sequoia) needs. Deterministic given the generator."""
+
+    def __init__(self, drafter: TopKDrafter, generator: torch.Generator) -> None:
+        self.drafter, self.generator = drafter, generator
+        self.max_k = drafter.max_k
+
+    def expand(self, nodes, token_ids, parents, k, with_dists: bool = False) -> Expansion:
+        out = self.drafter.expand(nodes, token_ids, parents, 1, with_dists=True)
+        q = out.dists.float()  # [n, V]
+        k = min(int(k), int((q > 0).sum(-1).min()))
+        gumbel = -torch.log(-torch.log(torch.rand(q.shape, generator=self.generator).clamp_min(1e-20)))
+        keys = torch.log(q.clamp_min(1e-38)).masked_fill(q <= 0, float("-inf")) + gumbel
+        tokens = keys.topk(k, dim=-1).indices  # [n, k] drawn without replacement, in draw order
+        probs = q.gather(-1, tokens)
+        return Expansion(tokens.numpy().astype(np.int64), probs.double().numpy(), q)
+
+    def close(self) -> None:
+        self.drafter.close()
 
 
 class TreeSourceOptions(MethodOptions):
@@ -299,7 +327,7 @@ class TreeProposer(BaseProposer):
                 drafter.close()
             return Draft.empty()
         try:
-            tree = self.build_tree(drafter, budget, request)
+            tree = self.build_tree(self.wrap_drafter(drafter, request), budget, request)
         finally:
             drafter.close()
         self.last_tree = tree
@@ -307,14 +335,21 @@ class TreeProposer(BaseProposer):
             return Draft.empty()
         return Draft(tree.token_ids, tree.parents, tree.q)
 
+    def wrap_drafter(self, drafter: TopKDrafter, request: ProposalRequest) -> TopKDrafter:
+        """The drafter the tree is built from (a method that samples its children wraps it)."""
+        return drafter
+
     def build_tree(self, drafter: TopKDrafter, budget: int, request: ProposalRequest) -> TokenTree:  # pragma: no cover
         raise NotImplementedError
 
 
 class _StarProposer(TreeProposer):
-    """Drafts the root's top ``width`` children and counts which rank the target accepted."""
+    """Drafts the root's ``width`` children (as the base method draws them: top-k, or sampled) and
+    counts which rank the target accepted. Its request ids are its own (``profile:...``), so a
+    profile measured in the middle of a request leaves that request's draft state alone."""
 
     def __init__(self, base: TreeProposer, width: int) -> None:
+        self.base = base
         self.options = base.options
         self.source = base.source
         self.needs = base.needs
@@ -322,33 +357,64 @@ class _StarProposer(TreeProposer):
         self.last_tree = None
         self.width = width
         self.counter = ProfileCounter(width)
+        self.calls = 0
+        self.draft_s = 0.0
+
+    def start_request(self, request_id: str, prompt_ids) -> None:
+        self.source.start_request("profile:" + request_id, prompt_ids)
+
+    def finish_request(self, request_id: str) -> None:
+        self.source.finish_request("profile:" + request_id)
+
+    def propose(self, request: ProposalRequest) -> Draft:
+        import dataclasses
+
+        t0 = time.perf_counter()
+        draft = super().propose(dataclasses.replace(request, request_id="profile:" + request.request_id))
+        self.draft_s += time.perf_counter() - t0
+        self.calls += 1
+        return draft
+
+    def wrap_drafter(self, drafter, request):
+        return self.base.wrap_drafter(drafter, request)
 
     def build_tree(self, drafter, budget, request):
-        shape = TreeShape(np.full(min(self.width, budget), -1), np.arange(min(self.width, budget)))
-        return instantiate_shape(drafter, shape)
+        n = min(self.width, budget)
+        shape = TreeShape(np.full(n, -1), np.arange(n))
+        return instantiate_shape(drafter, shape, with_dists=isinstance(drafter, SampledWithoutReplacement))
 
     def observe(self, feedback: StepFeedback) -> None:
         if len(feedback.draft) == self.width:  # steps cut by the length budget would bias the counts
             self.counter.add(feedback.accepted_nodes[0] if feedback.accepted_nodes else None)
-        self.source.observe(feedback)
+
+
+@dataclass(frozen=True)
+class ProfileRun:
+    """A measured profile and the draft model's time per drafter call while measuring it."""
+
+    profile: AcceptanceProfile
+    draft_call_s: float
 
 
 def measure_profile(proposer: TreeProposer, model, prompts: Sequence[Sequence[int]], width: int = 8,
                     max_new_tokens: int = 48, sampling: SamplingParams | None = None, tokenizer=None,
-                    seed: int = 0) -> AcceptanceProfile:
+                    seed: int = 0, verifier=None) -> ProfileRun:
     """The positional acceptance vector of ``proposer``'s source for ``model``: decode ``prompts`` in
-    the reference engine with star drafts of ``width`` children, verified by the tree verifier at
-    ``sampling``'s temperature; rank ``i``'s acceptance is how often the target accepted it when it
-    was reached (all better ranks rejected)."""
+    the reference engine with star drafts of ``width`` children drawn as ``proposer`` draws them,
+    verified by ``verifier`` (default: the tree verifier) at ``sampling``'s temperature; rank ``i``'s
+    acceptance is how often the target accepted it when it was reached (all better ranks rejected).
+    Also the seconds per star draft (one drafter call and the root's sync), the draft's cost per depth."""
     from specplug.engine import ReferenceEngine
 
     sampling = sampling or SamplingParams()
     engine = ReferenceEngine(model, tokenizer)
     star = _StarProposer(proposer, width)
-    engine.generate([list(p) for p in prompts], star, k=width, max_new_tokens=max_new_tokens, sampling=sampling, seed=seed)
+    engine.generate([list(p) for p in prompts], star, verifier, k=width, max_new_tokens=max_new_tokens,
+                    sampling=sampling, seed=seed)
     acceptance = star.counter.acceptance()
-    return AcceptanceProfile(tuple(float(a) for a in acceptance), target_fingerprint(model), proposer.source.label,
-                             float(sampling.temperature), int(star.counter.reached[0]))
+    profile = AcceptanceProfile(tuple(float(a) for a in acceptance), target_fingerprint(model), proposer.source.label,
+                                float(sampling.temperature), int(star.counter.reached[0]))
+    return ProfileRun(profile, star.draft_s / max(star.calls, 1))
 
 
 def measure_verify_costs(model, sizes: Sequence[int], context: int = 128, repeats: int = 5, seed: int = 0) -> dict[int, float]:

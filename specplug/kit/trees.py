@@ -228,10 +228,13 @@ def _children_values(acc: np.ndarray, below: np.ndarray, budget: int, keep_choic
     gs[ranks] = g
     sizes = np.arange(1, budget + 1)
     for j in range(ranks - 1, -1, -1):
+        # acc[j] * below[a], with impossible sizes (-inf) kept impossible even when acc[j] is 0
+        with np.errstate(invalid="ignore"):
+            weighted = np.where(np.isinf(below[1 : budget + 1]), -np.inf, acc[j] * below[1 : budget + 1])
         new = np.full(budget + 1, neg)
         new[0] = 0.0  # no child of rank j (and so none of a higher rank)
         for m in range(1, budget + 1):
-            vals = acc[j] * below[1 : m + 1] + g[m - 1 :: -1][:m]  # a = 1..m
+            vals = weighted[:m] + g[m - 1 :: -1][:m]  # a = 1..m
             a = int(np.argmax(vals))
             if vals[a] > neg:
                 new[m], choices[j, m] = vals[a], sizes[a]
