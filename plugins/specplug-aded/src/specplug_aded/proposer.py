@@ -52,7 +52,7 @@ def load_corpus(path: str) -> np.ndarray:
 class AdedOptions(MethodOptions):
     """Options of ``aded``."""
 
-    simulations: int = Field(32, ge=1, le=4096, description="MCTS simulations per step.")
+    simulations: int = Field(16, ge=1, le=4096, description="MCTS simulations per step.")
     max_nodes: int = Field(16, ge=1, le=1024, description="Most draft tree nodes (vLLM takes the most visited path).")
     c_puct: float = Field(1.0, ge=0, description="Exploration weight of the PUCT rule.")
     width: int = Field(8, ge=1, le=64, description="Next tokens kept per context in the table.")

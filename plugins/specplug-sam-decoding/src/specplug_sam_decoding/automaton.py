@@ -174,6 +174,13 @@ def draft(meta, states, tokens, n, s_states, corpus, use_static, min_match, stat
 
 
 @njit(cache=True, nogil=True)
+def step(states, edges, meta, tokens, n, s_states, s_edges, corpus, use_static, min_match, static_margin, limit, out):  # pragma: no cover
+    """:func:`follow` then :func:`draft` in one compiled call (one dispatch per row on the batch path)."""
+    follow(states, edges, meta, tokens, n, s_states, s_edges, use_static)
+    return draft(meta, states, tokens, n, s_states, corpus, use_static, min_match, static_margin, limit, out)
+
+
+@njit(cache=True, nogil=True)
 def _build(states, edges, meta, corpus):  # pragma: no cover - compiled
     for i in range(corpus.shape[0]):
         extend(states, edges, meta, corpus[i], i)

@@ -10,3 +10,10 @@ from specplug_sam_decoding.proposer import SamOptions, SamProposer
 def specplug_register_methods(register):
     # A chain per step whose length is bounded only by the text after the match (max_k None).
     register(MethodSpec(id="sam_decoding", factory=SamProposer, options=SamOptions, max_k=None, tree=False))
+
+
+@hookimpl
+def specplug_register_bench_kinds(register):
+    from specplug_sam_decoding.bench import KIND  # nothing heavy at import; the runner loads torch and vLLM
+
+    register(KIND)

@@ -145,19 +145,19 @@ class SamProposer(BaseProposer):
 
     def _automaton(self, request_id: str, n: int) -> sam.Automaton:
         automaton = self.requests.get(request_id)
-        if automaton is None or automaton.seen > n:  # unknown, or a reused id whose text is shorter
+        if automaton is None or automaton.meta[sam.SEEN] > n:  # unknown, or a reused id whose text is shorter
             automaton = self._open(request_id, max(256, 2 * n))
         else:
             self.requests.move_to_end(request_id)
-        automaton.reserve(n)
+        if n > automaton.capacity:
+            automaton.reserve(n)
         return automaton
 
     # -- the step -------------------------------------------------------------------------------
     def _step(self, request_id: str, tokens: np.ndarray, n: int, limit: int, out: np.ndarray) -> tuple[int, int, int]:
         a = self._automaton(request_id, n)
-        sam.follow(a.states, a.edges, a.meta, tokens, n, self.static_states, self.static_edges, self.use_static)
-        return sam.draft(a.meta, a.states, tokens, n, self.static_states, self.corpus, self.use_static,
-                         self.options.min_match, self.options.static_margin, limit, out)
+        return sam.step(a.states, a.edges, a.meta, tokens, n, self.static_states, self.static_edges, self.corpus,
+                        self.use_static, self.options.min_match, self.options.static_margin, limit, out)
 
     def _limit(self, max_tokens: int) -> int:
         cap = self.options.num_pred_tokens
