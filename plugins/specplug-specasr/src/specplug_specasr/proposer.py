@@ -18,7 +18,8 @@ implemented here (a draft decoder from ``specplug speech distill`` is the small 
    above; the second adds, at the ``max_branches`` chain positions where the draft was least
    confident (top probability below ``branch_below``), its second choice as a sibling, extended
    greedily by ``branch_depth - 1`` tokens. The target verifies the tree in one forward (tree
-   attention); the accepted path may leave the chain at a branch.
+   attention); the accepted path may leave the chain at a branch. The tree fits in the engine's
+   ``k`` nodes: the chain leaves ``max_branches * branch_depth`` of them (at most half) to the branches.
 
 Greedy only, as the paper (a transcript identical to the target's): at temperature > 0 the proposer
 drafts a sampled chain with its distribution ``q`` (no recycling, no tree), which speculative
@@ -131,6 +132,9 @@ class SpecAsrProposer(BaseProposer):
         if request.sampling is not None and not request.sampling.greedy:
             return draft_chain(cache, committed, budget, request.sampling, self._generators[rid])
         self.counts.proposals += 1
+        tree_budget = budget
+        if self.options.max_branches > 0:  # the second pass's nodes come out of the same k
+            budget = max(1, budget - min(self.options.max_branches * self.options.branch_depth, budget // 2))
         chain = self._recycled(rid, cache, committed, budget) if self.options.recycle else None
         if chain is None:
             logits = cache.sync(committed)
@@ -141,7 +145,7 @@ class SpecAsrProposer(BaseProposer):
         self._last[rid] = chain
         if not chain.tokens:
             return Draft.empty()
-        return self._branches(cache, committed, chain, budget)
+        return self._branches(cache, committed, chain, tree_budget)
 
     def _token(self, index: int) -> int:
         vocab = self.draft.specplug_vocab
