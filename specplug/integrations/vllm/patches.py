@@ -13,7 +13,7 @@
    before sampling, and after verification send each request a ``StepFeedback`` (the drafter's
    ``observe``).
 5. ``RejectionSampler.forward``: when a specplug verifier is configured, verify each request's chain
-   with it instead of vLLM's rejection sampler, and return the same output layout
+   with it instead of vLLM's rejection sampler (with vLLM's draft probabilities as ``q`` when it gives them), and return the same output layout
    (``[batch, max_spec_len + 1]`` token ids, ``-1`` after the emitted tokens). Before verifying, the
    target's logits go through the same vLLM code its rejection sampler runs: penalties (repetition,
    frequency, presence), bad words, ``min_tokens`` and ``allowed_token_ids`` at the draft positions,
@@ -131,7 +131,7 @@ def apply() -> frozenset[Need]:
             if sampling_metadata.max_num_logprobs is not None:  # refused at the front end; never crash here
                 _warn_once("logprobs", "a batch asked for logprobs; vLLM's rejection sampler verifies it instead")
                 return original(self, metadata, draft_probs, logits, sampling_metadata, *args, **kwargs)
-            return _verify_with(self, verifier, metadata, logits, sampling_metadata)
+            return _verify_with(self, verifier, metadata, logits, sampling_metadata, draft_probs)
 
         return rejection_forward
 
@@ -234,13 +234,16 @@ def _warn_once(key: str, message: str) -> None:
         logger.warning("specplug verifier hook: %s", message)
 
 
-def _verify_with(sampler: Any, verifier: Any, metadata: Any, logits: Any, sampling_metadata: Any):
+def _verify_with(sampler: Any, verifier: Any, metadata: Any, logits: Any, sampling_metadata: Any, draft_probs: Any = None):
     """vLLM's rejection sampler replaced by a specplug Verifier, one request at a time.
 
     The target rows first go through vLLM's own logits processing, exactly as in
     ``RejectionSampler.forward``: ``sampler.apply_logits_processors`` at the draft positions (with the
     drafts counted as outputs for penalties and bad words), the sampler's at the bonus position.
-    Temperature, top-k and top-p are the verifier's to apply.
+    Temperature, top-k and top-p are the verifier's to apply. ``draft_probs`` (``[num_draft_tokens, V]``,
+    given when vLLM samples drafts with ``draft_sample_method: probabilistic``) become each chain's
+    :attr:`Draft.probs`, the ``q`` of speculative sampling and block verification; without them the
+    drafts are deterministic proposals (``q`` one-hot), as in vLLM's own rejection sampler.
     """
     import torch
     from vllm.v1.outputs import SamplerOutput
@@ -259,7 +262,8 @@ def _verify_with(sampler: Any, verifier: Any, metadata: Any, logits: Any, sampli
     top_p, top_k = sampling_metadata.top_p, sampling_metadata.top_k
     generators = sampling_metadata.generators
     for i, (start, n) in enumerate(_rows(metadata, batch)):
-        draft = Draft.chain(metadata.draft_token_ids[start : start + n].cpu().numpy()).without_invalid(vocab)
+        q = None if draft_probs is None else draft_probs[start : start + n].to(torch.float64).cpu().numpy()
+        draft = Draft.chain(metadata.draft_token_ids[start : start + n].cpu().numpy(), q).without_invalid(vocab)
         kept = len(draft)  # padding ends the chain: verify only the drafts before it
         # the root and each draft position (at_drafts), then the bonus position (at_bonus); with padding
         # after ``kept`` drafts, the padding's position is the bonus position

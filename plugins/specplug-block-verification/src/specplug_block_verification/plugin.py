@@ -13,3 +13,10 @@ def _build(options: MethodOptions):
 @hookimpl
 def specplug_register_verifiers(register):
     register(VerifierSpec(id="block_verification", factory=_build))
+
+
+@hookimpl
+def specplug_register_bench_kinds(register):
+    from specplug_block_verification.bench import KIND
+
+    register(KIND)
