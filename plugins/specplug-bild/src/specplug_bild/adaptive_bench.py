@@ -9,7 +9,9 @@ back (so load changes hit all alike): plain decoding, the drafter (``sps`` with 
 
 - ``bild`` (with its verifier ``bild``: lossy) for each (fallback, rollback) of ``bild``;
 - ``cs_drafting`` with the same drafter over Max-Gram, for each ``lengths`` of ``cs_lengths``;
-- ``faster_cascades`` (its verifier: lossy) for each deferral threshold of ``cascade_alpha``.
+- ``faster_cascades`` (its verifier: lossy) for each deferral threshold of ``cascade_alpha``;
+- with ``eesd_head`` (a folder 'specplug train eesd' wrote): ``eesd`` with its Thompson-sampling controller
+  beside its own early exit at every fixed k of ``ks`` (``controller = "fixed"``).
 
 Figures per variant: MAT, mean draft length (drafted tokens per step), speedup over plain decoding's
 tokens/s in the same run, the cost split (draft ms per step, verify ms per target forward, the rest as
@@ -32,6 +34,7 @@ from specplug.bench.results import fmt
 
 DEFAULTS = {"drafter": "0-11,18-29", "ks": [1, 2, 3, 5], "bild": [[0.5, 2.0], [0.8, 1.0]], "bild_k": 8,
             "cs_lengths": [[3, 2], [2, 3]], "cs_inner_k": 3, "cascade_alpha": [0.2], "cascade_k": 5,
+            "eesd_head": None, "eesd_max_draft": 8,
             "per_category": 2, "max_prompts": None, "max_new_tokens": 128, "threads": 1, "notes": []}
 
 
@@ -71,6 +74,16 @@ def variants(args, registry) -> tuple[dict[str, dict], list[str]]:
                 verifier_options={"alpha": alpha}, k=args.cascade_k, fixed=False)
     except (NotRunnableError, UnknownIdError):
         notes.append("skipped faster_cascades: not installed here")
+    if args.eesd_head:
+        if not installed("eesd"):
+            return out, notes
+        if not Path(args.eesd_head).expanduser().is_dir():
+            raise SystemExit(f"eesd_head {args.eesd_head} does not exist: train one with 'specplug train eesd' first")
+        for k in args.ks:
+            out[f"eesd fixed k={k}"] = dict(method="eesd", options={"head": args.eesd_head, "controller": "fixed", "max_draft": k},
+                                            verifier=None, verifier_options=None, k=k, fixed=True)
+        out["eesd thompson"] = dict(method="eesd", options={"head": args.eesd_head, "max_draft": args.eesd_max_draft},
+                                    verifier=None, verifier_options=None, k=args.eesd_max_draft, fixed=False)
     return out, notes
 
 
@@ -152,16 +165,18 @@ def summarize(records: dict[str, list[dict]]) -> list[dict]:
     return rows
 
 
+#: each adaptive family and the fixed-k variants of its own drafter
+BASELINES = {"bild": "sps k=", "cs_drafting": "sps k=", "faster_cascades": "sps k=", "eesd thompson": "eesd fixed k="}
+
+
 def goals(rows: list[dict]) -> list[dict]:
-    fixed = [r for r in rows if r["method"].startswith("sps k=")]
-    if not fixed:
-        return []
-    best = max(fixed, key=lambda r: r["speedup"])
     out = []
-    for family in ("bild", "cs_drafting", "faster_cascades"):
-        mine = [r for r in rows if r["method"].startswith(family + " ")]
-        if not mine:
+    for family, baseline in BASELINES.items():
+        fixed = [r for r in rows if r["method"].startswith(baseline)]
+        mine = [r for r in rows if r["method"] == family or r["method"].startswith(family + " ")]
+        if not fixed or not mine:
             continue
+        best = max(fixed, key=lambda r: r["speedup"])
         top = max(mine, key=lambda r: r["speedup"])
         out.append({"goal": f"{family} beats its drafter's best fixed k ({best['method']}, {fmt(best['speedup'], 'x')})",
                     "met": top["speedup"] > best["speedup"],
