@@ -1,0 +1,1 @@
+"""Ouroboros as a specplug plugin: :class:`specplug_ouroboros.proposer.OuroborosProposer`."""
