@@ -45,6 +45,7 @@ DEFAULTS = {
     "k": 5,
     "temperature": 1.0,
     "seed": 0,
+    "note": None,
     "engines": ["plain", "vllm_standard", "vllm_block", "specplug_tokenwise", "specplug_block"],
 }
 
@@ -101,7 +102,7 @@ def _goals(summary: dict) -> list[dict]:
 
     block = mat("specplug_block")
     goals = []
-    for other, label in (("specplug_tokenwise", "token-wise verification (specplug's hook, same drafts)"),
+    for other, label in (("specplug_tokenwise", "token-wise verification (specplug's hook, same drafter)"),
                          ("vllm_standard", "vLLM's standard rejection sampler"),
                          ("vllm_block", "vLLM's own block method")):
         ref = mat(other)
@@ -167,14 +168,15 @@ def run(suite, quick: bool, out_dir: Path) -> list[Path]:
     extra = {"kind": "verification_vllm", "configs": configs, "failed": failed, "same_output": same,
              "draft": {"layers": args.draft_layers, "folder": Path(draft).name}, "seed": args.seed,
              "load_before": [round(x, 2) for x in load_before], "load_after": [round(x, 2) for x in os.getloadavg()],
-             "goals": _goals(per), "quick": quick}
+             "goals": _goals(per), "quick": quick, "note": args.note}
     stem = suite.name
     return write_documents({stem: summary_doc(meta, per, extra)}, out_dir, quick)
 
 
 def render(results, heading: str = "#") -> list[str]:
     extra = results.extra
-    out = [f"Draft: SmolLM2 layers {extra['draft']['layers']} (`specplug models derive`), vLLM's `draft_model`; "
+    out = [f"Note: {extra['note']}", ""] if extra.get("note") else []
+    out += [f"Draft: SmolLM2 layers {extra['draft']['layers']} (`specplug models derive`), vLLM's `draft_model`; "
            f"per-request seed {extra['seed']}; load average before / after: {extra['load_before']} / {extra['load_after']}.", "",
            f"{heading}# Engines", "", "| engine | speculative_config | additional_config |", "|---|---|---|"]
     for name, config in extra["configs"].items():
