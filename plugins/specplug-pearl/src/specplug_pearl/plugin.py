@@ -13,3 +13,10 @@ def specplug_register_methods(register):
     # path cannot give a model or run a drafter beside its forward, so PEARL runs in the reference engine.
     register(MethodSpec(id="pearl", factory=PearlProposer, options=PearlOptions, max_k=None, tree=False,
                         needs=frozenset({Need.target_model})))
+
+
+@hookimpl
+def specplug_register_bench_kinds(register):
+    from specplug_pearl.bench import KIND
+
+    register(KIND)

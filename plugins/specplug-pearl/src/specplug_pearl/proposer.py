@@ -87,6 +87,9 @@ class _Job:
     stop: threading.Event = field(default_factory=threading.Event)
     first_target: int | None = None  # pre-verify: the target's token at the job's first position, once known
     pre: bool = True
+    target_s: float = 0.0
+    draft_s: float = 0.0  # the job's drafting time
+    proposed_at: float = 0.0  # when propose handed the step to the engine (its target job starts)
 
 
 @dataclass
@@ -100,6 +103,8 @@ class PearlCounts:
     post_chained: int = 0  # post-verify phases whose continuation was kept
     draft_s: float = 0.0  # time in drafting jobs
     waited_s: float = 0.0  # time propose waited for a job (drafting the engine did not hide)
+    target_s: float = 0.0  # the engine's target jobs (from propose's return to observe)
+    hideable_s: float = 0.0  # sum over phases of min(drafting job, target job): what two devices would hide
 
 
 class PearlProposer(BaseProposer):
@@ -174,7 +179,8 @@ class PearlProposer(BaseProposer):
                 if job.stop.is_set() or i + 1 == self.options.gamma:
                     break
                 logits = cache.feed([token])
-        self.counts.draft_s += time.perf_counter() - start
+        job.draft_s = time.perf_counter() - start
+        self.counts.draft_s += job.draft_s
 
     def _start(self, request_id: str, base: list[int], pre: bool) -> None:
         job = _Job(base=base, pre=pre)
@@ -191,6 +197,7 @@ class PearlProposer(BaseProposer):
             t0 = time.perf_counter()
             job.future.result()
             self.counts.waited_s += time.perf_counter() - t0
+        self.counts.hideable_s += min(job.draft_s, job.target_s)
         return job
 
     # -- the contract --------------------------------------------------------------------------------
@@ -215,14 +222,18 @@ class PearlProposer(BaseProposer):
             ready = ready[: request.max_tokens]
             self.counts.post_phases += 1  # (started; pre_phases are counted when collected)
             self._start(request.request_id, committed + ready, pre=False)  # post-verify: draft past the pending tokens
+            self._jobs[request.request_id].proposed_at = time.perf_counter()
             return Draft.chain(ready)
         self._start(request.request_id, committed, pre=True)  # pre-verify: the engine's forward is the target job
+        self._jobs[request.request_id].proposed_at = time.perf_counter()
         return Draft.empty()
 
     def observe(self, feedback: StepFeedback) -> None:
         job = self._jobs.get(feedback.request_id)
         if job is None:
             return
+        job.target_s = time.perf_counter() - job.proposed_at
+        self.counts.target_s += job.target_s
         if job.pre:
             job.first_target = feedback.emitted[0]
             if job.tokens and job.tokens[0] != job.first_target:
