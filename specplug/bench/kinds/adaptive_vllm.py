@@ -106,7 +106,9 @@ def _run_engine(model: str, prompts: list[dict], single: int, args, spec, additi
     job = {"mode": "timed", "model": model, "prompts": prompts, "max_new_tokens": args.max_new_tokens, "temperature": 0.0,
            "seed": 0, "speculative_config": spec, "additional_config": additional, "batch": True, "single_first": single,
            "max_num_seqs": len(prompts), "max_model_len": 4096}
-    lines, _ = run_job(job)
+    # vLLM's automatic binding pins every CPU engine to the same core; on a shared machine that core is
+    # also everyone else's, so the engine runs unbound (the scheduler spreads it) unless the caller says otherwise
+    lines, _ = run_job(job, env={"VLLM_CPU_OMP_THREADS_BIND": os.environ.get("VLLM_CPU_OMP_THREADS_BIND", "nobind")})
     version = next((line["versions"]["vllm_version"] for line in lines if "versions" in line), None)
     batch1 = [line for line in lines if "seconds" in line and "prompt_id" in line]
     in_batch = {line["prompt_id"]: line["output_ids"] for line in lines if line.get("in_batch")}
