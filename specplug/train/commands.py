@@ -87,20 +87,28 @@ def train() -> None:
 @click.option("--model", default="smollm2-135m", show_default=True, help="Target: smollm2-135m or a Hugging Face folder.")
 @click.option("--out", default=None, help="Data folder (default: the cache, keyed by the target's fingerprint).")
 @click.option("--prompts", default="spec-bench-train", show_default=True,
-              help="spec-bench-train (Spec-Bench minus the benchmark prompts) or a jsonl file.")
+              help="magpie:N (N instructions the target writes itself, Magpie; grows across runs), spec-bench-train "
+                   "(Spec-Bench minus the benchmark prompts) or a jsonl file; every prompt is checked against Spec-Bench.")
 @click.option("--limit", type=int, default=None, help="Use only this many prompts (round-robin over categories).")
 @click.option("--max-new-tokens", type=int, default=256, show_default=True, help="Response length cap (greedy, stops at EOS).")
 @click.option("--max-prompt-tokens", type=int, default=1024, show_default=True, help="Skip longer prompts.")
 @click.option("--layers", default=None,
               help="Hidden-state layers to store (default: -1 and those the registered objectives need, e.g. EAGLE-3's 2,L/2,L-3).")
-@click.option("--engine", type=click.Choice(["vllm", "reference"]), default="vllm", show_default=True,
-              help="Generate the responses in vLLM (CPU, batched) or in the reference engine.")
+@click.option("--engine", type=click.Choice(["vllm", "transformers", "reference"]), default="vllm", show_default=True,
+              help="Generate in vLLM (CPU, batched), with transformers (batched; the --device cuda route) or in the reference engine.")
 @click.option("--chunk-size", type=int, default=128, show_default=True, help="Prompts per vLLM engine process.")
 @click.option("--shard-size", type=int, default=16, show_default=True, help="Sequences per shard file.")
 @click.option("--dtype", type=click.Choice(["bfloat16", "float16", "float32"]), default="bfloat16", show_default=True,
               help="Storage dtype of the hidden states.")
+@click.option("--device", default="cpu", show_default=True, help="cpu or cuda (cuda: with --engine transformers).")
+@click.option("--compute-dtype", type=click.Choice(["float32", "bfloat16"]), default="float32", show_default=True,
+              help="Dtype of the target's forwards for the hidden states (bfloat16: faster, moves the features; see the guide).")
+@click.option("--round-size", type=int, default=512, show_default=True, help="Magpie prompts kept per round (a round = synthesis, responses, states).")
+@click.option("--max-num-seqs", type=int, default=32, show_default=True, help="Sequences generated at once (vLLM, transformers).")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the Magpie synthesis.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
-def data_command(model, out, prompts, limit, max_new_tokens, max_prompt_tokens, layers, engine, chunk_size, shard_size, dtype, quiet):
+def data_command(model, out, prompts, limit, max_new_tokens, max_prompt_tokens, layers, engine, chunk_size, shard_size, dtype,
+                 device, compute_dtype, round_size, max_num_seqs, seed, quiet):
     """Self-distilled training data: the target's own responses and its hidden states (resumable)."""
     from specplug.bench.prompts import PromptError
     from specplug.models import ModelLoadError
@@ -108,10 +116,13 @@ def data_command(model, out, prompts, limit, max_new_tokens, max_prompt_tokens, 
 
     cfg = DataConfig(model=model, out=out, prompts=prompts, limit=limit, max_new_tokens=max_new_tokens,
                      max_prompt_tokens=max_prompt_tokens, layers=parse_layers(layers), engine=engine,
-                     chunk_size=chunk_size, shard_size=shard_size, dtype=dtype, quiet=quiet)
+                     chunk_size=chunk_size, shard_size=shard_size, dtype=dtype, quiet=quiet, device=device,
+                     compute_dtype=compute_dtype, round_size=round_size, max_num_seqs=max_num_seqs, seed=seed)
+    from specplug.train.overlap import OverlapError
+
     try:
         build_data(cfg, log=lambda m: click.echo(m, err=True))
-    except (DataError, PromptError, ModelLoadError) as err:
+    except (DataError, PromptError, ModelLoadError, OverlapError) as err:
         raise click.ClickException(str(err)) from None
 
 
@@ -129,6 +140,13 @@ def _train_options(fn, default_lr: float):
         click.option("--checkpoint-every", type=float, default=120.0, show_default=True, help="Seconds between checkpoints."),
         click.option("--eval-positions", type=int, default=5, show_default=True, help="Draft positions in the held-out accuracy."),
         click.option("--restart", is_flag=True, help="Ignore a saved checkpoint and start over."),
+        click.option("--schedule", type=click.Choice(["cosine", "constant"]), default="cosine", show_default=True,
+                     help="Learning rate after warm-up: cosine decay to 10% over the budget, or constant."),
+        click.option("--device", default="cpu", show_default=True, help="cpu or cuda."),
+        click.option("--dtype", type=click.Choice(["float32", "bfloat16"]), default="float32", show_default=True,
+                     help="bfloat16: autocast the head's forward (the GPU route)."),
+        click.option("--data-fraction", type=float, default=1.0, show_default=True,
+                     help="Train on the first part of the data (same held-out set): points of an accuracy-vs-data curve."),
         click.option("--quiet", is_flag=True, help="No progress bar."),
     ]
     for option in reversed(options):

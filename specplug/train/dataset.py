@@ -43,6 +43,13 @@ class Batch:
     def num_tokens(self) -> int:
         return int(self.valid.sum())
 
+    def to(self, device) -> Batch:
+        """The batch on ``device`` (itself when already there)."""
+        if self.tokens.device == torch.device(device):
+            return self
+        return Batch(self.tokens.to(device), self.valid.to(device), self.root.to(device), self.positions.to(device),
+                     {layer: x.to(device) for layer, x in self.states.items()})
+
 
 def _held_out_rank(sequence_id: str) -> str:
     return hashlib.sha256(sequence_id.encode()).hexdigest()
@@ -51,13 +58,21 @@ def _held_out_rank(sequence_id: str) -> str:
 class TrainingData:
     """All sequences of a data folder (only the ``layers`` asked for are kept in memory)."""
 
-    def __init__(self, folder: str | Path, layers: list[int], fingerprint: str | None = None, held_out: float = 0.05) -> None:
+    def __init__(self, folder: str | Path, layers: list[int], fingerprint: str | None = None, held_out: float = 0.05,
+                 train_fraction: float = 1.0) -> None:
+        """``train_fraction`` < 1 trains on the first part of the training sequences (in shard order)
+        and keeps the same held-out set: the points of an accuracy-versus-data-size curve. A Magpie
+        set that is still growing is read as far as its shards exist."""
         from safetensors import safe_open
 
         self.folder = Path(folder).expanduser()
         self.manifest = read_manifest(self.folder)
-        if not self.manifest.get("complete"):
+        growing = self.manifest.get("prompts", {}).get("set") == "magpie" and self.manifest.get("shards")
+        if not self.manifest.get("complete") and not growing:
             raise DataError(f"the training data in {self.folder} is unfinished; rerun 'specplug train data' with the same options to complete it")
+        if not 0 < train_fraction <= 1:
+            raise DataError(f"train_fraction {train_fraction}: give a share in (0, 1]")
+        self.shards_used = len(self.manifest["shards"])
         if fingerprint is not None and self.manifest["model"]["fingerprint"] != fingerprint:
             raise DataError(
                 f"the data in {self.folder} was made from target {self.manifest['model']['name']!r} (fingerprint "
@@ -82,10 +97,22 @@ class TrainingData:
         count = max(1, round(held_out * len(order))) if len(order) > 1 else 0
         self.held_out = sorted(order[:count])
         self.train = sorted(order[count:]) or list(range(len(self.sequences)))
+        self.train_fraction = train_fraction
+        if train_fraction < 1:
+            self.train = self.train[: max(1, round(train_fraction * len(self.train)))]
 
     @property
     def id(self) -> str:
-        return self.manifest["id"]
+        """The manifest's id; for a growing set also the number of shards read (``ID@N``)."""
+        return self.manifest["id"] if self.manifest.get("complete") else f"{self.manifest['id']}@{self.shards_used}"
+
+    @property
+    def train_tokens(self) -> int:
+        return sum(len(self.sequences[i].tokens) for i in self.train)
+
+    @property
+    def train_response_tokens(self) -> int:
+        return sum(len(self.sequences[i].tokens) - self.sequences[i].prompt_len for i in self.train)
 
     def response_tokens(self, indices) -> list[torch.Tensor]:
         return [self.sequences[i].tokens[self.sequences[i].prompt_len :] for i in indices]

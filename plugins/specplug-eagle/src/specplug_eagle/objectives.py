@@ -25,7 +25,7 @@ import torch.nn.functional as F
 from specplug.train.dataset import Batch
 from specplug.train.shift import ahead, target_mask
 
-__all__ = ["Eagle3Objective", "EagleObjective", "ttt_mask"]
+__all__ = ["Eagle3Objective", "EagleObjective", "rooted_unroll", "ttt_mask"]
 
 STEP_DECAY = 0.8
 
@@ -55,16 +55,67 @@ def _unroll(head, batch: Batch, first_features: torch.Tensor, steps: int):
         features = out
 
 
+def rooted_unroll(head, batch: Batch, first_features: torch.Tensor, steps: int):
+    """The training-time test without compute on positions that carry no loss.
+
+    Step 0 runs over every position (its keys are what later steps attend to). Steps ``j >= 1`` run
+    only at the roots whose step-1 target exists (``target_mask(batch, 3)``), gathered per row and
+    padded to the longest row: query ``m`` of row ``b`` (sequence position ``idx[b, m]``) attends to the
+    step-0 keys up to ``idx[b, m]`` and to its own keys of steps ``1..j``, exactly what :func:`_unroll`
+    gives it (the equivalence is tested). Yields ``(step, outputs, pick)``: ``pick(x)`` takes a
+    ``[B, T, ...]`` tensor to the step's query layout (identity at step 0)."""
+    from transformers import DynamicCache
+
+    cache = DynamicCache()
+    B, T = batch.tokens.shape
+    device = batch.tokens.device
+    dtype = first_features.dtype if first_features.is_floating_point() else torch.float32
+    out = head(ahead(batch.tokens, 1), first_features, batch.positions, cache, ttt_mask(T, 0, dtype).to(device))
+    yield 0, out, (lambda x: x)
+    if steps < 2:
+        return
+    chosen = target_mask(batch, 3)
+    M = int(chosen.sum(1).max())
+    if M == 0:
+        return
+    order = torch.argsort((~chosen).to(torch.int8), dim=1, stable=True)  # chosen positions first, in order
+    idx = order[:, :M]
+    real = torch.gather(chosen, 1, idx)
+
+    def pick(x: torch.Tensor) -> torch.Tensor:
+        gathered = torch.gather(x, 1, idx.view(B, M, *([1] * (x.dim() - 2))).expand(B, M, *x.shape[2:]))
+        return gathered & real if gathered.dtype == torch.bool else gathered
+
+    keys = torch.arange(T, device=device)
+    causal = (keys[None, None, :] <= idx[:, :, None]) | ~real[:, :, None]  # padded queries see something
+    features = pick(out)
+    neg = torch.finfo(dtype).min
+    eye = torch.eye(M, dtype=torch.bool, device=device).expand(B, M, M)
+    for step in range(1, steps):
+        allow = torch.cat([causal] + [eye] * step, dim=2)
+        mask = torch.zeros(allow.shape, dtype=dtype, device=device).masked_fill(~allow, neg)[:, None]
+        out = head(pick(ahead(batch.tokens, 1 + step)), features, pick(batch.positions) + step, cache, mask)
+        yield step, out, pick
+        features = out
+
+
 class EagleObjective:
+    """EAGLE's loss. ``targets="soft"`` (default, as EAGLE's code trains): the classification part is
+    cross-entropy against the target's distribution at ``t + 1`` (its frozen LM head on the true
+    feature); ``"hard"``: against the next token."""
+
     method = "eagle"
     noise = 0.1
     ce_weight = 0.1
 
-    def __init__(self, eval_positions: int = 5) -> None:
+    def __init__(self, eval_positions: int = 5, targets: str = "soft") -> None:
+        if targets not in ("soft", "hard"):
+            raise ValueError(f"--targets {targets!r}: use soft or hard")
         self.positions = eval_positions
+        self.targets = targets
 
     def settings(self) -> dict:
-        return {}
+        return {"targets": self.targets}
 
     def layers(self, data_layers, options) -> list[int]:
         return [-1]
@@ -76,24 +127,31 @@ class EagleObjective:
 
     def loss(self, head, batch: Batch, generator=None):
         feats = batch.states[-1]
-        noisy = feats + (torch.rand(feats.shape, generator=generator) * 2 - 1) * self.noise
-        out = head(ahead(batch.tokens, 1), noisy, batch.positions)
+        noise = (torch.rand(feats.shape, generator=generator) * 2 - 1).to(feats.device) * self.noise
+        out = head(ahead(batch.tokens, 1), feats + noise, batch.positions)
         mask = target_mask(batch, 2)
         if not mask.any():
             return None, {}
-        reg = F.smooth_l1_loss(out[mask], ahead(feats, 1)[mask])
-        ce = F.cross_entropy(head.logits(out[mask]), ahead(batch.tokens, 2)[mask])
+        true_next = ahead(feats, 1)[mask]
+        reg = F.smooth_l1_loss(out[mask], true_next)
+        logits = head.logits(out[mask])
+        if self.targets == "soft":
+            with torch.no_grad():
+                soft = torch.softmax(head.logits(true_next).float(), dim=-1)
+            ce = -(soft * torch.log_softmax(logits, dim=-1)).sum(-1).mean()
+        else:
+            ce = F.cross_entropy(logits, ahead(batch.tokens, 2)[mask])
         return reg + self.ce_weight * ce, {"reg": float(reg.detach()), "ce": float(ce.detach())}
 
     @torch.no_grad()
     def evaluate(self, head, batch: Batch):
         loss, correct, count = 0.0, [0] * self.positions, [0] * self.positions
         feats = batch.states[-1]
-        for step, out in _unroll(head, batch, feats, self.positions):
-            mask = target_mask(batch, 2 + step)
+        for step, out, pick in rooted_unroll(head, batch, feats, self.positions):
+            mask = pick(target_mask(batch, 2 + step))
             if not mask.any():
                 continue
-            target = ahead(batch.tokens, 2 + step)[mask]
+            target = pick(ahead(batch.tokens, 2 + step))[mask]
             logits = head.logits(out[mask])
             if step == 0:
                 loss = float(F.smooth_l1_loss(out[mask], ahead(feats, 1)[mask])) + self.ce_weight * float(F.cross_entropy(logits, target))
@@ -103,17 +161,30 @@ class EagleObjective:
 
 
 class Eagle3Objective:
+    """EAGLE-3's training-time test. ``targets="soft"`` (default) trains on the target's distribution
+    restricted to the draft vocabulary, as EAGLE-3's code does (softmax over the target's logits at
+    the draft ids, computed from the stored final state; positions whose next token is outside the
+    draft vocabulary carry no loss); ``"hard"`` on the next token alone. Unroll steps after the first
+    run only at roots that carry loss (:func:`rooted_unroll`)."""
+
     method = "eagle3"
 
-    def __init__(self, ttt_steps: int = 4, draft_vocab: int = 8192, eval_positions: int = 5, aux_layers=None) -> None:
+    def __init__(self, ttt_steps: int = 7, draft_vocab: int = 8192, eval_positions: int = 5, aux_layers=None,
+                 targets: str = "soft") -> None:
+        if targets not in ("soft", "hard"):
+            raise ValueError(f"--targets {targets!r}: use soft or hard")
+        if ttt_steps < 1:
+            raise ValueError(f"--ttt-steps {ttt_steps}: at least 1")
         self.ttt_steps = ttt_steps
         self.draft_vocab = draft_vocab
+        self.targets = targets
         self.positions = max(eval_positions, ttt_steps)
         self.aux_layers = list(aux_layers) if aux_layers else None
         self._index = None  # target id -> draft index (-1: not in the draft vocabulary)
+        self._target_head = None  # the target's LM head rows of the draft vocabulary [draft_vocab, H]
 
     def settings(self) -> dict:
-        return {"ttt_steps": self.ttt_steps, "draft_vocab": self.draft_vocab}
+        return {"ttt_steps": self.ttt_steps, "draft_vocab": self.draft_vocab, "targets": self.targets}
 
     def export(self, head, out, metadata, cfg) -> None:
         """The same head in the vllm-project/speculators format, in ``out/speculators``."""
@@ -127,6 +198,11 @@ class Eagle3Objective:
             if len(aux) != 3:
                 raise ValueError(f"EAGLE-3 fuses three layers; the data has {aux}: pass --layers LOW,MID,HIGH")
             self.aux_layers = aux
+        if self.targets == "soft":
+            if -1 not in data_layers:
+                raise ValueError("soft targets need the target's final state (layer -1) in the data; remake it with -1 "
+                                 "in --layers, or train with --targets hard")
+            return self.aux_layers + [-1]
         return self.aux_layers
 
     def build(self, target, data, options):
@@ -137,46 +213,63 @@ class Eagle3Objective:
         eos = getattr(target.config, "eos_token_id", None)
         always = [eos] if isinstance(eos, int) else list(eos or [])
         vocab = ReducedVocab.most_frequent(data.response_tokens(data.train), self.draft_vocab, vocab_size, always=always)
-        return Eagle3Head.for_target(target, draft_token_ids=vocab.token_ids, aux_layers=self.aux_layers)
+        head = Eagle3Head.for_target(target, draft_token_ids=vocab.token_ids, aux_layers=self.aux_layers)
+        weight = target.get_output_embeddings().weight.detach().float()
+        self._target_head = weight[torch.as_tensor(vocab.token_ids, dtype=torch.long)].clone()
+        return head
 
     def _draft_index(self, head) -> torch.Tensor:
-        if self._index is None or self._index.numel() != head.t2d.numel():
-            index = torch.full((head.t2d.numel(),), -1, dtype=torch.long)
-            index[head.token_ids.cpu()] = torch.arange(head.draft_vocab_size)
+        if self._index is None or self._index.numel() != head.t2d.numel() or self._index.device != head.t2d.device:
+            index = torch.full((head.t2d.numel(),), -1, dtype=torch.long, device=head.t2d.device)
+            index[head.token_ids] = torch.arange(head.draft_vocab_size, device=head.t2d.device)
             self._index = index
         return self._index
+
+    def _soft(self, head, final_states: torch.Tensor) -> torch.Tensor:
+        """The target's next-token distribution over the draft vocabulary, from its final states."""
+        if self._target_head is None:
+            raise RuntimeError("soft targets need build() first (the target's LM head rows)")
+        weight = self._target_head.to(final_states.device)
+        return torch.softmax(final_states.float() @ weight.T, dim=-1)
 
     def _fused_input(self, batch: Batch) -> torch.Tensor:
         return torch.cat([batch.states[layer] for layer in self.aux_layers], dim=-1)
 
-    def loss(self, head, batch: Batch, generator=None):
+    def _steps(self, head, batch: Batch, steps: int):
+        """``(step, logits, draft targets, token targets, soft targets or None)`` at the positions with loss."""
         index = self._draft_index(head)
-        total, parts, any_target = 0.0, {}, False
-        for step, out in _unroll(head, batch, self._fused_input(batch), self.ttt_steps):
-            mask = target_mask(batch, 2 + step)
-            target = index[ahead(batch.tokens, 2 + step)]
-            mask = mask & (target >= 0)
+        for step, out, pick in rooted_unroll(head, batch, self._fused_input(batch), steps):
+            mask = pick(target_mask(batch, 2 + step))
             if not mask.any():
                 continue
+            tokens = pick(ahead(batch.tokens, 2 + step))[mask]
+            soft = None
+            if self.targets == "soft" and -1 in batch.states:
+                soft = self._soft(head, pick(ahead(batch.states[-1], 1 + step))[mask])
+            yield step, head.logits(out[mask]), index[tokens], tokens, soft
+
+    def loss(self, head, batch: Batch, generator=None):
+        total, parts, any_target = 0.0, {}, False
+        for step, logits, target, _, soft in self._steps(head, batch, self.ttt_steps):
+            keep = target >= 0
+            if not keep.any():
+                continue
             any_target = True
-            ce = F.cross_entropy(head.logits(out[mask]), target[mask])
+            if soft is not None:
+                ce = -(soft[keep] * torch.log_softmax(logits[keep], dim=-1)).sum(-1).mean()
+            else:
+                ce = F.cross_entropy(logits[keep], target[keep])
             total = total + STEP_DECAY**step * ce
             parts[f"ce{step + 1}"] = float(ce.detach())
         return (total if any_target else None), parts
 
     @torch.no_grad()
     def evaluate(self, head, batch: Batch):
-        index = self._draft_index(head)
+        """Held-out loss: hard cross-entropy on the next token (comparable across --targets)."""
         loss, correct, count = 0.0, [0] * self.positions, [0] * self.positions
-        for step, out in _unroll(head, batch, self._fused_input(batch), self.positions):
-            mask = target_mask(batch, 2 + step)
-            if not mask.any():
-                continue
-            tokens = ahead(batch.tokens, 2 + step)[mask]
-            logits = head.logits(out[mask])
+        for step, logits, target, tokens, _ in self._steps(head, batch, self.positions):
             drafted = head.to_target(logits.argmax(-1))
             if step < self.ttt_steps:
-                target = index[tokens]
                 keep = target >= 0
                 if keep.any():
                     loss += STEP_DECAY**step * float(F.cross_entropy(logits[keep], target[keep]))

@@ -70,6 +70,10 @@ def specplug_register_objectives(register):
         data_layers=lambda num_layers: [-1],
         help="EAGLE: one decoder layer over (feature, next-token embedding); feature regression + cross-entropy.",
         cost="one decoder layer + the target's frozen LM head (49152 x 576) in the loss: 60 min.",
+        cli_options=(
+            click.option("--targets", type=click.Choice(["soft", "hard"]), default="soft", show_default=True,
+                         help="soft: the target's distribution at t+1 (EAGLE's code); hard: the next token."),
+        ),
     ))
     register(ObjectiveSpec(
         id="eagle3", factory=_eagle3_objective, default_lr=3e-4, head_class=_eagle3_head, data_layers=_eagle3_layers,
@@ -77,7 +81,10 @@ def specplug_register_objectives(register):
         cost="one decoder layer, training-time test over --ttt-steps steps, 8k draft vocabulary:\n"
              "~4,900 tok/s per step against an 8k vocabulary (~750 tok/s full vocabulary); 60 min.",
         cli_options=(
-            click.option("--ttt-steps", type=int, default=4, show_default=True, help="Training-time-test unroll steps."),
+            click.option("--ttt-steps", type=int, default=7, show_default=True,
+                         help="Training-time-test unroll steps (EAGLE-3's 7; at least the positions vLLM drafts)."),
+            click.option("--targets", type=click.Choice(["soft", "hard"]), default="soft", show_default=True,
+                         help="soft: the target's distribution over the draft vocabulary (EAGLE-3); hard: the next token."),
             click.option("--draft-vocab", type=int, default=8192, show_default=True,
                          help="Draft vocabulary: the N most frequent tokens."),
             click.option("--layers", default=None, callback=layer_ids,

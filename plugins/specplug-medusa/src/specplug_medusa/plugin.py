@@ -35,8 +35,13 @@ def specplug_register_objectives(register):
     register(ObjectiveSpec(
         id="medusa", factory=_objective, default_lr=1e-3, head_class=_head_class,
         data_layers=lambda num_layers: [-1],
-        help="Medusa-1: K residual heads on the final hidden state, cross-entropy per head.",
+        help="Medusa: K residual heads on the final hidden state, cross-entropy per head against the target's distribution.",
         cost="K residual blocks + K full-vocabulary LM heads (K x 28M parameters): the slowest per\n"
              "token; --budget default trains 60 min.",
-        cli_options=(click.option("--num-heads", type=int, default=4, show_default=True, help="K heads (draft positions)."),),
+        cli_options=(
+            click.option("--num-heads", type=int, default=5, show_default=True,
+                         help="K heads (draft positions; vLLM's k=5 chain needs 5)."),
+            click.option("--targets", type=click.Choice(["soft", "hard"]), default="soft", show_default=True,
+                         help="soft: the target's own distribution (Medusa-2 self-distillation); hard: the token."),
+        ),
     ))
