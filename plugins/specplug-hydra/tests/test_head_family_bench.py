@@ -16,7 +16,7 @@ def test_quick_run_reports_every_head_lossless_with_its_training_cost(tmp_path):
                      f'heads_dir = "{tmp_path / "no-heads"}"\n[quick]\nper_category = 1\nmax_new_tokens = 16\n')
     run_suite(suite, quick=True, out_dir=tmp_path / "out")
     doc = json.loads((tmp_path / "out" / "head_family_quick.json").read_text())
-    assert doc["methods"] == ["plain", "pld", "hydra", "mlp_speculator", "blockwise"]
+    assert doc["methods"] == ["plain", "pld", "hydra", "mlp_speculator", "blockwise", "hass", "redrafter"]
     for method in doc["methods"][1:]:
         overall = doc["summary"][method]["overall"]
         assert overall["identical"] == overall["prompts"] == 2, method  # lossless: same greedy output as plain

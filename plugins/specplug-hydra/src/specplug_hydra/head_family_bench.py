@@ -6,8 +6,9 @@ category (first turn, chat template; 2 per category = 26 prompts), greedy, at mo
 decoding on the same prompt, and reports MAT, acceptance and speedup per category, with the cost
 split (drafting, verification, the rest of the engine loop). Each head drafts its own paper's shape:
 ``hydra`` its sparse tree (each level given the parent's path), ``mlp_speculator`` its top-k
-candidate sequences merged into a tree, ``blockwise`` a chain of its heads' top tokens; ``pld`` a
-chain of ``k``. vLLM 0.32 hosts none of these heads (it refuses ``mlp_speculator`` and never had the
+candidate sequences merged into a tree, ``blockwise`` a chain of its heads' top tokens, ``hass`` EAGLE-2's
+dynamic tree (its head is an EAGLE head), ``redrafter`` its beam search merged into a tree; ``pld``
+a chain of ``k``. vLLM 0.32 hosts none of these heads (it refuses ``mlp_speculator`` and never had the
 others), so this suite is the reference engine's only.
 
 Heads are the ones ``specplug train <id>`` wrote for the target into specplug's cache (or
@@ -41,6 +42,8 @@ HEAD_OPTIONS = {
     "hydra": lambda a: {"tree": "sparse", "tree_size": a.tree_size},
     "mlp_speculator": lambda a: {"tree": "candidates", "tree_size": a.tree_size},
     "blockwise": lambda a: {"tree_size": a.k},
+    "hass": lambda a: {"tree": "dynamic", "tree_size": a.tree_size, "depth": 5, "top_k": 4},
+    "redrafter": lambda a: {"beam_width": 4, "tree_size": a.tree_size},
 }
 DEFAULTS = {"model": "smollm2-135m", "heads_dir": None, "per_category": 2, "max_new_tokens": 128, "k": 5,
             "tree_size": 16, "heads": list(HEAD_OPTIONS), "baselines": ["pld"]}
@@ -66,8 +69,23 @@ def find_heads(args, model, tmp: Path) -> tuple[dict[str, dict], list[str]]:
                 raise SystemExit(f"no trained {method} head at {folder}; make it with `specplug train data --model "
                                  f"{args.model}` then `specplug train {method} --model {args.model}` (or run --quick)")
             folder = save_random_head(method, model, tmp / method)
+            if method == "hass":  # HASS drafts with EAGLE-2 on the head's eagle/ export
+                from specplug.kit.heads import load_head
+
+                head, meta = load_head(folder, model)
+                export_eagle(head, model, folder / "eagle", meta)
         found[method] = {"folder": str(folder), "trained": trained, "metadata": HeadMetadata.read(folder)}
     return found, notes
+
+
+def export_eagle(head, model, folder: Path, meta) -> None:
+    """The eagle/ export ``specplug train hass`` writes beside a HASS head (through the objective's
+    ``export``, so this module imports no other plugin)."""
+    from specplug.registry import get_registry
+
+    objective = get_registry().objectives["hass"].factory(SimpleNamespace(options={}, eval_positions=5))
+    objective._target = model
+    objective.export(head, folder.parent, meta, None)
 
 
 def head_identity(heads: dict[str, dict]) -> str:
@@ -123,7 +141,7 @@ def run(suite, quick: bool, out_dir: Path) -> list[Path]:
             methods=baselines + list(heads), engine="reference", model=args.model, prompts=label,
             k=max(args.k, args.tree_size), max_new_tokens=args.max_new_tokens, options=options, threads=1,
             use_cache=not quick, cache_dir=cache_dir() / "bench" / "head_family" / head_identity(heads),
-            title="The head family (Hydra, MLP speculator, Blockwise) beside pld: reference engine, batch 1",
+            title="The head family (Hydra, MLP speculator, Blockwise, HASS, ReDrafter) beside pld: reference engine, batch 1",
             command=args.command)
         results = run_bench(cfg, model=model, tokenizer=tokenizer, prompts=prompts, label=label)
         data = results.to_json()
