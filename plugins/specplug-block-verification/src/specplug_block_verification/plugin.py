@@ -17,6 +17,7 @@ def specplug_register_verifiers(register):
 
 @hookimpl
 def specplug_register_bench_kinds(register):
-    from specplug_block_verification.bench import KIND
+    from specplug_block_verification import bench, bench_reference
 
-    register(KIND)
+    register(bench.KIND)
+    register(bench_reference.KIND)
