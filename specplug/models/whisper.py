@@ -175,7 +175,7 @@ def ct2_to_transformers(ct2: CT2Model) -> dict[str, np.ndarray]:
 
     def pop(name: str) -> np.ndarray:
         if name not in src:
-            raise KeyError(f"CTranslate2 variable {name} missing (already used or absent)")
+            raise ValueError(f"CTranslate2 variable {name} missing (already used or absent)")
         return src.pop(name)
 
     # flags that describe the architecture transformers' Whisper hard-codes; check and consume them
