@@ -319,8 +319,12 @@ class TreeProposer(BaseProposer):
     def observe(self, feedback: StepFeedback) -> None:
         self.source.observe(feedback)
 
+    def node_budget(self, request: ProposalRequest) -> int:
+        """Draft nodes allowed this step: the option ``budget``, capped by the engine's."""
+        return min(int(request.max_tokens), self.options.budget)
+
     def propose(self, request: ProposalRequest) -> Draft:
-        budget = min(int(request.max_tokens), self.options.budget)
+        budget = self.node_budget(request)
         drafter = self.source.topk_drafter(request)
         if drafter is None or budget < 1:  # the head has no state before the root yet
             if drafter is not None:
@@ -377,6 +381,9 @@ class _StarProposer(TreeProposer):
 
     def wrap_drafter(self, drafter, request):
         return self.base.wrap_drafter(drafter, request)
+
+    def node_budget(self, request: ProposalRequest) -> int:
+        return min(int(request.max_tokens), self.width)
 
     def build_tree(self, drafter, budget, request):
         n = min(self.width, budget)

@@ -56,3 +56,22 @@ def test_greedy_output_equals_plain_decoding_on_smollm2_with_a_derived_draft():
     out = assert_greedy_lossless(lambda: spec.build(options), model, spec_bench_chat_prompts(tokenizer, 2), k=16,
                                  max_new_tokens=32, verifiers=("tree_verification",), tokenizer=tokenizer)
     assert total_accepted(out) > 0
+
+
+def test_an_eagle3_head_is_a_top_k_source_and_output_stays_plain(tmp_path):
+    """source=eagle3: the eagle plugin's proposer, built by id, gives the top-k (a random head here)."""
+    from specplug.kit.heads import save_random_head
+
+    model = tiny_llama(vocab_size=128, seed=1, num_layers=4)
+    head = save_random_head("eagle3", model, tmp_path / "eagle3", draft_vocab=64)
+    spec = get_registry().method("opt_tree")
+    options = {"source": "eagle3", "head": str(head), "budget": 8, "threshold": 0.0}
+    out = assert_greedy_lossless(lambda: spec.build(options), model, repetitive_prompts(2, 128) + [[7]], k=8,
+                                 max_new_tokens=16, verifiers=("tree_verification",))
+    proposer = spec.build(options)
+    assert proposer.needs >= {__import__("specplug.protocols").protocols.Need.target_hidden_states}
+    from specplug.engine import ReferenceEngine
+
+    ReferenceEngine(model).generate([[5, 9, 17, 5, 9]], proposer, k=8, max_new_tokens=4)
+    assert proposer.last_tree is not None and len(proposer.last_tree) >= 1
+    assert out

@@ -108,3 +108,21 @@ def test_greedy_output_equals_plain_decoding_on_smollm2_with_a_derived_draft_and
     acceptance = plan["profile"].acceptance
     shape = plan["shapes"][16]
     assert expected_accepted(shape, acceptance) >= expected_accepted(TreeShape.chain(16), acceptance)
+
+
+def test_over_an_eagle3_head_the_profile_and_tree_come_from_the_head(tmp_path, monkeypatch):
+    from specplug.kit.heads import save_random_head
+    from specplug.registry import get_registry
+    from specplug.testing import assert_greedy_lossless, repetitive_prompts, tiny_llama
+
+    import specplug_sequoia.proposer as sequoia
+
+    monkeypatch.setenv("SPECPLUG_CACHE", str(tmp_path))
+    model = tiny_llama(vocab_size=128, seed=1, num_layers=4)
+    head = save_random_head("eagle3", model, tmp_path / "eagle3", draft_vocab=64)
+    spec = get_registry().method("sequoia")
+    options = {"source": "eagle3", "head": str(head), "budget": 6, "profile_prompts": 2, "profile_tokens": 12}
+    assert_greedy_lossless(lambda: spec.build(options), model, repetitive_prompts(2, 128) + [[7]], k=6,
+                           max_new_tokens=16, verifiers=("tree_verification",))
+    plan = next(p for key, p in sequoia._PLANS.items() if "eagle3" in key[1])
+    assert plan["profile"].drafter.startswith("eagle3:") and plan["profile"].samples > 0

@@ -1,5 +1,5 @@
 """specplug hooks of specplug-sequoia: the ``sequoia`` method, the ``sequoia_swr`` verifier (sampling
-without replacement, with its own card)."""
+without replacement, with its own card) and the ``trees`` benchmark suite kind."""
 
 from specplug.hookspecs import hookimpl
 from specplug.methods import MethodOptions, MethodSpec, VerifierSpec
@@ -61,3 +61,10 @@ def specplug_register_methods(register):
 @hookimpl
 def specplug_register_verifiers(register):
     register(VerifierSpec(id="sequoia_swr", factory=_swr, options=MethodOptions, card=SWR_CARD))
+
+
+@hookimpl
+def specplug_register_bench_kinds(register):
+    from specplug_sequoia.bench import KIND  # torch loads when the suite runs
+
+    register(KIND)

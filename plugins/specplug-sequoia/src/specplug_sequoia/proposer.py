@@ -111,7 +111,9 @@ class SequoiaProposer(TreeProposer):
         path = profile_dir() / f"sequoia-{name}.json"
         if path.exists():
             data = json.loads(path.read_text())
-            return AcceptanceProfile.load(path).check(fingerprint), float(data.get("draft_call_s", 0.0))
+            cached = AcceptanceProfile.load(path).check(fingerprint)
+            if cached.samples > 0:  # an empty one (every step cut by the length budget) is measured again
+                return cached, float(data.get("draft_call_s", 0.0))
         run = self._measure(sampling)
         run.profile.save(path)
         data = json.loads(path.read_text())
