@@ -36,7 +36,7 @@ def _proposer(folder, model, **options):
     return proposer
 
 
-@pytest.mark.parametrize("options", [{}, {"max_branches": 0}, {"recycle": False}, {"truncate_below": 0.0, "branch_below": 1.0, "max_branches": 3}])
+@pytest.mark.parametrize("options", [{}, {"recycle": False, "max_branches": 0}, {"truncate_below": 0.0, "branch_below": 1.0, "max_branches": 3}])
 def test_greedy_transcripts_identical_to_plain(tiny, options):
     model, prompt, extractor, audios, weak, exact, engine = tiny
     plain = transcribe(engine, extractor, audios, prompt=prompt, max_new_tokens=20)
