@@ -43,8 +43,12 @@ DEFAULTS: dict[str, Any] = {
     "budget_prompts": 3,
     "budget_methods": ["sequoia", "opt_tree", "specexec"],
     "h200_curve": "1:2.9,8:3.7,64:3.9",
+    "chain_max": 16,  # the budget sweep's sps chains stop here
+    "method_options": {"specexec": {"max_calls": 8}},
     "threads": 1,
     "seed": 0,
+    "stem": "trees",  # output files: STEM.{json,md}, STEM_t1.{json,md}, STEM_budget.png
+    "sequoia_budgets": [],  # extra fixed Sequoia budgets in the main table (the hardware-aware goal compares them)
 }
 
 
@@ -53,7 +57,7 @@ def _variants(settings: dict, temperature: float, head: str | None) -> list[tupl
     layers, budget = settings["draft_layers"], int(settings["budget"])
     out = []
     for k in settings["sps_k"]:
-        out.append((f"sps chain k={k}", "sps", {"layers": layers}, None, int(k)))
+        out.append((f"sps:chain k={k}", "sps", {"layers": layers}, None, int(k)))
     base = {"draft_layers": layers, "budget": budget}
     for name in settings["methods"]:
         if name == "sequoia":
@@ -61,7 +65,9 @@ def _variants(settings: dict, temperature: float, head: str | None) -> list[tupl
             if temperature > 0:
                 opts.update(draw="without_replacement")
                 verifier = "sequoia_swr"
-            out.append((f"sequoia b={budget}", "sequoia", opts, verifier, budget))
+            out.append((f"sequoia:b={budget}", "sequoia", opts, verifier, budget))
+            for b in settings["sequoia_budgets"]:
+                out.append((f"sequoia:b={b}", "sequoia", dict(opts, budget=int(b)), verifier, int(b)))
         elif name == "sequoia_hw":
             mb = int(settings["max_budget"])
             opts = dict(base, budget=mb, hardware_aware=True)
@@ -69,14 +75,14 @@ def _variants(settings: dict, temperature: float, head: str | None) -> list[tupl
             if temperature > 0:
                 opts.update(draw="without_replacement")
                 verifier = "sequoia_swr"
-            out.append(("sequoia hardware-aware", "sequoia", opts, verifier, mb))
+            out.append(("sequoia:hardware-aware", "sequoia", opts, verifier, mb))
         else:
-            out.append((f"{name} b={budget}", name, dict(base), None, budget))
+            out.append((f"{name}:b={budget}", name, dict(base, **settings["method_options"].get(name, {})), None, budget))
     if head is not None:
-        out.append((f"eagle2 tree (eagle3 head) b={budget}", "eagle3", {"head": head, "tree": "dynamic", "tree_size": budget},
+        out.append((f"eagle3:eagle2 tree b={budget}", "eagle3", {"head": head, "tree": "dynamic", "tree_size": budget},
                      None, budget))
         for name in ("sequoia", "opt_tree"):
-            out.append((f"{name} b={budget} (eagle3 head)", name, {"source": "eagle3", "head": head, "budget": budget}, None, budget))
+            out.append((f"{name}:b={budget} eagle3 head", name, {"source": "eagle3", "head": head, "budget": budget}, None, budget))
     return out
 
 
@@ -165,7 +171,7 @@ def run(suite, quick: bool, out_dir: Path) -> list[Path]:
                 result = _decode(engine, proposers[label], verifier, ids[prompt.id], k, new_tokens, temperature, seed)
                 records.append(_record(prompt, label, result))
         labels = [BASELINE] + [v[0] for v in variants]
-        stem = "trees" if float(temperature) == 0 else f"trees_t{temperature:g}"
+        stem = settings["stem"] if float(temperature) == 0 else f"{settings['stem']}_t{temperature:g}"
         meta = _meta(settings, f"Token trees on SmolLM2-135M, temperature {temperature:g}", prompts, float(temperature),
                      {"dtype": "float32", "device": "cpu", "torch_threads": torch.get_num_threads(),
                       "run_seconds": round(time.perf_counter() - started, 1)})
@@ -173,7 +179,8 @@ def run(suite, quick: bool, out_dir: Path) -> list[Path]:
         results.extra = {"kind": "trees", "variants": [{"label": label, "method": mid, "options": opts, "verifier": verifier,
                                                         "k": k} for label, mid, opts, verifier, k in variants]}
         docs[stem] = results
-        hw = next((p for label, p in proposers.items() if label == "sequoia hardware-aware"), None)
+        write_documents({stem: results}, out_dir, quick)  # kept even if a later phase fails
+        hw = next((p for label, p in proposers.items() if label == "sequoia:hardware-aware"), None)
         if hw is not None:
             from specplug.protocols import SamplingParams
 
@@ -187,9 +194,10 @@ def run(suite, quick: bool, out_dir: Path) -> list[Path]:
     extra["hardware_aware"] = budget_choice
     extra.update(_projection(settings, budget_choice, extra))
     extra["goals"] = _goals(docs, extra, settings)
-    docs["trees"].extra.update(extra)
+    main = docs.get(settings["stem"]) or next(iter(docs.values()))
+    main.extra.update(extra, budget_plot=f"{settings['stem']}_budget.png")
     written = write_documents(docs, out_dir, quick)
-    png = _plot(extra, out_dir / ("trees_budget" + ("_quick" if quick else "") + ".png"))
+    png = _plot(extra, out_dir / (settings["stem"] + "_budget" + ("_quick" if quick else "") + ".png"))
     return written + ([png] if png else [])
 
 
@@ -199,8 +207,13 @@ def _budget_sweep(settings, engine, registry, prompts, ids) -> dict:
     new_tokens, seed = int(settings["max_new_tokens"]), int(settings["seed"])
     sweep: dict[str, dict[str, float]] = {}
     for budget in settings["budgets"]:
-        runs = [("sps chain", "sps", {"layers": settings["draft_layers"]})]
-        runs += [(m, m, {"draft_layers": settings["draft_layers"], "budget": int(budget)}) for m in settings["budget_methods"]]
+        runs = []
+        if int(budget) <= int(settings["chain_max"]):  # a chain drafts one token per draft forward: long ones are slow
+            runs.append(("sps chain", "sps", {"layers": settings["draft_layers"]}))
+        for m in settings["budget_methods"]:
+            opts = {"draft_layers": settings["draft_layers"], "budget": int(budget)}
+            opts.update(settings["method_options"].get(m, {}))
+            runs.append((m, m, opts))
         for label, mid, opts in runs:
             proposer = registry.method(mid).build(opts)
             steps = tokens = 0
@@ -241,18 +254,19 @@ def _goals(docs, extra, settings) -> list[dict]:
     goals = []
     sweep = extra.get("mat_by_budget", {})
     chain = sweep.get("sps chain", {})
-    for method in ("sequoia", "opt_tree"):
+    for method in ("sequoia", "opt_tree") if chain else ():
         mats = sweep.get(method, {})
-        wins = [b for b in mats if b in chain and mats[b] > chain[b]]
+        both = [b for b in mats if b in chain]
+        wins = [b for b in both if mats[b] > chain[b]]
         goals.append({"goal": f"at equal node budget, {method}'s trees reach a higher MAT than the best fixed tree specplug "
                               "had (the sps chain of the same length)",
-                      "met": bool(mats) and len(wins) == len(mats),
-                      "figure": ", ".join(f"b={b}: {mats[b]:.2f} vs {chain.get(b, float('nan')):.2f}" for b in mats)})
-    greedy = docs.get("trees")
+                      "met": bool(both) and len(wins) == len(both),
+                      "figure": ", ".join(f"b={b}: {mats[b]:.2f} vs {chain[b]:.2f}" for b in both)})
+    greedy = docs.get(settings["stem"])
     if greedy is not None:
         speed = {m: greedy.summary[m]["overall"].get("speedup") for m in greedy.methods}
-        hw = speed.get("sequoia hardware-aware")
-        fixed = {m: v for m, v in speed.items() if m.startswith("sequoia b=") and v is not None}
+        hw = speed.get("sequoia:hardware-aware")
+        fixed = {m: v for m, v in speed.items() if m.startswith("sequoia:b=") and v is not None}
         if hw is not None and fixed:
             best = max(fixed, key=fixed.get)
             picked = extra.get("hardware_aware", {}).get("0", {}).get("picked_budget")
@@ -296,10 +310,10 @@ def render(results, heading: str = "#") -> list[str]:
     extra = results.extra or {}
     out: list[str] = []
     sweep = extra.get("mat_by_budget")
-    if sweep:
+    if sweep and any(sweep.values()):
         budgets = sorted({int(b) for m in sweep.values() for b in m})
         out += [f"{heading}# MAT against node budget (greedy, {extra.get('budget_prompts')} prompts)", "",
-                "![MAT against node budget](trees_budget.png)", "",
+                f"![MAT against node budget]({extra.get('budget_plot', 'trees_budget.png')})", "",
                 "| method | " + " | ".join(f"b={b}" for b in budgets) + " |", "|---|" + "---:|" * len(budgets)]
         for label, mats in sweep.items():
             out.append(f"| {label} | " + " | ".join(f"{mats[str(b)]:.2f}" if str(b) in mats else "-" for b in budgets) + " |")
