@@ -27,7 +27,7 @@ Three stages, each resumable after an interruption:
 counts), the Spec-Bench overlap check, the generation settings, the layers, the shards, the token
 counts and each stage's measured throughput; its ``id`` (a hash of everything that decides the data's
 content) is copied into every head trained on it. A rerun with other settings into the same folder is
-refused (use another ``--out``). A Magpie set grows: ``magpie:N`` with a larger N continues the same
+refused (use another ``--out``). A Magpie set grows: ``magpie:N`` (whole rounds until at least N prompts) with a larger N continues the same
 folder, and heads train on the shards that exist (``complete`` says whether all N are done).
 """
 
@@ -383,8 +383,7 @@ def build_data(cfg: DataConfig, log=print) -> Path:
             if not rows:
                 raise DataError(f"Magpie round {number} kept no prompt of {stats['sampled']} sampled ({stats['dropped']}); "
                                 "the target cannot write user turns: give --prompts a jsonl file")
-            rows = rows[: magpie_count - kept]
-            kept += len(rows)
+            kept += len(rows)  # a round is kept whole (so its shards do not depend on N): N is reached by whole rounds
             rounds.append(stats)
             check = check_prompts([(r["id"], r["text"]) for r in rows], index)  # the kept ones, checked again
             overlap["checked"] += check["checked"]

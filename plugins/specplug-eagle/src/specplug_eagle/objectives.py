@@ -229,8 +229,9 @@ class Eagle3Objective:
         """The target's next-token distribution over the draft vocabulary, from its final states."""
         if self._target_head is None:
             raise RuntimeError("soft targets need build() first (the target's LM head rows)")
-        weight = self._target_head.to(final_states.device)
-        return torch.softmax(final_states.float() @ weight.T, dim=-1)
+        if self._target_head.device != final_states.device:  # moved once (the GPU route)
+            self._target_head = self._target_head.to(final_states.device)
+        return torch.softmax(final_states.float() @ self._target_head.T, dim=-1)
 
     def _fused_input(self, batch: Batch) -> torch.Tensor:
         return torch.cat([batch.states[layer] for layer in self.aux_layers], dim=-1)

@@ -63,7 +63,9 @@ class MedusaObjective:
             if self.targets == "soft":
                 # Medusa-2's self-distillation: the target's own distribution for token t + 2 + k
                 with torch.no_grad():
-                    soft = torch.softmax(next_states().float() @ self._target_head.to(logits.device).T, dim=-1)
+                    if self._target_head.device != logits.device:  # moved once (the GPU route)
+                        self._target_head = self._target_head.to(logits.device)
+                    soft = torch.softmax(next_states().float() @ self._target_head.T, dim=-1)
                 ce = -(soft * torch.log_softmax(logits, dim=-1)).sum(-1).mean()
             else:
                 ce = F.cross_entropy(logits, target)
