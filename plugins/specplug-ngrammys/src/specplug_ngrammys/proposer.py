@@ -21,6 +21,8 @@ No per-request state: the proposer is stateless (the table is shared and read-on
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 from numba import njit
 from pydantic import Field, model_validator
@@ -56,6 +58,32 @@ def bigram_table(embed, unembed, norm_weight, eps: float, topk: int, chunk: int 
     return out
 
 
+def cached_bigram_table(embed, unembed, norm_weight, eps: float, topk: int) -> np.ndarray:
+    """:func:`bigram_table`, kept on disk under ``$SPECPLUG_CACHE/ngrammys/`` by a fingerprint of the weights
+    (a large vocabulary costs minutes of CPU once; every later run reads the file)."""
+    import hashlib
+
+    import torch
+
+    from specplug.models import cache_dir
+
+    digest = hashlib.sha1()
+    for tensor in (embed, unembed, norm_weight):
+        if tensor is not None:
+            t = torch.as_tensor(tensor, dtype=torch.float32)
+            digest.update(str(tuple(t.shape)).encode())
+            digest.update(t.reshape(-1)[:: max(1, t.numel() // 4096)].numpy().tobytes())
+    path = cache_dir() / "ngrammys" / f"{digest.hexdigest()[:20]}-eps{eps:g}-top{topk}.npy"
+    if path.exists():
+        return np.load(path)
+    table = bigram_table(embed, unembed, norm_weight, eps, topk)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(f".{os.getpid()}.tmp.npy")
+    np.save(tmp, table)
+    os.replace(tmp, path)
+    return table
+
+
 def _weights_of(model):
     """``(embed, unembed, norm weight, eps)`` of a transformers causal LM (Llama-style final RMSNorm)."""
     embed = model.get_input_embeddings().weight.detach()
@@ -79,7 +107,7 @@ def _table_for_model_path(name: str, topk: int) -> np.ndarray:
         from specplug.models import resolve_model
 
         model = AutoModelForCausalLM.from_pretrained(resolve_model(name), torch_dtype="float32")
-        _TABLES[key] = bigram_table(*_weights_of(model), topk)
+        _TABLES[key] = cached_bigram_table(*_weights_of(model), topk)
     return _TABLES[key]
 
 
@@ -163,7 +191,7 @@ class NgrammysProposer(BaseProposer):
     def bind_target(self, info) -> None:
         """Read the bigram table from the engine's own target (once per target)."""
         if info.model is not None and getattr(self, "_bound_model", None) is not info.model:
-            self.table = bigram_table(*_weights_of(info.model), self.options.topk)
+            self.table = cached_bigram_table(*_weights_of(info.model), self.options.topk)
             self._bound_model = info.model
 
     def _need_table(self) -> np.ndarray:
