@@ -27,8 +27,9 @@ What each step costs for SmolLM2-135M on 2 CPU cores (measured here, machine sha
 {costs}
   --budget tiny: 40 short steps (seconds on a tiny random model; for tests).
 
-Training prompts are Spec-Bench without the first 5 prompts of each category (the benchmarks
-measure on those): see docs/guides/training.md.
+Training prompts: --prompts magpie:N (instructions the target writes itself, grown in resumable
+rounds), or Spec-Bench without the first 5 prompts of each category (the benchmarks measure on
+those); every prompt is checked against Spec-Bench: see docs/guides/training.md.
 """
 
 

@@ -379,6 +379,7 @@ def build_data(cfg: DataConfig, log=print) -> Path:
             stats = json.loads((out / "magpie" / f"round-{number:04d}.json").read_text())
             if not (out / "magpie" / f"round-{number:04d}.synth-timed").exists():
                 _Stage(manifest, "prompts").add(time.monotonic() - started, stats.get("sampled_tokens", 0))
+                _write_json(manifest_path, manifest)  # before the marker: the synthesis time is never lost
                 (out / "magpie" / f"round-{number:04d}.synth-timed").touch()
             if not rows:
                 raise DataError(f"Magpie round {number} kept no prompt of {stats['sampled']} sampled ({stats['dropped']}); "
