@@ -46,7 +46,7 @@ HEAD_OPTIONS = {
     "redrafter": lambda a: {"beam_width": 4, "tree_size": a.tree_size},
 }
 DEFAULTS = {"model": "smollm2-135m", "heads_dir": None, "per_category": 2, "max_new_tokens": 128, "k": 5,
-            "tree_size": 16, "heads": list(HEAD_OPTIONS), "baselines": ["pld"]}
+            "tree_size": 16, "heads": list(HEAD_OPTIONS), "baselines": ["pld"], "timed": True}
 
 
 def find_heads(args, model, tmp: Path) -> tuple[dict[str, dict], list[str]]:
@@ -135,6 +135,9 @@ def run(suite, quick: bool, out_dir: Path) -> list[Path]:
         heads, notes = find_heads(args, model, Path(tmp))
         baselines = [m for m in args.baselines if m in get_registry().methods]
         notes += [f"{m}: not installed; skipped" for m in args.baselines if m not in baselines]
+        if not args.timed:
+            notes.append("run outside the timing lock (timed = false): speedup and tokens/s are NOT valid figures; "
+                         "MAT, acceptance and output identity are")
         options = {"pld": {"min_ngram": 1, "max_ngram": 3, "num_pred_tokens": args.k}}
         options.update({m: {"head": h["folder"], **HEAD_OPTIONS[m](args)} for m, h in heads.items()})
         cfg = BenchConfig(
