@@ -25,11 +25,20 @@ export PATH="$venv/bin:$PATH"
 export SPECPLUG_TEST_TIER=$tier
 
 if [ "$tier" = full ]; then
-  # Headless Chromium for the docs-site check (Debian packages); skipped where we cannot install.
-  if ! command -v chromium >/dev/null 2>&1 && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
-    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null) \
-      || echo "warning: could not install chromium; the browser check will be skipped" >&2
+  # Debian packages the full tier uses: headless Chromium for the docs-site check, espeak-ng and sox to
+  # synthesise test speech for Whisper; tests that need one are skipped, naming it, where we cannot install.
+  packages=()
+  command -v chromium >/dev/null 2>&1 || packages+=(chromium chromium-driver)
+  command -v espeak-ng >/dev/null 2>&1 || packages+=(espeak-ng)
+  command -v sox >/dev/null 2>&1 || packages+=(sox)
+  if [ ${#packages[@]} -gt 0 ] && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${packages[@]}" >/dev/null) \
+      || echo "warning: could not install ${packages[*]}; the tests that need them will be skipped" >&2
   fi
+  # CTranslate2 (MIT), only to check the Whisper conversion against its own decoder; a test-only extra,
+  # installed here rather than in setup.sh so the environment's key stays the same.
+  python -c "import ctranslate2" 2>/dev/null || python -m pip install --quiet ctranslate2 \
+    || echo "warning: could not install ctranslate2; the conversion check against it will be skipped" >&2
   # The real model, converted once into the cache (tests marked slow use it).
   specplug models fetch smollm2-135m >/dev/null
   selection=()
