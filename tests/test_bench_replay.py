@@ -60,3 +60,22 @@ def test_time_steps_calls_every_drafter_on_the_same_arrays_and_reports_microseco
     steps = 3  # the longest row's output: 4 - 1 tokens
     assert len(seen) == steps * 3  # one warm-up pass, then two timed passes
     assert seen[0] == ([2, 3], ["row-0", "row-1"], [1, 2])
+
+
+def test_repetition_writes_replayed_counts_as_a_bench_document(tmp_path):
+    """The repetition kind turns each replayed request's counts into one record (MAT = new tokens / steps)."""
+    from types import SimpleNamespace
+
+    from specplug.bench.kinds.repetition import write_bench_results
+    from specplug.bench.results import load_results
+    from specplug.counts import AcceptanceCounts
+
+    prompts = [{"id": "a", "category": "agentic"}, {"id": "b", "category": "agentic"}]
+    replayed = {"pld": [AcceptanceCounts(new_tokens=12, steps=8, drafted=10, accepted=4),
+                        AcceptanceCounts(new_tokens=6, steps=6, drafted=5, accepted=0)]}
+    args = SimpleNamespace(k=5, max_tokens=32, name="vllm_repetition", out_dir=tmp_path)
+    results = {"hardware": "h", "date": "d", "vllm_version": "0.32.0", "command": "c"}
+    json_out, _ = write_bench_results("agentic", prompts, replayed, args, results)
+    doc = load_results(json_out)
+    assert [r["new_tokens"] for r in doc.records] == [12, 6]
+    assert doc.summary["pld"]["overall"]["mat"] == 18 / 14

@@ -342,7 +342,7 @@ def write_bench_results(set_name: str, prompts: list[dict], replayed: dict[str, 
     from specplug.bench.metrics import PromptRecord
     from specplug.bench.results import BenchResults, render_markdown
 
-    records = [PromptRecord(prompt_id=p["id"], category=p["category"], method=BENCH_NAMES[name], new_tokens=s.emitted,
+    records = [PromptRecord(prompt_id=p["id"], category=p["category"], method=BENCH_NAMES[name], new_tokens=s.new_tokens,
                             steps=s.steps, drafted=s.drafted, accepted=s.accepted)
                for name, rows in replayed.items() for p, s in zip(prompts, rows)]
     meta = {"title": f"Replayed in vLLM's calling convention: {set_name}", "model": "smollm2-135m", "engine": "vllm (replay)",
