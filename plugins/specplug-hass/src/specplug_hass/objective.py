@@ -46,16 +46,6 @@ def alignment_mask(T: int, step: int, dtype=torch.float32) -> torch.Tensor:
     return torch.zeros(allow.shape, dtype=dtype).masked_fill(~allow, torch.finfo(dtype).min)[None, None]
 
 
-def eagle_head_class():
-    """The EAGLE head class, built by id through the registry (no import of the eagle plugin)."""
-    from specplug.registry import get_registry
-
-    spec = get_registry().objectives.get("eagle")
-    if spec is None or spec.head_class is None:
-        raise RuntimeError("hass trains an EAGLE head: install specplug-eagle (pip install specplug-eagle)")
-    return spec.head_class()
-
-
 class HassObjective:
     method = "hass"
 
