@@ -313,7 +313,9 @@ def render(results, heading: str = "#") -> list[str]:
     if sweep and any(sweep.values()):
         budgets = sorted({int(b) for m in sweep.values() for b in m})
         out += [f"{heading}# MAT against node budget (greedy, {extra.get('budget_prompts')} prompts)", "",
-                f"![MAT against node budget]({extra.get('budget_plot', 'trees_budget.png')})", "",
+                # named, not linked: the site's results page shows the plot itself, and a relative link
+                # breaks there (the page is generated into another folder)
+                f"Plot: `{extra.get('budget_plot', 'trees_budget.png')}`, beside this page in docs/results.", "",
                 "| method | " + " | ".join(f"b={b}" for b in budgets) + " |", "|---|" + "---:|" * len(budgets)]
         for label, mats in sweep.items():
             out.append(f"| {label} | " + " | ".join(f"{mats[str(b)]:.2f}" if str(b) in mats else "-" for b in budgets) + " |")
