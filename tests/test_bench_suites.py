@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shlex
 from pathlib import Path
 
 import pytest
@@ -39,7 +40,8 @@ def test_set_overrides_the_suite_and_is_recorded_in_its_command():
     assert settings["engine_prompts"] == suite.bench["engine_prompts"]  # the file's other settings stay
     command = suite.command(False)
     assert "--set k=4" in command and "--set max_tokens=64" in command
-    again = parse_overrides([part.strip() for part in command.split("--set ")[1:]])
+    words = shlex.split(command)  # as a shell reads it: values with spaces or quotes are quoted
+    again = parse_overrides([words[i + 1] for i, word in enumerate(words) if word == "--set"])
     assert again == suite.overrides  # the recorded command runs the same settings
 
 

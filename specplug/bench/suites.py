@@ -33,6 +33,7 @@ reads its own ``[bench]`` table through :func:`settings_of` (its ``defaults`` na
 
 from __future__ import annotations
 
+import shlex
 import tomllib
 from pathlib import Path
 from typing import Any
@@ -63,8 +64,9 @@ class Suite(BaseModel):
                                       description="`--set KEY=VALUE` from the command line, applied last.")
 
     def command(self, quick: bool) -> str:
-        """The command line that runs this suite (recorded in the documents it writes)."""
-        sets = "".join(f" --set {key}={_toml_value(value)}" for key, value in self.overrides.items())
+        """The command line that runs this suite (recorded in the documents it writes), quoted for a
+        POSIX shell so that it can be pasted as it is."""
+        sets = "".join(f" --set {shlex.quote(f'{key}={_toml_value(value)}')}" for key, value in self.overrides.items())
         return f"specplug bench --suite {self.path}" + (" --quick" if quick else "") + sets
 
     def given(self, quick: bool) -> dict[str, Any]:

@@ -55,21 +55,21 @@ def variants(args, registry) -> tuple[dict[str, dict], list[str]]:
     d = args.drafter
     if installed("sps"):
         for k in args.ks:
-            out[f"sps k={k}"] = dict(method="sps", options={"layers": d}, verifier=None, verifier_options=None, k=k, fixed=True)
+            out[f"sps:k={k}"] = dict(method="sps", options={"layers": d}, verifier=None, verifier_options=None, k=k, fixed=True)
     if installed("bild"):
         for fallback, rollback in args.bild:
-            out[f"bild fb={fallback} rb={rollback}"] = dict(
+            out[f"bild:fb={fallback} rb={rollback}"] = dict(
                 method="bild", options={"layers": d, "fallback": fallback}, verifier="bild",
                 verifier_options={"rollback": rollback}, k=args.bild_k, fixed=False)
     if installed("cs_drafting"):
         for lengths in args.cs_lengths:
-            out[f"cs_drafting lengths={lengths}"] = dict(
+            out[f"cs_drafting:lengths={lengths}"] = dict(
                 method="cs_drafting", options={"drafters": [d], "lengths": list(lengths), "inner_k": args.cs_inner_k},
                 verifier=None, verifier_options=None, k=sum(lengths), fixed=False)
     try:
         registry.method("faster_cascades")
         for alpha in args.cascade_alpha:
-            out[f"faster_cascades alpha={alpha}"] = dict(
+            out[f"faster_cascades:alpha={alpha}"] = dict(
                 method="faster_cascades", options={"layers": d}, verifier="faster_cascades",
                 verifier_options={"alpha": alpha}, k=args.cascade_k, fixed=False)
     except (NotRunnableError, UnknownIdError):
@@ -80,9 +80,9 @@ def variants(args, registry) -> tuple[dict[str, dict], list[str]]:
         if not Path(args.eesd_head).expanduser().is_dir():
             raise SystemExit(f"eesd_head {args.eesd_head} does not exist: train one with 'specplug train eesd' first")
         for k in args.ks:
-            out[f"eesd fixed k={k}"] = dict(method="eesd", options={"head": args.eesd_head, "controller": "fixed", "max_draft": k},
+            out[f"eesd:fixed k={k}"] = dict(method="eesd", options={"head": args.eesd_head, "controller": "fixed", "max_draft": k},
                                             verifier=None, verifier_options=None, k=k, fixed=True)
-        out["eesd thompson"] = dict(method="eesd", options={"head": args.eesd_head, "max_draft": args.eesd_max_draft},
+        out["eesd:thompson"] = dict(method="eesd", options={"head": args.eesd_head, "max_draft": args.eesd_max_draft},
                                     verifier=None, verifier_options=None, k=args.eesd_max_draft, fixed=False)
     return out, notes
 
@@ -166,14 +166,14 @@ def summarize(records: dict[str, list[dict]]) -> list[dict]:
 
 
 #: each adaptive family and the fixed-k variants of its own drafter
-BASELINES = {"bild": "sps k=", "cs_drafting": "sps k=", "faster_cascades": "sps k=", "eesd thompson": "eesd fixed k="}
+BASELINES = {"bild": "sps:k=", "cs_drafting": "sps:k=", "faster_cascades": "sps:k=", "eesd:thompson": "eesd:fixed k="}
 
 
 def goals(rows: list[dict]) -> list[dict]:
     out = []
     for family, baseline in BASELINES.items():
         fixed = [r for r in rows if r["method"].startswith(baseline)]
-        mine = [r for r in rows if r["method"] == family or r["method"].startswith(family + " ")]
+        mine = [r for r in rows if r["method"] == family or r["method"].startswith(family + ":")]
         if not fixed or not mine:
             continue
         best = max(fixed, key=lambda r: r["speedup"])

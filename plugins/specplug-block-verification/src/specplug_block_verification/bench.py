@@ -7,13 +7,13 @@ SmolLM2-135M-Instruct in float32, Spec-Bench prompts with the chat template, eac
 ``k`` tokens. One engine per process, in this order (plain first):
 
 - ``plain``: no speculation;
-- ``vllm_standard``: vLLM's rejection sampler, drafts sampled with their probabilities
+- ``speculative_sampling@native``: vLLM's rejection sampler, drafts sampled with their probabilities
   (``draft_sample_method: probabilistic``);
-- ``vllm_block``: vLLM's ``rejection_sample_method: "block"`` (vLLM pairs it with greedy drafts: it
+- ``block_verification@native``: vLLM's ``rejection_sample_method: "block"`` (vLLM pairs it with greedy drafts: it
   computes draft probabilities only for the standard method);
-- ``specplug_tokenwise``: specplug's level 2 verifier hook with ``speculative_sampling`` (token-wise),
+- ``speculative_sampling:level2``: specplug's level 2 verifier hook with ``speculative_sampling`` (token-wise),
   probabilistic drafts: the hook's own cost, and token-wise acceptance on the same footing;
-- ``specplug_block``: the hook with ``block_verification``, probabilistic drafts.
+- ``block_verification:level2``: the hook with ``block_verification``, probabilistic drafts.
 
 Figures per engine: MAT, acceptance (accepted / drafted), tokens/s and speedup over plain in the same
 run. Goals (issue 21): block verification accepts at least as many tokens per target step as
@@ -46,16 +46,16 @@ DEFAULTS = {
     "temperature": 1.0,
     "seed": 0,
     "note": None,
-    "engines": ["plain", "vllm_standard", "vllm_block", "specplug_tokenwise", "specplug_block"],
+    "engines": ["plain", "speculative_sampling@native", "block_verification@native", "speculative_sampling:level2", "block_verification:level2"],
 }
 
 ENGINES = {
     # name: (speculative_config extras, specplug verifier or None)
     "plain": (None, None),
-    "vllm_standard": ({"draft_sample_method": "probabilistic"}, None),
-    "vllm_block": ({"rejection_sample_method": "block"}, None),
-    "specplug_tokenwise": ({"draft_sample_method": "probabilistic"}, "speculative_sampling"),
-    "specplug_block": ({"draft_sample_method": "probabilistic"}, "block_verification"),
+    "speculative_sampling@native": ({"draft_sample_method": "probabilistic"}, None),
+    "block_verification@native": ({"rejection_sample_method": "block"}, None),
+    "speculative_sampling:level2": ({"draft_sample_method": "probabilistic"}, "speculative_sampling"),
+    "block_verification:level2": ({"draft_sample_method": "probabilistic"}, "block_verification"),
 }
 
 
@@ -100,11 +100,11 @@ def _goals(summary: dict) -> list[dict]:
     def mat(name):
         return (summary.get(name) or {}).get("overall", {}).get("mat")
 
-    block = mat("specplug_block")
+    block = mat("block_verification:level2")
     goals = []
-    for other, label in (("specplug_tokenwise", "token-wise verification (specplug's hook, same drafter)"),
-                         ("vllm_standard", "vLLM's standard rejection sampler"),
-                         ("vllm_block", "vLLM's own block method")):
+    for other, label in (("speculative_sampling:level2", "token-wise verification (specplug's hook, same drafter)"),
+                         ("speculative_sampling@native", "vLLM's standard rejection sampler"),
+                         ("block_verification@native", "vLLM's own block method")):
         ref = mat(other)
         if block is None or ref is None:
             goals.append({"goal": f"block verification's MAT >= {label}'s", "met": None, "figure": "not measured"})
@@ -156,7 +156,7 @@ def run(suite, quick: bool, out_dir: Path) -> list[Path]:
                      "categories": {c: _aggregate([r for r in engine_rows if r["category"] == c], plain_rows) for c in categories}}
     # same drafts and seeds: how often two engines emitted the same tokens (vLLM's block vs its standard method)
     same = {}
-    for a, b in (("vllm_block", "vllm_standard"), ("specplug_block", "specplug_tokenwise")):
+    for a, b in (("block_verification@native", "speculative_sampling@native"), ("block_verification:level2", "speculative_sampling:level2")):
         if a in rows and b in rows:
             other = {r["prompt_id"]: r["output_ids"] for r in rows[b]}
             same[f"{a} vs {b}"] = f"{sum(r['output_ids'] == other[r['prompt_id']] for r in rows[a])}/{len(rows[a])}"

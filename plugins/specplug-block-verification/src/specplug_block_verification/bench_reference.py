@@ -51,12 +51,12 @@ def configs(args) -> list[tuple[str, float, str | None, dict, str | None, int]]:
     return [
         ("plain@greedy", 0.0, None, {}, None, 1),
         ("sps@greedy", 0.0, "sps", chain, "greedy_match", args.k),
-        ("sps+fly@greedy", 0.0, "sps", chain, "fly", args.k),
+        ("fly:sps@greedy", 0.0, "sps", chain, "fly", args.k),
         ("specinfer@greedy", 0.0, "specinfer", tree, "tree_verification", args.tree_budget),
         (f"plain@t{t:g}", t, None, {}, None, 1),
-        (f"sps+speculative_sampling@t{t:g}", t, "sps", chain, "speculative_sampling", args.k),
-        (f"sps+block_verification@t{t:g}", t, "sps", chain, "block_verification", args.k),
-        (f"sps+mtad@t{t:g}", t, "sps", chain, "mtad", args.k),
+        (f"speculative_sampling:sps@t{t:g}", t, "sps", chain, "speculative_sampling", args.k),
+        (f"block_verification:sps@t{t:g}", t, "sps", chain, "block_verification", args.k),
+        (f"mtad:sps@t{t:g}", t, "sps", chain, "mtad", args.k),
         (f"specinfer@t{t:g}", t, "specinfer", tree, "tree_verification", args.tree_budget),
     ]
 
@@ -156,8 +156,8 @@ def run(suite, quick: bool, out_dir: Path) -> list[Path]:
         return (per.get(n) or {}).get("overall", {}).get("mat")
 
     goals = []
-    if mat(f"sps+block_verification@{t}") is not None and mat(f"sps+speculative_sampling@{t}") is not None:
-        b, s = mat(f"sps+block_verification@{t}"), mat(f"sps+speculative_sampling@{t}")
+    if mat(f"block_verification:sps@{t}") is not None and mat(f"speculative_sampling:sps@{t}") is not None:
+        b, s = mat(f"block_verification:sps@{t}"), mat(f"speculative_sampling:sps@{t}")
         goals.append({"goal": "block verification's MAT >= token-wise speculative sampling's (same drafter, reference engine)",
                       "met": b >= s, "figure": f"{b:.3f} vs {s:.3f} ({(b / s - 1) * 100:+.1f}%)"})
     meta = {"title": "Verification family in the reference engine: block verification, SpecInfer, MTAD and FLy beside plain and sps",
