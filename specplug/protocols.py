@@ -135,6 +135,12 @@ class Draft:
     def is_tree(self) -> bool:
         return self.parents is not None
 
+    @property
+    def is_chain(self) -> bool:
+        """Whether every node is the child of the one before: a chain, whether or not it was given with
+        parents (a verifier for chains takes ``Draft([a, b], parents=[-1, 0])`` as the chain ``[a, b]``)."""
+        return self.parents is None or np.array_equal(self.parents, np.arange(len(self), dtype=np.int64) - 1)
+
     def parent_array(self) -> np.ndarray:
         """Parents for chains and trees alike (a chain's parents are ``[-1, 0, 1, ...]``)."""
         if self.parents is not None:

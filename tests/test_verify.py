@@ -146,6 +146,8 @@ def test_padding_is_not_read_as_the_last_vocabulary_entry(sampling):
     """The reviewer's case: a target that prefers token V-1 and the draft [-1] (vLLM's padding)."""
     vocab = 8
     for vid, verifier in registered_verifiers(vocab).items():
+        if not sampling.greedy and getattr(verifier, "greedy_only", False):
+            continue  # refuses sampling (test_no_verifier_accepts_an_id_outside_the_vocabulary checks how)
         for draft in (Draft.chain([Draft.PADDING]), Draft([Draft.PADDING, vocab - 1], parents=[-1, 0])):
             logits = torch.zeros(len(draft) + 1, vocab)
             logits[:, vocab - 1] = 20.0  # p(V-1) ~ 1 everywhere
@@ -186,6 +188,12 @@ def test_no_verifier_accepts_an_id_outside_the_vocabulary(case, sampling):
     pruned = draft.without_invalid(vocab)
     pruned_logits = logits[[0] + [int(n) + 1 for n in kept]]
     for vid, verifier in registered_verifiers(vocab).items():
+        refusal = ("greedy" if not sampling.greedy and getattr(verifier, "greedy_only", False) else
+                   "tree" if not draft.is_chain and getattr(verifier, "chains_only", False) else None)
+        if refusal:  # a greedy-only or chain-only rule refuses what it cannot verify, saying why
+            with pytest.raises(ValueError, match=refusal):
+                verifier.verify(logits, draft, sampling, torch.Generator().manual_seed(seed))
+            continue
         result = verifier.verify(logits, draft, sampling, torch.Generator().manual_seed(seed))
         assert all(valid[n] for n in result.accepted_nodes), (vid, result)
         assert all(0 <= t < vocab for t in result.tokens), (vid, result)

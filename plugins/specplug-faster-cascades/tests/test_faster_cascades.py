@@ -3,6 +3,7 @@ plain decoding; never deferring keeps every small-model token), bad thresholds, 
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 
@@ -38,9 +39,14 @@ def test_greedy_verification_keeps_undeferred_tokens_and_corrects_deferred_ones(
     assert never.accepted_nodes == [0, 1] and never.tokens == [1, 0, 2]
 
 
-def test_a_draft_without_q_is_refused():
-    with pytest.raises(ValueError, match="needs the small model's distribution"):
-        SpeculativeCascadeVerifier().verify(torch.zeros(2, 3), Draft.chain([1]), GREEDY)
+def test_a_draft_without_q_is_a_deterministic_proposal():
+    """No q (a drafter that gives no distribution): the rule sees q one-hot at the drafted token."""
+    logits = torch.tensor([[0.0, 1.0, 0.5], [2.0, 0.0, 0.1], [0.0, 0.0, 3.0]])
+    for rule in ("chow", "diff", "opt"):
+        verifier = SpeculativeCascadeVerifier(DeferralOptions(rule=rule, alpha=0.3))
+        bare = verifier.verify(logits, Draft.chain([1, 0]), GREEDY)
+        one_hot = verifier.verify(logits, Draft.chain([1, 0], probs=np.eye(3)[[1, 0]]), GREEDY)
+        assert (bare.accepted_nodes, bare.tokens) == (one_hot.accepted_nodes, one_hot.tokens), rule
 
 
 def _run(model, rule: str, alpha: float):

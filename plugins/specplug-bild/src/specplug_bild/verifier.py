@@ -33,6 +33,8 @@ class BildRollbackVerifier:
     whole draft when nothing is rolled back. Chains only (BiLD's small model decodes one sequence)."""
 
     lossless: ClassVar[bool] = False
+    #: verifies chains only: a tree draft is refused with a ValueError naming the tree
+    chains_only: ClassVar[bool] = True
 
     def __init__(self, options: BildVerifierOptions | None = None) -> None:
         self.options = options or BildVerifierOptions()
@@ -45,8 +47,11 @@ class BildRollbackVerifier:
         generator: torch.Generator | None = None,
     ) -> VerifyResult:
         check_shapes(target_logits, draft)
-        if draft.is_tree:
+        if not draft.is_chain:
             raise ValueError("the bild verifier checks a chain (the small model's tokens); got a tree draft")
+        # padding or an id outside the vocabulary ends the chain (a chain's cleaning keeps a prefix, so
+        # node indices and logits rows stay as they are)
+        draft = draft.without_invalid(target_logits.shape[-1])
         distances = rollback_distances(target_logits, draft, sampling).tolist()
         kept = next((i for i, d in enumerate(distances) if d > self.options.rollback), len(draft))
         row = target_logits[kept : kept + 1]

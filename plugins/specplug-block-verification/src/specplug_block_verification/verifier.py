@@ -105,6 +105,8 @@ class BlockVerifier:
     """
 
     lossless: ClassVar[bool] = True
+    #: verifies chains only: a tree draft is refused with a ValueError naming the tree
+    chains_only: ClassVar[bool] = True
 
     def verify(self, target_logits, draft: Draft, sampling: SamplingParams, generator=None) -> VerifyResult:
         import torch

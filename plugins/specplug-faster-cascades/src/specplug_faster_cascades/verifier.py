@@ -22,6 +22,8 @@ class SpeculativeCascadeVerifier:
     there). ``deferrals`` counts the positions deferred so far (for the benchmark)."""
 
     lossless: ClassVar[bool] = False
+    #: verifies chains only: a tree draft is refused with a ValueError naming the tree
+    chains_only: ClassVar[bool] = True
 
     def __init__(self, options: DeferralOptions | None = None) -> None:
         self.options = options or DeferralOptions()
@@ -31,12 +33,15 @@ class SpeculativeCascadeVerifier:
     def verify(self, target_logits: torch.Tensor, draft: Draft, sampling: SamplingParams,
                generator: torch.Generator | None = None) -> VerifyResult:
         check_shapes(target_logits, draft)
-        if draft.is_tree:
+        if not draft.is_chain:
             raise ValueError("the faster_cascades verifier checks a chain; got a tree draft")
+        draft = draft.without_invalid(target_logits.shape[-1])  # padding ends the chain (a prefix is kept)
         q = draft_probs(draft, target_logits.device)
-        if q is None and len(draft):
-            raise ValueError("the faster_cascades verifier needs the small model's distribution q with every draft "
-                             "(Draft.probs); draft with --method faster_cascades")
+        if q is None:
+            # a drafter that gives no distribution proposes deterministically: q is one-hot at its token,
+            # as vLLM's rejection sampler takes such drafts (--method faster_cascades gives the real q)
+            q = torch.nn.functional.one_hot(torch.as_tensor(draft.token_ids, dtype=torch.long),
+                                            target_logits.shape[-1]).to(target_logits.device, torch.float32)
         logits = target_logits.float()
         # the rule compares confidences under the decoding temperature (plain softmax when greedy)
         p_rule = torch.softmax(logits if sampling.greedy else logits / sampling.temperature, -1)

@@ -59,6 +59,10 @@ class FlyVerifier:
     """FLy's entropy gate and deferred window over a greedy chain (see the module docstring)."""
 
     lossless: ClassVar[bool] = False
+    #: verifies chains only: a tree draft is refused with a ValueError naming the tree
+    chains_only: ClassVar[bool] = True
+    #: FLy's rule compares the target's argmax: it verifies greedy decoding only and refuses sampling
+    greedy_only: ClassVar[bool] = True
 
     def __init__(self, options: FlyOptions | None = None) -> None:
         self.options = options or FlyOptions()

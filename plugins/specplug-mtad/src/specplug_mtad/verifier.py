@@ -51,6 +51,8 @@ class MtadVerifier:
     """MTAD's joint-likelihood test of a chain (see the module docstring)."""
 
     lossless: ClassVar[bool] = False
+    #: verifies chains only: a tree draft is refused with a ValueError naming the tree
+    chains_only: ClassVar[bool] = True
 
     def verify(self, target_logits, draft: Draft, sampling: SamplingParams, generator=None) -> VerifyResult:
         import torch
