@@ -13,25 +13,15 @@ distance-based acceptance (lossy) are left out.
 
 from __future__ import annotations
 
-from pathlib import Path
-from typing import Any, ClassVar
-
 from pydantic import Field
 
+from specplug.kit.head_proposer import TrainedHeadProposer
 from specplug.methods import MethodOptions
-from specplug.protocols import FINAL_HIDDEN_STATE, BaseProposer, Draft, Need, ProposalRequest, TargetInfo
+from specplug.protocols import Draft, ProposalRequest
 
 __all__ = ["BlockwiseOptions", "BlockwiseProposer"]
 
 METHOD = "blockwise"
-
-
-def default_head_dir(target_model) -> Path:
-    """The folder ``specplug train blockwise`` writes for ``target_model``."""
-    from specplug.kit.heads import default_head_dir as head_dir
-    from specplug.kit.heads import target_fingerprint
-
-    return head_dir(target_fingerprint(target_model), METHOD)
 
 
 class BlockwiseOptions(MethodOptions):
@@ -42,63 +32,26 @@ class BlockwiseOptions(MethodOptions):
                                   "default: the engine's k")
 
 
-class BlockwiseProposer(BaseProposer):
+class BlockwiseProposer(TrainedHeadProposer):
     """Proposes the rest of a block with ``p_2 .. p_k``; see the module docstring."""
 
-    needs: ClassVar[frozenset[Need]] = frozenset({Need.target_hidden_states})
-    hidden_state_layers: tuple[int, ...] = (FINAL_HIDDEN_STATE,)
+    method = METHOD
+    head_description = "trained blockwise heads"
 
     def __init__(self, options: BlockwiseOptions | None = None) -> None:
-        self.options = options or BlockwiseOptions()
-        self.heads = None
-        self.meta: Any = None
-        self._bound = None
-        self._last: dict[str, tuple[int, Any]] = {}  # request -> (position, final hidden state [H])
-
-    def head_folder(self, info: TargetInfo) -> Path:
-        if self.options.head:
-            return Path(self.options.head).expanduser()
-        return default_head_dir(info.model)
-
-    def bind_target(self, info: TargetInfo) -> None:
-        if info.model is None:
-            raise ValueError(f"{METHOD} needs the target model from the engine (the heads share its LM head); "
-                             "run it in specplug's reference engine")
-        if self._bound is info.model and self.heads is not None:
-            return
-        folder = self.head_folder(info)
-        if not folder.exists():
-            raise FileNotFoundError(
-                f"no trained blockwise heads at {folder}. Make them: `specplug train data --model MODEL` then "
-                f"`specplug train {METHOD} --model MODEL`, or pass the option head=DIR")
-        from specplug.kit.heads import load_head
-
-        heads, meta = load_head(folder, info.model)
-        if meta.method != METHOD:
-            raise ValueError(f"the head in {folder} was trained for {meta.method!r}; {METHOD} needs blockwise heads "
-                             f"(`specplug train {METHOD} ...`)")
-        self.heads, self.meta, self._bound = heads.eval(), meta, info.model
-        self._last.clear()
-
-    def finish_request(self, request_id: str) -> None:
-        self._last.pop(request_id, None)
+        super().__init__(options or BlockwiseOptions())
 
     def propose(self, request: ProposalRequest) -> Draft:
         import torch
 
-        if self.heads is None:
-            raise RuntimeError(f"{METHOD}: bind_target was not called; the engine must bind a target first")
-        states = request.hidden_states
-        if states is not None and states.shape[0]:
-            self._last[request.request_id] = (request.hidden_start + states.shape[0] - 1, states[-1, 0])
-        position, hidden = self._last.get(request.request_id, (-1, None))
-        if hidden is None or position != len(request.token_ids) - 2:
-            return Draft.empty()  # no state of the position before the root (a one-token prompt's first step)
-        size = min(request.max_tokens, self.options.tree_size or request.max_tokens, self.heads.block_size - 1)
+        hidden = self.root_state(request)
+        if hidden is None:
+            return Draft.empty()
+        size = min(request.max_tokens, self.options.tree_size or request.max_tokens, self.head.block_size - 1)
         if size < 1:
             return Draft.empty()
-        param = self.heads.heads[0].fc1.weight
+        param = self.head.heads[0].fc1.weight
         with torch.inference_mode():
             h = hidden.to(device=param.device, dtype=param.dtype)
-            tokens = [int(self.heads.offset_logits(j, h).argmax()) for j in range(2, size + 2)]
+            tokens = [int(self.head.offset_logits(j, h).argmax()) for j in range(2, size + 2)]
         return Draft.chain(tokens)

@@ -19,26 +19,18 @@ deterministic drafting rule.
 
 from __future__ import annotations
 
-from pathlib import Path
-from typing import Any, ClassVar, Literal
+from typing import Literal
 
 import numpy as np
 from pydantic import Field
 
+from specplug.kit.head_proposer import TrainedHeadProposer
 from specplug.methods import MethodOptions
-from specplug.protocols import FINAL_HIDDEN_STATE, BaseProposer, Draft, Need, ProposalRequest, TargetInfo
+from specplug.protocols import Draft, ProposalRequest
 
 from specplug_medusa.tree import tree_paths
 
 __all__ = ["MedusaOptions", "MedusaProposer"]
-
-
-def default_head_dir(target_model) -> Path:
-    """The folder ``specplug train medusa`` writes for ``target_model``: ``<cache>/heads/<fingerprint>/medusa``."""
-    from specplug.kit.heads import default_head_dir as head_dir
-    from specplug.kit.heads import target_fingerprint
-
-    return head_dir(target_fingerprint(target_model), "medusa")
 
 
 class MedusaOptions(MethodOptions):
@@ -51,51 +43,21 @@ class MedusaOptions(MethodOptions):
     top_k: int = Field(10, ge=1, le=10, description="guesses per head the tree may use (the paper's tree uses 10)")
 
 
-class MedusaProposer(BaseProposer):
+class MedusaProposer(TrainedHeadProposer):
     """Drafts Medusa's candidate tree from the target's last hidden state."""
 
-    needs: ClassVar[frozenset[Need]] = frozenset({Need.target_hidden_states})
-    hidden_state_layers: tuple[int, ...] = (FINAL_HIDDEN_STATE,)
+    method = "medusa"
+    head_description = "trained Medusa heads"
+    elsewhere = ", or use vLLM 0.32's native 'medusa' method"
 
     def __init__(self, options: MedusaOptions | None = None) -> None:
-        self.options = options or MedusaOptions()
-        self.heads = None
-        self.meta: Any = None
+        super().__init__(options or MedusaOptions())
         self.num_heads = 0
-        self._bound = None
-        self._last: dict[str, tuple[int, Any]] = {}  # request -> (position, final hidden state [H])
         self._paths: dict[int, list[tuple[int, ...]]] = {}
 
-    def head_folder(self, info: TargetInfo) -> Path:
-        if self.options.head:
-            return Path(self.options.head).expanduser()
-        return default_head_dir(info.model)
-
-    def bind_target(self, info: TargetInfo) -> None:
-        if info.model is None:
-            raise ValueError("medusa needs the target model from the engine (to check the heads were trained for it); "
-                             "run it in specplug's reference engine, or use vLLM 0.32's native 'medusa' method")
-        if self._bound is info.model and self.heads is not None:
-            return
-        folder = self.head_folder(info)
-        if not folder.exists():
-            raise FileNotFoundError(
-                f"no trained Medusa heads at {folder}. Make them: `specplug train data --model MODEL --out DATA` then "
-                "`specplug train medusa --model MODEL --data DATA`, or pass the option head=DIR")
-        from specplug.kit.heads import load_head
-
-        heads, meta = load_head(folder, info.model)
-        method = meta["method"] if isinstance(meta, dict) else getattr(meta, "method", None)
-        if method != "medusa":
-            raise ValueError(f"the head in {folder} was trained for {method!r}; medusa needs Medusa heads "
-                             "(`specplug train medusa ...`)")
-        self.heads, self.meta, self._bound = heads.eval(), meta, info.model
-        self.num_heads = int(getattr(heads, "num_heads", None) or len(heads.heads))
-        self._last.clear()
+    def head_loaded(self) -> None:
+        self.num_heads = int(getattr(self.head, "num_heads", None) or len(self.head.heads))
         self._paths.clear()
-
-    def finish_request(self, request_id: str) -> None:
-        self._last.pop(request_id, None)
 
     def paths(self, size: int) -> list[tuple[int, ...]]:
         if size not in self._paths:
@@ -110,22 +72,17 @@ class MedusaProposer(BaseProposer):
 
         from specplug_medusa.tree import candidate_tree
 
-        if self.heads is None:
-            raise RuntimeError("medusa: bind_target was not called; the engine must bind a target first")
-        states = request.hidden_states
-        if states is not None and states.shape[0]:
-            self._last[request.request_id] = (request.hidden_start + states.shape[0] - 1, states[-1, 0])
-        position, hidden = self._last.get(request.request_id, (-1, None))
-        if hidden is None or position != len(request.token_ids) - 2:
-            return Draft.empty()  # no state of the position before the root (a one-token prompt's first step)
+        hidden = self.root_state(request)
+        if hidden is None:
+            return Draft.empty()
         size = min(request.max_tokens, self.options.tree_size or request.max_tokens)
         paths = self.paths(size)
         if not paths:
             return Draft.empty()
         top_k = max(max(p) for p in paths) + 1
         with torch.inference_mode():
-            param = next(self.heads.parameters())
-            logits = self.heads(hidden[None].to(device=param.device, dtype=param.dtype))  # [K, 1, V]
+            param = next(self.head.parameters())
+            logits = self.head(hidden[None].to(device=param.device, dtype=param.dtype))  # [K, 1, V]
             guesses = logits[:, 0].topk(top_k, dim=-1).indices.cpu().numpy()  # [K, top_k]
         tokens, parents = candidate_tree(guesses, paths)
         if self.options.tree == "chain":

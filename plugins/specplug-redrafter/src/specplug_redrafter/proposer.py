@@ -12,26 +12,16 @@ to fit). Verification is the engine's (``tree_verification``): lossless.
 
 from __future__ import annotations
 
-from pathlib import Path
-from typing import Any, ClassVar
-
 import numpy as np
 from pydantic import Field
 
+from specplug.kit.head_proposer import TrainedHeadProposer
 from specplug.methods import MethodOptions
-from specplug.protocols import FINAL_HIDDEN_STATE, BaseProposer, Draft, Need, ProposalRequest, TargetInfo
+from specplug.protocols import Draft, ProposalRequest
 
 __all__ = ["ReDrafterOptions", "ReDrafterProposer", "beams_to_tree"]
 
 METHOD = "redrafter"
-
-
-def default_head_dir(target_model) -> Path:
-    """The folder ``specplug train redrafter`` writes for ``target_model``."""
-    from specplug.kit.heads import default_head_dir as head_dir
-    from specplug.kit.heads import target_fingerprint
-
-    return head_dir(target_fingerprint(target_model), METHOD)
 
 
 class ReDrafterOptions(MethodOptions):
@@ -62,55 +52,18 @@ def beams_to_tree(beams: list[tuple[int, ...]], size: int) -> tuple[list[int], l
     return tokens, parents
 
 
-class ReDrafterProposer(BaseProposer):
+class ReDrafterProposer(TrainedHeadProposer):
     """Beam search with the recurrent drafter, merged into a tree; see the module docstring."""
 
-    needs: ClassVar[frozenset[Need]] = frozenset({Need.target_hidden_states})
-    hidden_state_layers: tuple[int, ...] = (FINAL_HIDDEN_STATE,)
+    method = METHOD
+    head_description = "a trained ReDrafter head"
 
     def __init__(self, options: ReDrafterOptions | None = None) -> None:
-        self.options = options or ReDrafterOptions()
-        self.head = None
-        self.meta: Any = None
-        self._bound = None
-        self._last: dict[str, tuple[int, Any]] = {}
-
-    def head_folder(self, info: TargetInfo) -> Path:
-        if self.options.head:
-            return Path(self.options.head).expanduser()
-        return default_head_dir(info.model)
-
-    def bind_target(self, info: TargetInfo) -> None:
-        if info.model is None:
-            raise ValueError(f"{METHOD} needs the target model from the engine (the drafter shares its embeddings); "
-                             "run it in specplug's reference engine")
-        if self._bound is info.model and self.head is not None:
-            return
-        folder = self.head_folder(info)
-        if not folder.exists():
-            raise FileNotFoundError(
-                f"no trained ReDrafter head at {folder}. Make one: `specplug train data --model MODEL` then "
-                f"`specplug train {METHOD} --model MODEL`, or pass the option head=DIR")
-        from specplug.kit.heads import load_head
-
-        head, meta = load_head(folder, info.model)
-        if meta.method != METHOD:
-            raise ValueError(f"the head in {folder} was trained for {meta.method!r}; {METHOD} needs a ReDrafter head "
-                             f"(`specplug train {METHOD} ...`)")
-        self.head, self.meta, self._bound = head.eval(), meta, info.model
-        self._last.clear()
-
-    def finish_request(self, request_id: str) -> None:
-        self._last.pop(request_id, None)
+        super().__init__(options or ReDrafterOptions())
 
     def propose(self, request: ProposalRequest) -> Draft:
-        if self.head is None:
-            raise RuntimeError(f"{METHOD}: bind_target was not called; the engine must bind a target first")
-        states = request.hidden_states
-        if states is not None and states.shape[0]:
-            self._last[request.request_id] = (request.hidden_start + states.shape[0] - 1, states[-1, 0])
-        position, hidden = self._last.get(request.request_id, (-1, None))
-        if hidden is None or position != len(request.token_ids) - 2:
+        hidden = self.root_state(request)
+        if hidden is None:
             return Draft.empty()
         size = min(request.max_tokens, self.options.tree_size or request.max_tokens)
         if size < 1:
