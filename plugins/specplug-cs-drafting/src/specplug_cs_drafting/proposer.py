@@ -42,26 +42,13 @@ class CascadeProposer(BaseProposer):
         self._bound_to = key
 
     def _drafter(self, spec: str, target: TargetInfo):
-        if is_layer_spec(spec):
-            from specplug.kit.drafting import model_view
-            from specplug.models.derive import parse_layers
+        from specplug.kit.draft_models import DraftModelError, bind_draft_model
 
-            if target.model is None:
-                raise CascadeError(f"drafter {spec!r} is layers of the target, but this engine does not share its model; "
-                                   "write a folder with 'specplug models derive TARGET --layers ...' and name it instead")
-            total = target.num_layers or int(target.model.config.num_hidden_layers)
-            return model_view(target.model, parse_layers(spec, total))
-        import torch
-        from transformers import AutoModelForCausalLM
-
-        from specplug.models import resolve_model
-
-        model = AutoModelForCausalLM.from_pretrained(resolve_model(spec), dtype=torch.float32).eval()
-        model.requires_grad_(False)
-        size = int(model.get_output_embeddings().weight.shape[0])
-        if size != target.vocab_size:
-            raise CascadeError(f"drafter {spec!r} has a vocabulary of {size} ids, the target {target.vocab_size}: "
-                               "every drafter must share the target's tokenizer (e.g. 'specplug models derive TARGET --layers 0-3')")
+        try:
+            model, _ = bind_draft_model(target, method=f"cs_drafting drafter {spec!r}",
+                                        **({"layers": spec} if is_layer_spec(spec) else {"model": spec}))
+        except DraftModelError as err:  # every drafter of the cascade must share the target's tokens
+            raise CascadeError(str(err)) from None
         return model
 
     def levels(self, request_id: str) -> list[Any]:

@@ -31,13 +31,12 @@ This module imports torch and transformers only when a draft is bound.
 
 from __future__ import annotations
 
-import hashlib
-import json
 from typing import Any, Literal
 
 import numpy as np
 from pydantic import Field, field_validator, model_validator
 
+from specplug.kit.draft_models import DraftModelError, tokenizer_fingerprint
 from specplug.methods import MethodOptions
 from specplug.protocols import BaseProposer, Draft, Need, ProposalRequest, TargetInfo
 
@@ -45,19 +44,6 @@ __all__ = ["DraftModelError", "DraftOptions", "DraftProposer", "tokenizer_finger
 
 
 _DRAFT_STREAM = 0x5B5D4AF7  # mixes into the draft's seeds so they differ from the engine's
-
-
-class DraftModelError(ValueError):
-    """A draft model that cannot draft for this target; the message names both and the fix."""
-
-
-def tokenizer_fingerprint(tokenizer: Any) -> str:
-    """``sha256:<hex>`` of a tokenizer's vocabulary (token -> id, sorted by id, added tokens included).
-
-    Two tokenizers with the same fingerprint give every token the same id, which is what a draft
-    model needs to share the target's ids."""
-    vocab = sorted(tokenizer.get_vocab().items(), key=lambda kv: (kv[1], kv[0]))
-    return "sha256:" + hashlib.sha256(json.dumps(vocab, ensure_ascii=False).encode("utf-8")).hexdigest()
 
 
 class DraftOptions(MethodOptions):
@@ -129,77 +115,17 @@ class DraftProposer(BaseProposer):
         key = (id(target.model), target.vocab_size, id(target.tokenizer))
         if key == self._bound_to and self.draft_model is not None:
             return  # the engine binds before every generate call; the draft is already here
+        from specplug.kit.draft_models import bind_draft_model
         from specplug.kit.drafting import model_view
 
         opts = self.options
         self._caches.clear()
-        if opts.layers is not None:
-            model = self._target_view(target)
-        else:
-            model = self._load_draft(target)
+        model, info = bind_draft_model(target, method="sps", layers=opts.layers, model=opts.model, dtype=opts.dtype)
+        self.info.update(info)
         self.vocab = self._reduced_vocab(target) if opts.vocab_size is not None else None
         self.draft_model = model_view(model, None, self.vocab) if self.vocab is not None else model
         self.info["draft_vocab"] = len(self.vocab) if self.vocab is not None else target.vocab_size
         self._bound_to = key
-
-    def _target_view(self, target: TargetInfo):
-        from specplug.models.derive import parse_layers
-        from specplug.kit.drafting import model_view
-
-        if target.model is None:
-            raise DraftModelError(
-                "sps with 'layers' drafts with the target's own layers, but this engine does not share its model; "
-                "write the draft folder with 'specplug models derive TARGET --layers ...' and pass it as 'model'"
-            )
-        total = target.num_layers or int(target.model.config.num_hidden_layers)
-        keep = parse_layers(self.options.layers, total)
-        self.info.update(source="target layers", layers=keep)
-        return model_view(target.model, keep)
-
-    def _load_draft(self, target: TargetInfo):
-        import torch
-        from transformers import AutoModelForCausalLM, AutoTokenizer
-
-        from specplug.models import resolve_model
-
-        location = resolve_model(self.options.model)
-        device = dtype = None
-        if target.model is not None:
-            param = next(target.model.parameters())
-            device, dtype = param.device, param.dtype
-        if self.options.dtype is not None:
-            dtype = getattr(torch, self.options.dtype)
-        draft_tokenizer = None
-        try:
-            draft_tokenizer = AutoTokenizer.from_pretrained(location)
-        except Exception:  # a draft folder without tokenizer files: only the vocabulary size can be checked
-            draft_tokenizer = None
-        model = AutoModelForCausalLM.from_pretrained(location, dtype=dtype or torch.float32)
-        model.to(device or "cpu").eval()
-        model.requires_grad_(False)
-        self._check_vocabulary(target, model, draft_tokenizer, location)
-        self.info.update(source=location)
-        return model
-
-    def _check_vocabulary(self, target: TargetInfo, model, draft_tokenizer, location: str) -> None:
-        draft_vocab = int(model.get_output_embeddings().weight.shape[0])
-        target_name = target.name_or_path or "the target"
-        draft_fp = tokenizer_fingerprint(draft_tokenizer) if draft_tokenizer is not None else None
-        target_fp = tokenizer_fingerprint(target.tokenizer) if target.tokenizer is not None else None
-        self.info.update(draft_tokenizer=draft_fp, target_tokenizer=target_fp)
-        same_size = draft_vocab == target.vocab_size
-        same_tokens = draft_fp is None or target_fp is None or draft_fp == target_fp
-        if same_size and same_tokens:
-            return
-        def describe(name, size, tok, fp):
-            extra = f", tokenizer of {len(tok)} tokens, fingerprint {fp[:19]}" if tok is not None else ", no tokenizer"
-            return f"{name}: vocabulary {size}{extra}"
-        raise DraftModelError(
-            "the draft model does not share the target's tokenizer, so its token ids mean other tokens: "
-            f"{describe('draft ' + location, draft_vocab, draft_tokenizer, draft_fp)}; "
-            f"{describe('target ' + target_name, target.vocab_size, target.tokenizer, target_fp)}. "
-            "Use a draft with the target's tokenizer, e.g. 'specplug models derive TARGET --layers 0-3'."
-        )
 
     def _reduced_vocab(self, target: TargetInfo):
         from specplug.kit.drafting import ReducedVocab

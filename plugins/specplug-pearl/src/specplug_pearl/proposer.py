@@ -125,22 +125,9 @@ class PearlProposer(BaseProposer):
         key = (id(target.model), target.vocab_size)
         if key == self._bound_to:
             return
-        opts = self.options
-        if opts.layers is not None:
-            from specplug.kit.drafting import model_view
-            from specplug.models.derive import parse_layers
+        from specplug.kit.draft_models import bind_draft_model
 
-            if target.model is None:
-                raise ValueError("pearl with 'layers' drafts with the target's own layers, but this engine does not share its model")
-            model = model_view(target.model, parse_layers(opts.layers, int(target.num_layers)))
-        else:
-            from specplug.models import load_model
-
-            model, _ = load_model(opts.model)
-            vocab = int(model.get_output_embeddings().weight.shape[0])
-            if vocab != target.vocab_size:
-                raise ValueError(f"the draft {opts.model} scores {vocab} ids but the target {target.name_or_path} "
-                                 f"{target.vocab_size}: PEARL needs a draft with the target's vocabulary")
+        model, _ = bind_draft_model(target, method="pearl", layers=self.options.layers, model=self.options.model)
         self._draft_model = model
         self._caches.clear()
         self._bound_to = key
