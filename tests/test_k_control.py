@@ -76,7 +76,8 @@ def test_cost_model_recovers_a_linear_curve():
 def _controller_with_cost(a: float, b: float, acceptance: float, k_max: int = 4, **config) -> KController:
     ctl = KController({"warmup_steps": 2, "prior_acceptance": acceptance, "prior_strength": 1e9, "margin": 0.0, **config}, k_max)
     for t in range(1, 80):
-        ctl.record_step_time(t, a + b * t)
+        for _ in range(2):  # two samples per token count: measured, not a probe
+            ctl.record_step_time(t, a + b * t)
     ctl.steps = 10  # past the warm-up
     return ctl
 
@@ -203,3 +204,99 @@ def test_cost_slope_is_local_to_the_batch():
             cost.add_step(t, 0.05 + 0.004 * max(t - 8, 0))
     assert cost.local(1).b < 0.0005
     assert cost.local(40).b == pytest.approx(0.004, rel=0.05)
+
+
+# -- a simulated host: the batch-1 phase, then the whole set in one batch ---------------------------
+
+
+def _cpu_cost(tokens: int) -> float:
+    """A CPU-like step time: flat while the forward is bound by reading the weights, then linear."""
+    return 0.030 + 0.004 * max(tokens - 8, 0)
+
+
+def _simulate(ctl: KController | None, rates: list[float], steps: int, k: int, seed: int) -> tuple[int, float]:
+    """Rows whose drafts are right for a geometric number of tokens (per-row rate), one step at a time as
+    a host runs them: the controller (or a fixed ``k`` when ``ctl`` is None) picks how many to send, the
+    verifier commits the matching prefix plus one, the step costs ``_cpu_cost`` of its tokens.
+    Returns (tokens emitted, seconds)."""
+    rng = np.random.default_rng(seed)
+    truths = [rng.integers(100, 50_000, size=20 + steps * (k + 2)) for _ in rates]
+    lengths = [10] * len(rates)
+    keys = [("row", seed, i) for i in range(len(rates))]
+    emitted, seconds = 0, 0.0
+    for _ in range(steps):
+        drafts = []
+        for truth, n, rate in zip(truths, lengths, rates):
+            right = 0
+            while right < k and rng.random() < rate:
+                right += 1
+            drafts.append([int(t) for t in truth[n : n + right]] + [1] * (k - right))
+        rows = [RowStep(key, truth[:n], d) for key, truth, n, d in zip(keys, truths, lengths, drafts)]
+        ks = ctl.choose(rows) if ctl is not None else [k] * len(rows)
+        step_s = _cpu_cost(len(rows) + sum(ks))
+        if ctl is not None:
+            ctl.record_step_time(len(rows) + sum(ks), step_s)
+        for i, (d, sent) in enumerate(zip(drafts, ks)):
+            truth, n = truths[i], lengths[i]
+            matched = next((j for j in range(sent) if d[j] != truth[n + j]), sent)
+            lengths[i] += matched + 1
+            emitted += matched + 1
+        seconds += step_s
+    return emitted, seconds
+
+
+def test_whole_batch_never_slower_than_plain_and_batch1_near_the_fixed_k():
+    """Issue 22's goal on a simulated CPU curve: one controller sees batch 1 first (tokens nearly free:
+    speculation pays), then 26 rows (the forward is linear in tokens: it only pays for the likeliest
+    tokens). Exploring the new batch size costs a bounded share, so the whole batch stays >= 0.98x plain
+    decoding, while batch 1 keeps >= 0.95x of a fixed k's speedup. The control: a controller that
+    trusts the curve it measured at batch 1 for 26 rows (no probe) loses more than 2%."""
+    k = 5
+    rates26 = list(np.linspace(0.05, 0.9, 26))
+
+    def run(config: dict, probe: bool = True) -> tuple[float, float]:
+        ctl = KController(config, k)
+        if not probe:
+            ctl.cost.knows = lambda batch, spread: True
+        one_tokens, one_s = 0, 0.0
+        for seed, rate in enumerate([0.7, 0.5, 0.8, 0.6]):  # batch 1: four requests, one after another
+            e, s = _simulate(ctl, [rate], 40, k, seed)
+            one_tokens, one_s = one_tokens + e, one_s + s
+        tokens, seconds = _simulate(ctl, rates26, 64, k, seed=99)
+        plain = (26 * 64) / (64 * _cpu_cost(26))
+        return (one_tokens / one_s) / (1 / _cpu_cost(1)), (tokens / seconds) / plain
+
+    fixed_one = 0.0
+    for seed, rate in enumerate([0.7, 0.5, 0.8, 0.6]):
+        e, s = _simulate(None, [rate], 40, k, seed)
+        fixed_one += e / s / 4
+    fixed_speedup = fixed_one * _cpu_cost(1)
+
+    batch1, whole = run({"mode": "adaptive"})
+    assert whole >= 0.98, f"whole batch {whole:.3f}x plain"
+    assert batch1 >= 0.95 * fixed_speedup, f"batch 1 {batch1:.2f}x vs fixed k {fixed_speedup:.2f}x"
+    _, trusting = run({"mode": "adaptive"}, probe=False)
+    assert trusting < 0.98, f"without the probe {trusting:.3f}x plain"
+
+
+def test_a_new_batch_size_is_probed_within_the_budget_before_the_plan():
+    """Measured only at batch 1 (T <= 6), the controller does not extrapolate that flat curve to 26
+    rows: it measures plain decoding there, then sends at most a quarter of the batch in draft tokens
+    (the likeliest), and plans only once both sides are measured."""
+    ctl = KController({"mode": "adaptive", "warmup_steps": 2}, 5)
+    for t in range(1, 7):
+        for _ in range(3):
+            ctl.record_step_time(t, 0.03)
+    ctl.steps = 10
+    rows = [RowStep(i, np.array([1, 2, 3]), [7] * 5) for i in range(26)]
+    assert ctl.choose(rows) == [0] * 26  # plain decoding's side first
+    for _ in range(2):
+        ctl.record_step_time(26, _cpu_cost(26))
+    ks = ctl.choose(rows)
+    assert sum(ks) == 7
+    for _ in range(2):
+        ctl.record_step_time(33, _cpu_cost(33))
+    ks = ctl.choose(rows)
+    ctl.flush()
+    assert [rec["why"] for rec in ctl.log] == ["probe", "probe", "plan"]
+    assert ks == [0] * 26  # prior acceptance 0.5 at 4 ms a token against 31 ms for 26: no token pays

@@ -22,13 +22,24 @@ throughput ``E / c(T)`` rises (``E`` = expected tokens); keep the plan only when
 throughput beats plain's by ``margin``. This is the exact optimum of the expected tokens per second
 for a linear cost curve, because a row's ``P_j`` never increases with ``j``.
 
+Measuring the curve costs steps, and at a large batch a careless measurement costs more than
+speculation could ever win back (26 rows at ``k = 5`` is six times the tokens of a plain step). So
+every measuring step sends at most ``max(k_max, explore_fraction * batch)`` draft tokens, the
+likeliest ones: the warm-up (``k`` cycling from ``k_max`` to 0), and the *probe* of a batch size
+whose token counts were never measured (a plain step and then one with the exploration budget, until
+both sides of ``c`` around the batch are seen). The curve measured at batch 1 is never extrapolated
+to 26 rows: on a CPU it is flat at batch 1 (the forward reads the weights) and linear at 26 (it
+computes), so a slope learned at batch 1 would make every token look free.
+
 Two simpler modes share the interface: ``fixed`` (always ``k``) and ``schedule`` (``k`` by batch
 size, vLLM's ``num_speculative_tokens_per_batch_size`` format: inclusive ranges ``(first, last,
 k)``, contiguous from batch 1; sizes past the last range take its ``k``).
 
 Every decision is logged (:attr:`KController.log`, and a JSON-lines file with ``log_path``): per
-step the batch size, the chosen ``k`` per row, the expected accepted tokens, and the realised ones
-(known one step later, when the committed tokens are seen).
+step the batch size, the chosen ``k`` per row, why (``warmup``, ``probe``, ``plan``, ``fixed``,
+``schedule``), the expected accepted tokens, the realised ones (known one step later, when the
+committed tokens are seen), and the cost split the host reports: the step's wall time and tokens,
+the drafter's time and the controller's own.
 
 Engine-free (numpy only). Hosts: the reference engine (one request at a time) and specplug's vLLM
 ``custom_class`` adapter (the whole batch; rows are the keys, a row reused by a new request is
@@ -39,6 +50,7 @@ from __future__ import annotations
 
 import json
 import math
+import time
 from collections import deque
 from collections.abc import Hashable, Sequence
 from dataclasses import dataclass, field
@@ -102,7 +114,8 @@ class ControlConfig(BaseModel):
     margin: float = Field(0.02, ge=0.0, description="speculate only when the expected throughput beats plain decoding's by this fraction")
     prior_strength: float = Field(4.0, gt=0.0, description="pseudo-observations that pull a request's acceptance towards the global one")
     decay: float = Field(0.998, gt=0.0, le=1.0, description="forgetting factor of the global acceptance counts per observation")
-    warmup_steps: int = Field(12, ge=2, description="steps that measure (k cycling from its most down to 0) before the cost model decides")
+    warmup_steps: int = Field(12, ge=2, description="steps that measure (k cycling from its most down to 0, at most the exploration budget of extra tokens) before the cost model decides")
+    explore_fraction: float = Field(0.25, gt=0.0, description="while measuring the cost curve (the warm-up, and a batch size whose token counts it has not measured yet) a step sends at most max(k, this fraction of the batch) draft tokens, the likeliest ones: exploring at a large batch costs a bounded share of a step")
     probe_every: int = Field(4, ge=1, description="hosts that skip drafting when k is 0 still draft every this many steps to keep measuring acceptance")
     log_path: str | None = Field(None, description="append each step's decision as a JSON line to this file")
 
@@ -151,9 +164,23 @@ class CostModel:
         self._count: dict[int, int] = {}
         self.draft_s_per_token = 0.0
         self._draft = [0.0, 0]
-        self.a = 0.0
-        self.b = 0.0
+        self._ab = (0.0, 0.0)
+        self._stale = False  # the line is refitted when next read, not at every step (the host's step is the budget)
         self.samples = 0
+
+    @property
+    def a(self) -> float:
+        return self._fitted()[0]
+
+    @property
+    def b(self) -> float:
+        return self._fitted()[1]
+
+    def _fitted(self) -> tuple[float, float]:
+        if self._stale:
+            self._stale = False
+            self._fit()
+        return self._ab
 
     def add_step(self, tokens: int, seconds: float) -> None:
         if tokens < 1 or not math.isfinite(seconds) or seconds <= 0:
@@ -163,7 +190,7 @@ class CostModel:
         self._mean[tokens] = mean + (seconds - mean) / min(n + 1, 8)
         self._count[tokens] = n + 1
         self.samples += 1
-        self._fit()
+        self._stale = True
 
     def add_draft(self, drafted: int, seconds: float) -> None:
         """The drafter's time for ``drafted`` tokens (its cost per token enters the decision)."""
@@ -178,10 +205,9 @@ class CostModel:
 
     def _fit(self) -> None:
         if not self.ready:
-            only = next(iter(self._mean.values()))
-            self.a, self.b = only, 0.0
+            self._ab = (next(iter(self._mean.values())), 0.0)
             return
-        self.a, self.b = self._line(None)
+        self._ab = self._line(None)
 
     def _line(self, around: float | None) -> tuple[float, float]:
         """Weighted least squares over the per-``T`` means; with ``around``, each point also weighted by
@@ -194,18 +220,31 @@ class CostModel:
         if around is not None:
             w = w * np.exp(-0.5 * (np.log(t / around) / np.log(2.0)) ** 2)
             if w.sum() <= 0 or np.count_nonzero(w > 1e-3 * w.max()) < 2:
-                return self.a, self.b
+                return self._fitted()
         tm, ym = np.average(t, weights=w), np.average(y, weights=w)
         var = np.average((t - tm) ** 2, weights=w)
         b = np.average((t - tm) * (y - ym), weights=w) / var if var > 0 else 0.0
         b = max(float(b), 0.0)
         return max(float(ym - b * tm), 0.0), b
 
+    def knows(self, batch: int, spread: int) -> bool:
+        """Whether the curve is measured around ``batch`` rows: at least two steps at some ``T`` in
+        ``[batch / 2, batch]`` (plain decoding's side) and at some ``T`` in ``(batch, batch + spread]``
+        (the side speculation adds), so the local slope is a measured one, not one extrapolated from
+        other batch sizes (a CPU's curve is flat at batch 1 and steep at batch 26)."""
+        low = self.measured(batch / 2, batch) >= 2
+        high = self.measured(batch + 0.5, batch + spread) >= 2
+        return low and high
+
+    def measured(self, low: float, high: float) -> int:
+        """Steps measured with ``low <= T <= high`` tokens."""
+        return sum(n for t, n in self._count.items() if low <= t <= high)
+
     def local(self, tokens: float) -> CostModel:
         """A copy of this model whose line is fitted around ``tokens`` (see :meth:`_line`)."""
         out = CostModel.__new__(CostModel)
         out.__dict__.update(self.__dict__)
-        out.a, out.b = self._line(float(tokens)) if self.ready else (self.a, self.b)
+        out._ab, out._stale = (self._line(float(tokens)) if self.ready else self._fitted()), False
         return out
 
     def cost(self, tokens: float, drafted: float = 0.0) -> float:
@@ -228,6 +267,7 @@ class AcceptanceModel:
         self.decay = decay
         self.global_ = _Counts(np.zeros(k_max), np.zeros(k_max))
         self.per_key: dict[Hashable, _Counts] = {}
+        self._base: np.ndarray | None = None
 
     def record(self, key: Hashable, matched: int, observed: int) -> None:
         """A draft whose first ``matched`` tokens were accepted, of ``observed`` positions decided:
@@ -236,7 +276,10 @@ class AcceptanceModel:
         if reached <= 0:
             return
         acc = min(matched, reached)
-        own = self.per_key.setdefault(key, _Counts(np.zeros(self.k_max), np.zeros(self.k_max)))
+        own = self.per_key.get(key)
+        if own is None:
+            own = self.per_key[key] = _Counts(np.zeros(self.k_max), np.zeros(self.k_max))
+        self._base = None
         g = self.global_
         g.reached *= self.decay
         g.accepted *= self.decay
@@ -246,8 +289,10 @@ class AcceptanceModel:
 
     def conditional(self, key: Hashable) -> np.ndarray:
         """``[k_max]`` estimated conditional acceptance ``a_j`` for ``key``."""
-        g = self.global_
-        base = (g.accepted + self.strength * self.prior) / (g.reached + self.strength)
+        if self._base is None:  # the global rate changes only when something is recorded
+            g = self.global_
+            self._base = (g.accepted + self.strength * self.prior) / (g.reached + self.strength)
+        base = self._base
         own = self.per_key.get(key)
         if own is None:
             return base
@@ -274,7 +319,7 @@ class RowStep:
 class _Pending:
     start: int  # committed length when the draft was made
     root: int  # tokens[start - 1] then (detects a row taken by another request)
-    draft: np.ndarray
+    draft: list[int]
     sent: int  # how many of them the controller sent
     step: int
     matched: int = 0  # leading draft tokens seen committed so far
@@ -289,14 +334,16 @@ class _LogRecord:
     expected_accepted: float
     expected_speedup: float | None
     cost: tuple[float, float]
+    why: str = ""
     realised_accepted: int = 0
     pending: int = 0
+    awaiting_time: bool = True  # the host reports the step's time after the decision
     extra: dict = field(default_factory=dict)
 
     def as_dict(self) -> dict:
         return {"step": self.step, "batch": self.batch, "k": self.ks, "drafted": int(sum(self.ks)),
                 "expected_accepted": round(self.expected_accepted, 3), "realised_accepted": self.realised_accepted,
-                "expected_speedup": None if self.expected_speedup is None else round(self.expected_speedup, 4), "cost_a_s": self.cost[0], "cost_b_s_per_token": self.cost[1]}
+                "expected_speedup": None if self.expected_speedup is None else round(self.expected_speedup, 4), "cost_a_s": self.cost[0], "cost_b_s_per_token": self.cost[1], "why": self.why, **self.extra}
 
 
 class KController:
@@ -311,18 +358,24 @@ class KController:
         self.cost = CostModel()
         self.acceptance = AcceptanceModel(k_max, parsed.prior_acceptance, parsed.prior_strength, parsed.decay)
         self._pending: dict[Hashable, _Pending] = {}
+        self._line_used = (0.0, 0.0)  # the local cost line the last plan priced tokens with (logged)
         self._last_k: dict[Hashable, int] = {}
         self._last_draft: dict[Hashable, int] = {}
         self.steps = 0
         self.log: deque[dict] = deque(maxlen=log_capacity)
         self._open: dict[int, _LogRecord] = {}
         self._log_file = open(parsed.log_path, "a", encoding="utf-8") if parsed.log_path else None  # noqa: SIM115 - lives with the controller
-        self.totals = {"steps": 0, "drafted": 0, "accepted": 0, "speculating_steps": 0}
+        self.totals = {"steps": 0, "drafted": 0, "accepted": 0, "speculating_steps": 0, "control_s": 0.0, "draft_s": 0.0}
 
     # -- measurements ----------------------------------------------------------------------------
     def record_step_time(self, tokens: int, seconds: float) -> None:
-        """The host's time for one step whose forward ran ``tokens`` tokens (rows plus drafts sent)."""
+        """The host's time for one step whose forward ran ``tokens`` tokens (rows plus drafts sent):
+        the step of the latest decision, whose log record keeps it (``step_ms``)."""
         self.cost.add_step(tokens, seconds)
+        record = self._open.get(self.steps)
+        if record is not None and math.isfinite(seconds):
+            record.extra["step_ms"] = round(seconds * 1e3, 3)
+            record.extra["tokens"] = int(tokens)
 
     def record_draft_time(self, drafted: int, seconds: float) -> None:
         self.cost.add_draft(drafted, seconds)
@@ -333,14 +386,13 @@ class KController:
         if pending is None:
             return
         n = len(tokens)
-        if n < pending.start or tokens[pending.start - 1] != pending.root:  # another request took the row
+        if n < pending.start or int(tokens[pending.start - 1]) != pending.root:  # another request took the row
             self._drop(key)
             return
-        new = tokens[pending.start : pending.start + len(pending.draft)]
-        if len(new) == 0:
+        new = tokens[pending.start : pending.start + len(pending.draft)].tolist()  # a few ints: plain Python beats numpy here
+        if not new:
             return
-        same = new == pending.draft[: len(new)]
-        matched = int(np.argmin(same)) if not same.all() else len(new)
+        matched = next((j for j, (x, y) in enumerate(zip(new, pending.draft)) if x != y), len(new))
         pending.matched = matched
         decided = matched < len(new) or len(new) == len(pending.draft)
         if pending.sent > 0 and not pending.realised and (matched < len(new) or len(new) > pending.sent):
@@ -379,8 +431,14 @@ class KController:
             return True
         return self.steps + 1 - self._last_draft.get(key, -(10**9)) >= self.config.probe_every
 
-    def choose(self, rows: Sequence[RowStep]) -> list[int]:
-        """How many of each row's draft tokens to send this step (``0``: none)."""
+    def choose(self, rows: Sequence[RowStep], draft_seconds: float | None = None) -> list[int]:
+        """How many of each row's draft tokens to send this step (``0``: none). ``draft_seconds``: the
+        host's time to draft this step's rows, logged (``draft_ms``) beside the controller's own."""
+        started = time.perf_counter()
+        previous = self._open.get(self.steps)
+        if previous is not None:  # the host has reported the previous step's time by now, if it ever will
+            previous.awaiting_time = False
+            self._close(self.steps)
         for row in rows:
             self._resolve(row.key, np.asarray(row.tokens))
         batch = len(rows)
@@ -390,20 +448,25 @@ class KController:
         expected_speedup = None
         probs = [self.acceptance.marginal(r.key)[:n] for r, n in zip(rows, lengths)]
         if config.mode == "fixed":
-            ks = list(lengths)
+            ks, why = list(lengths), "fixed"
         elif config.mode == "schedule":
             k = schedule_lookup(config.schedule, batch)
-            ks = [min(k, n) for n in lengths]
+            ks, why = [min(k, n) for n in lengths], "schedule"
         elif self.steps <= config.warmup_steps or not self.cost.ready:
             # measure: k cycles k_max, k_max - 1, ..., 0 so the cost curve gets points at several token counts
-            k = self.k_max - (self.steps - 1) % (self.k_max + 1)
-            ks = [min(k, n) for n in lengths]
+            ks, why = self._explore(probs, lengths, self.k_max - (self.steps - 1) % (self.k_max + 1)), "warmup"
+        elif not self.cost.knows(batch, self._explore_budget(batch)):
+            # a batch size whose token counts are not measured yet (the batch grew): a plain step, then
+            # steps with the exploration budget's likeliest tokens, until both sides of the curve are seen
+            plain_side = self.cost.measured(batch / 2, batch) >= 2
+            ks, why = ([0] * batch, "probe") if not plain_side else (self._explore(probs, lengths, self.k_max), "probe")
         else:
-            ks, expected_speedup = self._plan(probs, batch)
+            (ks, expected_speedup), why = self._plan(probs, batch), "plan"
         if config.min_acceptance > 0:
             ks = [int(min(k, np.searchsorted(-p, -config.min_acceptance, side="right"))) for k, p in zip(ks, probs)]
         expected = float(sum(p[:k].sum() for p, k in zip(probs, ks)))
-        record = _LogRecord(self.steps, batch, ks, expected, expected_speedup, (round(self.cost.a, 6), round(self.cost.b, 7)))
+        line = self._line_used if why == "plan" else self.cost._ab if why in ("fixed", "schedule") else (self.cost.a, self.cost.b)
+        record = _LogRecord(self.steps, batch, ks, expected, expected_speedup, (round(line[0], 6), round(line[1], 7)), why)
         for row, k in zip(rows, ks):
             tokens = np.asarray(row.tokens)
             self._last_k[row.key] = k
@@ -415,19 +478,46 @@ class KController:
                 self._drop(row.key, forget=False)
                 old = None
             if old is None and len(row.draft) and len(tokens):
-                self._pending[row.key] = _Pending(len(tokens), int(tokens[-1]), np.asarray(row.draft[: self.k_max], dtype=np.int64), k, self.steps)
+                self._pending[row.key] = _Pending(len(tokens), int(tokens[-1]), [int(t) for t in row.draft[: self.k_max]], k, self.steps)
                 if k > 0:
                     record.pending += 1
         self.totals["steps"] += 1
         self.totals["drafted"] += int(sum(ks))
         self.totals["speculating_steps"] += int(any(ks))
+        control_s = time.perf_counter() - started
+        self.totals["control_s"] += control_s
+        record.extra["control_ms"] = round(control_s * 1e3, 3)
+        if draft_seconds is not None:
+            self.totals["draft_s"] += draft_seconds
+            record.extra["draft_ms"] = round(draft_seconds * 1e3, 3)
         self._open[self.steps] = record
-        self._close(self.steps)
+        return ks
+
+    def _explore_budget(self, batch: int) -> int:
+        """The most draft tokens a measuring step sends: ``k_max``, or a fraction of a large batch."""
+        return max(self.k_max, math.ceil(self.config.explore_fraction * batch))
+
+    def _explore(self, probs: list[np.ndarray], lengths: list[int], k: int) -> list[int]:
+        """``k`` per row (at most its draft), cut to the exploration budget by keeping the likeliest
+        tokens (by ``P_j``, each row's positions in order): measuring the curve at a large batch costs
+        a bounded share of a step, and the tokens it pays for are the ones most likely to be emitted."""
+        want = [min(k, n) for n in lengths]
+        budget = self._explore_budget(len(lengths))
+        if sum(want) <= budget:
+            return want
+        ks = [0] * len(lengths)
+        for _, j, i in sorted((-float(p[j]), j, i) for i, p in enumerate(probs) for j in range(want[i])):
+            if budget == 0:
+                break
+            if j == ks[i]:
+                ks[i] = j + 1
+                budget -= 1
         return ks
 
     def _plan(self, probs: list[np.ndarray], batch: int) -> tuple[list[int], float]:
         """Greedy over all rows' draft tokens by decreasing ``P_j`` while ``E / c(T)`` rises."""
         cost = self.cost.local(batch * (1 + 0.5 * self.k_max) ** 0.5)  # the curve's slope near this batch's token counts
+        self._line_used = (cost.a, cost.b)
         ks = [0] * batch
         candidates = sorted(((float(p[j]), i, j) for i, p in enumerate(probs) for j in range(len(p))), reverse=True)
         expected, tokens, drafted = float(batch), float(batch), 0
@@ -448,7 +538,7 @@ class KController:
     # -- the log ---------------------------------------------------------------------------------
     def _close(self, step: int) -> None:
         record = self._open.get(step)
-        if record is None or record.pending > 0:
+        if record is None or record.pending > 0 or record.awaiting_time:
             return
         del self._open[step]
         entry = record.as_dict()
@@ -461,6 +551,7 @@ class KController:
         """Write every step still waiting for its realised acceptance (at the end of a run)."""
         for step in sorted(self._open):
             self._open[step].pending = 0
+            self._open[step].awaiting_time = False
             self._close(step)
 
     def summary(self) -> dict:

@@ -278,10 +278,11 @@ class SpecplugProposerBase:
             return self._propose(sampled_token_ids, num_tokens_no_spec, token_ids_cpu)
         start = time.perf_counter()
         drafts = self._propose(sampled_token_ids, num_tokens_no_spec, token_ids_cpu)
-        return self._control(start, drafts, sampled_token_ids, num_tokens_no_spec, token_ids_cpu)
+        return self._control(start, time.perf_counter() - start, drafts, sampled_token_ids, num_tokens_no_spec, token_ids_cpu)
 
-    def _control(self, start: float, drafts: list[list[int]], sampled, num_tokens, token_ids) -> list[list[int]]:
-        """Cut every live row's draft to the controller's choice; feed it this step's time."""
+    def _control(self, start: float, draft_s: float, drafts: list[list[int]], sampled, num_tokens, token_ids) -> list[list[int]]:
+        """Cut every live row's draft to the controller's choice; feed it this step's time (and the
+        drafter's, which its log keeps beside its own: what the adapter adds to a step)."""
         rows = tuple(i for i, s in enumerate(sampled) if s)
         controller = self.controller
         last = self._last_step
@@ -294,7 +295,7 @@ class SpecplugProposerBase:
             self._last_step = None
             return drafts
         try:
-            ks = controller.choose([RowStep(row, token_ids[row, : int(num_tokens[row])], drafts[row]) for row in rows])
+            ks = controller.choose([RowStep(row, token_ids[row, : int(num_tokens[row])], drafts[row]) for row in rows], draft_seconds=draft_s)
         except Exception as exc:  # a broken controller must not kill the engine: no drafts this step
             self._warn("the draft-length controller", exc)
             ks = [0] * len(rows)
