@@ -118,22 +118,39 @@ def _run_engine(model: str, prompts: list[dict], single: int, args, spec, additi
                       "accepted": totals.get("num_accepted_tokens", 0), "outputs": [in_batch[p["id"]] for p in prompts]}}
 
 
-def _decisions(path: Path, batch1_steps: int | None = None) -> dict | None:
-    """The controller's log summarised by batch size: steps, share that sent drafts, mean k, expected vs realised accepted."""
+def _decisions(path: Path) -> dict | None:
+    """The controller's log summarised by batch size: steps, why it chose (warm-up, probe, plan), share
+    that sent drafts, mean k, expected vs realised accepted, and the cost split per step: the engine
+    step's wall time for steps that sent no draft and for those that did, beside the adapter's own
+    drafting and deciding time (part of every step, speculating or not)."""
     if not path.exists():
         return None
     by: dict[str, dict] = {}
     for line in path.read_text().splitlines():
         rec = json.loads(line)
         key = "1" if rec["batch"] == 1 else "2-8" if rec["batch"] <= 8 else "9+"
-        b = by.setdefault(key, {"steps": 0, "speculating": 0, "drafted": 0, "rows": 0, "expected": 0.0, "realised": 0})
+        b = by.setdefault(key, {"steps": 0, "speculating": 0, "drafted": 0, "rows": 0, "expected": 0.0, "realised": 0,
+                                "why": {}, "plain_step_ms": [0.0, 0], "spec_step_ms": [0.0, 0], "draft_ms": 0.0, "control_ms": 0.0})
         b["steps"] += 1
         b["speculating"] += int(rec["drafted"] > 0)
         b["drafted"] += rec["drafted"]
         b["rows"] += rec["batch"]
         b["expected"] += rec["expected_accepted"]
         b["realised"] += rec["realised_accepted"]
+        b["why"][rec.get("why", "")] = b["why"].get(rec.get("why", ""), 0) + 1
+        if "step_ms" in rec:
+            side = b["spec_step_ms" if rec["drafted"] else "plain_step_ms"]
+            side[0] += rec["step_ms"]
+            side[1] += 1
+        b["draft_ms"] += rec.get("draft_ms", 0.0)
+        b["control_ms"] += rec.get("control_ms", 0.0)
         b["cost"] = [rec["cost_a_s"], rec["cost_b_s_per_token"]]
+    for b in by.values():
+        for side in ("plain_step_ms", "spec_step_ms"):
+            total, n = b[side]
+            b[side] = total / n if n else None
+        b["draft_ms"] /= max(b["steps"], 1)
+        b["control_ms"] /= max(b["steps"], 1)
     return by
 
 
@@ -228,7 +245,15 @@ def run(suite, quick: bool, out_dir: Path) -> list[Path]:
                 print(f"  {name} failed: {raw[name]['error']}", file=sys.stderr)
                 continue
             res["config"] = {"speculative_config": spec, "additional_config": additional}
-            res["decisions"] = _decisions(tmp_path / f"{method}.jsonl") if "@control" in name else None
+            log = tmp_path / f"{method}.jsonl"
+            res["decisions"] = _decisions(log) if "@control" in name else None
+            if "@control" in name and log.exists():  # the whole per-step log, kept in the cache (too big to commit)
+                from specplug.models import cache_dir
+
+                keep = cache_dir() / "bench" / "adaptive_vllm_logs" / f"{args.stem}{'_quick' if quick else ''}_{method}.jsonl"
+                keep.parent.mkdir(parents=True, exist_ok=True)
+                keep.write_text(log.read_text())
+                print(f"  decision log: {keep}", file=sys.stderr, flush=True)
             raw[name] = res
             print(f"  {name}: {time.perf_counter() - started:.0f} s", file=sys.stderr, flush=True)
     if "batch1" not in raw.get("plain", {}):
@@ -289,15 +314,21 @@ def render(results, heading: str = "#") -> list[str]:
     out += [""] + [f"- {m} failed: {err}" for m, err in extra.get("failed", {}).items()]
     if extra.get("decisions"):
         out += ["", f"{heading}# The controller's decisions", "",
-                "From its per-step log, by batch size: steps, share of steps that sent any draft, mean k per row, "
-                "expected and realised accepted tokens, and its fitted step cost c(T) = a + b T at the end.", "",
-                "| config | batch | steps | speculating | mean k per row | expected accepted | realised accepted | a (ms) | b (ms/token) |",
-                "|---|---|---:|---:|---:|---:|---:|---:|---:|"]
+                "From its per-step log, by batch size: steps (and why: warm-up, probe of a batch size not measured yet, "
+                "plan from the cost model), share of steps that sent any draft, mean k per row, expected and realised "
+                "accepted tokens, its fitted step cost c(T) = a + b T at the end, and the cost split per step: the "
+                "engine step's wall time for steps that sent no draft and for steps that did, and the adapter's own "
+                "drafting and deciding time inside every step.", "",
+                "| config | batch | steps | why | speculating | mean k per row | expected accepted | realised accepted | "
+                "a (ms) | b (ms/token) | step ms, no draft | step ms, drafts | draft ms | decide ms |",
+                "|---|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
         for name, by in extra["decisions"].items():
             for key, b in by.items():
-                out.append(f"| {name} | {key} | {b['steps']} | {b['speculating'] / max(b['steps'], 1):.0%} | "
+                why = ", ".join(f"{w} {n}" for w, n in b.get("why", {}).items())
+                out.append(f"| {name} | {key} | {b['steps']} | {why} | {b['speculating'] / max(b['steps'], 1):.0%} | "
                            f"{b['drafted'] / max(b['rows'], 1):.2f} | {b['expected']:.0f} | {b['realised']} | "
-                           f"{b['cost'][0] * 1e3:.1f} | {b['cost'][1] * 1e3:.2f} |")
+                           f"{b['cost'][0] * 1e3:.1f} | {b['cost'][1] * 1e3:.2f} | {fmt(b.get('plain_step_ms'))} | "
+                           f"{fmt(b.get('spec_step_ms'))} | {fmt(b.get('draft_ms'))} | {fmt(b.get('control_ms'))} |")
         out.append("")
     return out + goal_lines(extra.get("goals", []), heading)
 

@@ -1,0 +1,37 @@
+"""The adaptive_vllm suite kind without vLLM: the controller's log summarised into the cost split
+(step time with and without drafts, the adapter's drafting and deciding time) and rendered."""
+
+from __future__ import annotations
+
+import json
+from types import SimpleNamespace
+
+import numpy as np
+
+from specplug.bench.kinds.adaptive_vllm import _decisions, render
+from specplug.kit.k_control import KController, RowStep
+
+
+def test_decision_log_gives_why_and_the_cost_split(tmp_path):
+    log = tmp_path / "pld.jsonl"
+    ctl = KController({"mode": "adaptive", "warmup_steps": 2, "log_path": str(log)}, 3)
+    truth = list(range(100, 400))
+    lengths = {0: 5, 1: 7}
+    for step in range(12):
+        rows = [0] if step < 6 else [0, 1]  # batch 1, then a second row
+        ks = ctl.choose([RowStep(r, np.array(truth[: lengths[r]]), truth[lengths[r] : lengths[r] + 3]) for r in rows], draft_seconds=0.001)
+        ctl.record_step_time(len(rows) + sum(ks), 0.020 + 0.001 * sum(ks))
+        for r, k in zip(rows, ks):
+            lengths[r] += k + 1  # the draft is always right here
+    ctl.flush()
+    summary = _decisions(log)
+    assert set(summary) == {"1", "2-8"}
+    one = summary["1"]
+    assert one["steps"] == 6 and set(one["why"]) <= {"warmup", "probe", "plan"} and one["why"].get("warmup") == 2
+    assert one["draft_ms"] == 1.0 and one["control_ms"] > 0
+    assert one["spec_step_ms"] is not None and one["spec_step_ms"] > 20.0
+    lines = render(SimpleNamespace(extra={"run": {}, "batch": {}, "decisions": {"pld@control": summary}, "goals": []}))
+    table = [line for line in lines if line.startswith("| pld@control")]
+    assert len(table) == 2 and "warmup 2" in table[0]
+    records = [json.loads(line) for line in log.read_text().splitlines()]
+    assert all("step_ms" in r for r in records)  # each step's own time, in its own record
