@@ -41,7 +41,8 @@ if [ "$tier" = full ]; then
     || echo "warning: could not install ctranslate2; the conversion check against it will be skipped" >&2
   # The real model, converted once into the cache (tests marked slow use it).
   specplug models fetch smollm2-135m >/dev/null
-  selection=()
+  # The slowest tests, printed at the end: the full tier has a time budget (CI allows 90 minutes).
+  selection=(--durations=30)
 else
   selection=(-m "(not slow and not vllm and not browser) or smoke")
 fi

@@ -17,6 +17,10 @@ script from the root of the checkout, as a user pastes it, with these difference
   ran there (the wheelhouse build, ``specplug train data``, a head both EAGLE and EAGLE-2 use) is not run
   again: training data is made once.
 
+Each quickstart runs on one thread (``OMP_NUM_THREADS=1``), so two run at once (:data:`WORKERS`): first, one
+after the other, the quickstarts that are the first to run a command another quickstart repeats (so a
+shared step is made once and never by two scripts at the same time); then the rest, two at a time.
+
 The last line the quickstart prints is ``generate --json``'s object: it must name the card (as the method
 or the verifier), and for a lossless card report ``"identical": true`` (the same tokens as plain decoding).
 """
@@ -29,6 +33,8 @@ import re
 import shlex
 import subprocess
 import sys
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -43,6 +49,7 @@ REPO = Path(__file__).resolve().parent.parent
 PROMPT = "Summarize: the cat sat on the mat. The cat sat."
 NEW_TOKENS = 16
 MEMORY_LIMIT_KB = 16_000_000
+WORKERS = 2
 _ASSIGNMENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*=")
 
 
@@ -94,13 +101,43 @@ def _installed(command: str) -> list[str]:
     return [re.split(r"[\[<>=!~;]", word, maxsplit=1)[0].replace("-", "_") for word in words if not word.startswith("-")]
 
 
-@pytest.mark.parametrize("card", _cards(), ids=lambda card: card.id)
-def test_quickstart_runs_as_printed(card: MethodCard, shared: dict):
+def _setup_commands(card: MethodCard) -> set[str]:
+    """The commands of a quickstart another one may repeat (not its install line, assignments or last line)."""
+    return {command for command in card.quickstart[:-1]
+            if not command.startswith(WHEELHOUSE_INSTALL + " ") and not _ASSIGNMENT.match(command)}
+
+
+def _run(card: MethodCard, shared: dict) -> tuple[str, subprocess.CompletedProcess]:
     site = shared["root"] / f"site-{card.id}"
     script = _script(card, site, shared["done"])
     result = subprocess.run(["bash", "-c", script], cwd=REPO, env=shared["env"], capture_output=True, text=True, timeout=1800)
+    if result.returncode == 0:
+        shared["done"].update(card.quickstart[:-1])
+    return script, result
+
+
+@pytest.fixture(scope="module")
+def outcomes(shared: dict, request) -> dict:
+    """Every selected quickstart's (script, result), run as the module docstring says."""
+    selected = [item.callspec.params["card"] for item in request.session.items
+                if item.module is request.module and hasattr(item, "callspec") and "card" in item.callspec.params]
+    uses = Counter(command for card in selected for command in _setup_commands(card))
+    first, rest, seen = [], [], set()
+    for card in selected:
+        repeated = {command for command in _setup_commands(card) if uses[command] > 1}
+        (first if repeated - seen else rest).append(card)
+        seen |= repeated
+    results = {card.id: _run(card, shared) for card in first}
+    with ThreadPoolExecutor(WORKERS) as pool:
+        results.update(zip([card.id for card in rest], pool.map(lambda card: _run(card, shared), rest)))
+    return results
+
+
+@pytest.mark.parametrize("card", _cards(), ids=lambda card: card.id)
+def test_quickstart_runs_as_printed(card: MethodCard, shared: dict, outcomes: dict):
+    site = shared["root"] / f"site-{card.id}"
+    script, result = outcomes[card.id]
     assert result.returncode == 0, f"{card.id}: the quickstart failed\n{script}\nstdout:\n{result.stdout[-3000:]}\nstderr:\n{result.stderr[-5000:]}"
-    shared["done"].update(card.quickstart[:-1])
 
     for command in card.quickstart:
         if command.startswith(WHEELHOUSE_INSTALL + " "):
