@@ -92,28 +92,31 @@ def _prompts(n: int, seed: int = 0) -> list[list[int]]:
 
 
 @pytest.mark.vllm
-def test_controller_in_vllm_is_lossless_and_logs_its_decisions(tiny_model, tmp_path):
-    """pld with the adaptive controller and with vLLM's schedule (k 0 at batch >= 3, 4 below it; the
-    batch shrinks as requests of different lengths end): greedy output equal to plain decoding's."""
+def test_controller_in_vllm_is_lossless_at_every_k_and_logs_its_decisions(tiny_model, tmp_path):
+    """pld under the controller, greedy output equal to plain decoding's: a schedule that gives every
+    k from 4 down to 0 (the batch shrinks from 5 to 1 as requests of different lengths end; k = 0 at
+    5 rows), then the adaptive controller (warm-up, probes and plans)."""
     pytest.importorskip("vllm")
-    prompts = _prompts(4)
-    sampling = [{"max_tokens": m} for m in (8, 16, 24, 32)]
-    base = run_vllm_job(tmp_path, {"model": tiny_model, "prompts": prompts, "sampling": sampling, "max_tokens": 32})
-    log = tmp_path / "decisions.jsonl"
-    adaptive = run_vllm_job(tmp_path, {
-        "model": tiny_model, "prompts": prompts, "sampling": sampling, "max_tokens": 32,
-        "speculative_config": {"model": "specplug.vllm.pld", "num_speculative_tokens": 4,
-                               "num_speculative_tokens_per_batch_size": [[1, 2, 4], [3, 64, 0]]},
-        "additional_config": {"specplug": {"options": PLD_OPTIONS}},
-    })
-    assert adaptive["outputs"] == base["outputs"]
-    logged = run_vllm_job(tmp_path, {
-        "model": tiny_model, "prompts": prompts, "sampling": sampling, "max_tokens": 32,
-        "speculative_config": {"model": "specplug.vllm.pld", "num_speculative_tokens": 4},
-        "additional_config": {"specplug": {"options": PLD_OPTIONS, "control": {"mode": "adaptive", "warmup_steps": 4, "log_path": str(log)}}},
-    })
-    assert logged["outputs"] == base["outputs"]
-    records = [json.loads(line) for line in log.read_text().splitlines()]
-    assert records and {r["batch"] for r in records} >= {4, 1}
-    assert all(len(r["k"]) == r["batch"] and all(0 <= k <= 4 for k in r["k"]) for r in records)
-    assert sum(r["drafted"] for r in records[:4]) > 0  # the warm-up speculates
+    prompts = _prompts(5)
+    sampling = [{"max_tokens": m} for m in (8, 16, 24, 32, 40)]
+    base = run_vllm_job(tmp_path, {"model": tiny_model, "prompts": prompts, "sampling": sampling, "max_tokens": 40})
+    every_k = [[1, 1, 1], [2, 2, 2], [3, 3, 3], [4, 4, 4], [5, 64, 0]]
+    outputs = {}
+    for name, control in (("schedule", {"mode": "schedule", "schedule": every_k}), ("adaptive", {"mode": "adaptive", "warmup_steps": 4})):
+        log = tmp_path / f"{name}.jsonl"
+        outputs[name] = run_vllm_job(tmp_path, {
+            "model": tiny_model, "prompts": prompts, "sampling": sampling, "max_tokens": 40,
+            "speculative_config": {"model": "specplug.vllm.pld", "num_speculative_tokens": 4},
+            "additional_config": {"specplug": {"options": PLD_OPTIONS, "control": {**control, "log_path": str(log)}}},
+        })["outputs"]
+        assert outputs[name] == base["outputs"], name
+        records = [json.loads(line) for line in log.read_text().splitlines()]
+        assert records and all(len(r["k"]) == r["batch"] and all(0 <= k <= 4 for k in r["k"]) for r in records)
+        if name == "schedule":
+            sent = {max(r["k"]) for r in records}
+            assert all(max(r["k"]) <= (r["batch"] if r["batch"] < 5 else 0) for r in records)
+            assert sent == {0, 1, 2, 3, 4}, f"k sent: {sorted(sent)}"
+        else:
+            assert {r["batch"] for r in records} >= {5, 1}
+            assert sum(r["drafted"] for r in records[:4]) > 0  # the warm-up speculates
+            assert any("step_ms" in r and "draft_ms" in r for r in records)  # the cost split is logged
