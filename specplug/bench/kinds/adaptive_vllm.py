@@ -68,9 +68,23 @@ def _eagle3_head(args, tmp: Path) -> dict:
     model, _ = load_model(args.model)
     folder = Path(args.eagle3_head) if args.eagle3_head else default_head_dir(target_fingerprint(model), "eagle3")
     if folder.exists():
-        return {"folder": str(folder), "trained": True}
+        return {"folder": str(folder), "trained": True, **_head_quality(folder)}
     folder = save_random_head("eagle3", model, tmp / "random_eagle3", draft_vocab=8192)
     return {"folder": str(folder), "trained": False}
+
+
+def _head_quality(folder: Path) -> dict:
+    """The trained head's optimiser steps and held-out top-1 accuracy at draft position 1, as its
+    training recorded them (a head trained for minutes on a CPU can be as good as a random one)."""
+    import ast
+
+    try:
+        training = json.loads((folder / "specplug_head.json").read_text()).get("training")
+        training = ast.literal_eval(training) if isinstance(training, str) else training or {}
+        accuracy = (training.get("held_out") or {}).get("accuracy") or [None]
+        return {"steps": training.get("steps", training.get("batch_in_epoch")), "held_out_top1": accuracy[0]}
+    except (OSError, ValueError, SyntaxError, AttributeError):
+        return {}
 
 
 def _configs(args, head: dict | None, log_dir: Path) -> list[tuple[str, str, dict | None, dict | None]]:
@@ -292,7 +306,8 @@ def _documents(summary: dict, meta: dict, categories: list[str], goals: list[dic
              "hardware": meta["hardware"], "date": meta["date"], "vllm_version": meta["vllm_version"], "command": meta["command"]}
     extra = {"kind": "adaptive_vllm", "batch": extra_batch, "failed": failed, "decisions": decisions, "goals": goals,
              "run": {k: meta[k] for k in ("vllm_schedule", "control", "eagle3_head", "load_before", "load_after", "num_prompts", "quick")},
-             "head_note": None if head is None else ("trained EAGLE-3 head from specplug's cache" if head["trained"] else
+             "head_note": None if head is None else (f"trained EAGLE-3 head from specplug's cache ({head.get('steps')} optimiser steps, "
+                                                     f"held-out top-1 accuracy at draft position 1: {fmt(head.get('held_out_top1'), 'pct')})" if head["trained"] else
                                                      "no trained EAGLE-3 head in the cache: a RANDOM head (acceptance ~0; shows the cost side only)")}
     return {meta.get("stem", "adaptive_vllm"): summary_doc(vmeta, per, extra)}
 
