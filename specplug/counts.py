@@ -45,6 +45,12 @@ class AcceptanceCounts:
     new_tokens: int = 0
     accept_lengths: list[int] = field(default_factory=list)  # accepted draft tokens per step, where recorded
 
+    @classmethod
+    def from_vllm(cls: type[C], new_tokens: int, accepted: int, drafted: int = 0) -> C:
+        """Counts from vLLM's spec-decode counters and the tokens it emitted: every engine step of a
+        request emits its accepted draft tokens plus one, so ``steps = new_tokens - accepted``."""
+        return cls(drafted=drafted, accepted=accepted, steps=max(new_tokens - accepted, 0), new_tokens=new_tokens)
+
     @property
     def mat(self) -> float | None:
         """``new_tokens / steps``; ``None`` before the first forward."""

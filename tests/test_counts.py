@@ -54,3 +54,12 @@ def test_bench_aggregates_take_their_ratios_from_the_counts():
     assert agg.counts == AcceptanceCounts(drafted=6, accepted=4, steps=4, new_tokens=8)
     assert (agg.mat, agg.acceptance_rate) == (2.0, 4 / 6)
     assert Aggregate().mat is None and Aggregate().acceptance_rate is None  # the results print "-"
+
+
+def test_vllm_counters_become_counts_with_one_step_per_bonus_token():
+    # vLLM reports drafted and accepted tokens; each engine step emits its accepted tokens plus one.
+    counts = AcceptanceCounts.from_vllm(new_tokens=100, accepted=60, drafted=80)
+    assert (counts.steps, counts.mat, counts.acceptance_rate) == (40, 2.5, 0.75)
+    plain = AcceptanceCounts.from_vllm(new_tokens=32, accepted=0)
+    assert (plain.mat, plain.acceptance_rate) == (1.0, None)
+    assert AcceptanceCounts.from_vllm(0, 0).mat is None

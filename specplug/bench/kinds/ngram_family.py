@@ -47,6 +47,7 @@ import numpy as np
 
 from specplug.bench.kind import BenchKindSpec
 from specplug.bench.replay import replay_inputs
+from specplug.counts import AcceptanceCounts
 
 ROOT = Path(__file__).resolve().parents[3]  # the checkout
 COMMAND = None  # the suite's command line, set by run()
@@ -263,8 +264,9 @@ def summarize(prompts: list[dict], replayed: dict[str, list[dict]]) -> list[dict
         row = {"category": category, "prompts": len(idx)}
         for name, rows in replayed.items():
             total = {key: sum(rows[i][key] for i in idx) for key in ("emitted", "steps", "drafted", "accepted")}
-            row[name] = {"mat": total["emitted"] / total["steps"], "acceptance": total["accepted"] / max(total["drafted"], 1),
-                         **total}
+            counts = AcceptanceCounts(drafted=total["drafted"], accepted=total["accepted"], steps=total["steps"],
+                                      new_tokens=total["emitted"])
+            row[name] = {"mat": counts.mat, "acceptance": counts.acceptance_rate or 0.0, **total}
         table.append(row)
     return table
 
@@ -367,9 +369,9 @@ def main(argv=None) -> None:
     outputs = engines["vllm_ngram"]["outputs"]
     measured = {}
     for name, e in engines.items():
-        emitted = sum(len(o) for o in e["outputs"])
-        measured[name] = {"mat": emitted / (emitted - e["num_accepted_tokens"]),
-                          "acceptance": e["num_accepted_tokens"] / max(e["num_draft_tokens"], 1),
+        counts = AcceptanceCounts.from_vllm(sum(len(o) for o in e["outputs"]), e["num_accepted_tokens"],
+                                            e["num_draft_tokens"])
+        measured[name] = {"mat": counts.mat, "acceptance": counts.acceptance_rate or 0.0,
                           "seconds": e["seconds"], "same_outputs": sum(a == b for a, b in zip(e["outputs"], outputs))}
 
     print("replaying ...", file=sys.stderr, flush=True)

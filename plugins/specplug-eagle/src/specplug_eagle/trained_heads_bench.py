@@ -53,6 +53,7 @@ from types import SimpleNamespace
 from specplug.bench.documents import aggregate_json, goal_lines, summary_doc
 from specplug.bench.kind import BenchKindSpec
 from specplug.bench.results import fmt
+from specplug.counts import AcceptanceCounts
 
 HEAD_METHODS = ("medusa", "eagle", "eagle3")
 REFERENCE_METHODS = ("pld", "medusa", "eagle", "eagle2", "eagle3")
@@ -205,7 +206,8 @@ def summarize_vllm(raw: dict, categories: list[str]) -> dict:
             tps = new / max(sum(r["seconds"] for r in rows), 1e-9)
             base_tps = sum(r["new_tokens"] for r in base) / max(sum(r["seconds"] for r in base), 1e-9)
             entry["categories"][cat] = {
-                "prompts": len(rows), "mat": new / max(new - acc, 1), "acceptance": acc / drafted if drafted else None,
+                "prompts": len(rows), "mat": AcceptanceCounts.from_vllm(new, acc).mat,
+                "acceptance": acc / drafted if drafted else None,
                 "tokens_per_s": tps, "speedup": tps / base_tps,
                 "identical": sum(r["output_ids"] == plain_rows[r["prompt_id"]]["output_ids"] for r in rows),
             }
@@ -213,7 +215,7 @@ def summarize_vllm(raw: dict, categories: list[str]) -> dict:
         new = sum(len(o) for o in b["outputs"])
         entry["batch"] = {"tokens_per_s": new / b["seconds"], "speedup": (new / b["seconds"]) /
                           (sum(len(o) for o in pb["outputs"]) / pb["seconds"]),
-                          "mat": new / max(new - b["accepted"], 1),
+                          "mat": AcceptanceCounts.from_vllm(new, b["accepted"]).mat,
                           "identical": sum(x == y for x, y in zip(b["outputs"], pb["outputs"]))}
         entry["config"] = res["config"]
         out[name] = entry
