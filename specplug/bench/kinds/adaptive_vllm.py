@@ -56,6 +56,7 @@ DEFAULTS = {
     "vllm_schedule": [[1, 4, 5], [5, 1024, 0]],
     "control": {"mode": "adaptive"},
     "eagle3_head": None,
+    "cpu_bind": "nobind",
     "stem": "adaptive_vllm",
 }
 
@@ -121,8 +122,10 @@ def _run_engine(model: str, prompts: list[dict], single: int, args, spec, additi
            "seed": 0, "speculative_config": spec, "additional_config": additional, "batch": True, "single_first": single,
            "max_num_seqs": len(prompts), "max_model_len": 4096}
     # vLLM's automatic binding pins every CPU engine to the same core; on a shared machine that core is
-    # also everyone else's, so the engine runs unbound (the scheduler spreads it) unless the caller says otherwise
-    lines, _ = run_job(job, env={"VLLM_CPU_OMP_THREADS_BIND": os.environ.get("VLLM_CPU_OMP_THREADS_BIND", "nobind")})
+    # also everyone else's, so the engine runs unbound (the scheduler spreads it) unless the suite names
+    # cores (cpu_bind, vLLM's VLLM_CPU_OMP_THREADS_BIND: "1" is one thread on core 1, which another
+    # process's OpenMP threads cannot stall at a barrier) or the environment sets it
+    lines, _ = run_job(job, env={"VLLM_CPU_OMP_THREADS_BIND": os.environ.get("VLLM_CPU_OMP_THREADS_BIND", str(args.cpu_bind))})
     version = next((line["versions"]["vllm_version"] for line in lines if "versions" in line), None)
     batch1 = [line for line in lines if "seconds" in line and "prompt_id" in line]
     in_batch = {line["prompt_id"]: line["output_ids"] for line in lines if line.get("in_batch")}
@@ -276,7 +279,7 @@ def run(suite, quick: bool, out_dir: Path) -> list[Path]:
     meta = {"command": args.command, "date": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
             "model": args.model, "hardware": hardware(), "per_category": args.per_category,
             "batch1_per_category": args.batch1_per_category, "max_new_tokens": args.max_new_tokens, "k": args.k,
-            "vllm_schedule": args.vllm_schedule, "control": args.control, "quick": quick,
+            "vllm_schedule": args.vllm_schedule, "control": args.control, "quick": quick, "cpu_bind": args.cpu_bind,
             "eagle3_head": head, "vllm_version": next((r.get("vllm_version") for r in raw.values() if r.get("vllm_version")), None),
             "load_before": [round(x, 2) for x in load_before], "load_after": [round(x, 2) for x in os.getloadavg()],
             "num_prompts": len(prompt_ids), "batch1_prompts": single, "stem": args.stem}
@@ -305,7 +308,7 @@ def _documents(summary: dict, meta: dict, categories: list[str], goals: list[dic
              "max_new_tokens": meta["max_new_tokens"], "temperature": 0.0, "dtype": "float32", "device": "cpu",
              "hardware": meta["hardware"], "date": meta["date"], "vllm_version": meta["vllm_version"], "command": meta["command"]}
     extra = {"kind": "adaptive_vllm", "batch": extra_batch, "failed": failed, "decisions": decisions, "goals": goals,
-             "run": {k: meta[k] for k in ("vllm_schedule", "control", "eagle3_head", "load_before", "load_after", "num_prompts", "quick")},
+             "run": {k: meta.get(k) for k in ("vllm_schedule", "control", "eagle3_head", "load_before", "load_after", "num_prompts", "quick", "cpu_bind")},
              "head_note": None if head is None else (f"trained EAGLE-3 head from specplug's cache ({head.get('steps')} optimiser steps, "
                                                      f"held-out top-1 accuracy at draft position 1: {fmt(head.get('held_out_top1'), 'pct')})" if head["trained"] else
                                                      "no trained EAGLE-3 head in the cache: a RANDOM head (acceptance ~0; shows the cost side only)")}
@@ -317,7 +320,8 @@ def render(results, heading: str = "#") -> list[str]:
     run = extra.get("run", {})
     out = [f"Whole set: {run.get('num_prompts')} prompts in one `generate` call. vLLM's schedule: "
            f"`{json.dumps(run.get('vllm_schedule'))}`; controller: `{json.dumps(run.get('control'))}`. "
-           f"Load average before / after: {run.get('load_before')} / {run.get('load_after')}.", ""]
+           f"Load average before / after: {run.get('load_before')} / {run.get('load_after')}. "
+           f"Engine CPU binding (VLLM_CPU_OMP_THREADS_BIND): `{run.get('cpu_bind')}`.", ""]
     if extra.get("head_note"):
         out += [f"EAGLE-3: {extra['head_note']}.", ""]
     out += [f"{heading}# The whole set in one batch", "",
