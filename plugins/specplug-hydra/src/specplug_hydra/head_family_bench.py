@@ -7,7 +7,8 @@ decoding on the same prompt, and reports MAT, acceptance and speedup per categor
 split (drafting, verification, the rest of the engine loop). Each head drafts its own paper's shape:
 ``hydra`` its sparse tree (each level given the parent's path), ``mlp_speculator`` its top-k
 candidate sequences merged into a tree, ``blockwise`` a chain of its heads' top tokens, ``hass`` EAGLE-2's
-dynamic tree (its head is an EAGLE head), ``redrafter`` its beam search merged into a tree; ``pld``
+dynamic tree (its head is an EAGLE head), ``redrafter`` its beam search merged into a tree, ``falcon``
+its block tree (k depths per drafter forward), ``amphista`` Medusa's kind of sparse tree; ``pld``
 a chain of ``k``. vLLM 0.32 hosts none of these heads (it refuses ``mlp_speculator`` and never had the
 others), so this suite is the reference engine's only.
 
@@ -44,9 +45,12 @@ HEAD_OPTIONS = {
     "blockwise": lambda a: {"tree_size": a.k},
     "hass": lambda a: {"tree": "dynamic", "tree_size": a.tree_size, "depth": 5, "top_k": 4},
     "redrafter": lambda a: {"beam_width": 4, "tree_size": a.tree_size},
+    "falcon": lambda a: {"tree": "falcon", "tree_size": a.tree_size},
+    "amphista": lambda a: {"tree": "sparse", "tree_size": a.tree_size},
 }
 DEFAULTS = {"model": "smollm2-135m", "heads_dir": None, "per_category": 2, "max_new_tokens": 128, "k": 5,
-            "tree_size": 16, "heads": list(HEAD_OPTIONS), "baselines": ["pld"], "timed": True}
+            "tree_size": 16, "heads": ["hydra", "mlp_speculator", "blockwise", "hass", "redrafter"],
+            "baselines": ["pld"], "timed": True}
 
 
 def find_heads(args, model, tmp: Path) -> tuple[dict[str, dict], list[str]]:
@@ -144,7 +148,7 @@ def run(suite, quick: bool, out_dir: Path) -> list[Path]:
             methods=baselines + list(heads), engine="reference", model=args.model, prompts=label,
             k=max(args.k, args.tree_size), max_new_tokens=args.max_new_tokens, options=options, threads=1,
             use_cache=not quick, cache_dir=cache_dir() / "bench" / "head_family" / head_identity(heads),
-            title="The head family (Hydra, MLP speculator, Blockwise, HASS, ReDrafter) beside pld: reference engine, batch 1",
+            title="The head family (Hydra, MLP speculator, Blockwise, HASS, ReDrafter, FALCON, Amphista) beside pld: reference engine, batch 1",
             command=args.command)
         results = run_bench(cfg, model=model, tokenizer=tokenizer, prompts=prompts, label=label)
         data = results.to_json()
