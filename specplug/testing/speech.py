@@ -10,6 +10,9 @@
   and tests), so no benchmark utterance was ever seen in training.
 - :func:`speech_corpus`: ``n`` sentences of a split synthesised once into
   ``$SPECPLUG_CACHE/speech/<split>/`` with a ``transcripts.tsv`` (file name, reference text).
+  ``varied=True`` (for training drafts) speaks each sentence with one of several espeak-ng voices
+  and speeds (:data:`TRAIN_VOICES`, :data:`TRAIN_SPEEDS`) into ``<split>-varied/``; the benchmark's
+  test split is always the plain ``en-us`` voice at 160 words per minute.
 """
 
 from __future__ import annotations
@@ -22,9 +25,13 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-__all__ = ["have_tts", "sentences", "speech_corpus", "synthesize", "tiny_whisper", "TTS_MISSING"]
+__all__ = ["TRAIN_SPEEDS", "TRAIN_VOICES", "have_tts", "sentences", "speech_corpus", "synthesize", "tiny_whisper", "TTS_MISSING"]
 
 TTS_MISSING = "needs espeak-ng and sox (apt-get install espeak-ng sox) to synthesise speech"
+# voices and speeds of the varied training speech (espeak-ng voice names, "+f3" etc. are its variants);
+# en-us appears twice: the benchmark speaks en-us, the others make the draft robust to the voice
+TRAIN_VOICES = ("en-us", "en-gb", "en-us+f3", "en-gb-x-rp", "en-us", "en-029", "en-us+m3", "en-gb-scotland")
+TRAIN_SPEEDS = (160, 140, 185, 170, 205)
 _WORDS = re.compile(r"^[A-Za-z][A-Za-z ,'\-]*[.?!]?$")
 
 
@@ -76,19 +83,26 @@ def sentences(split: str) -> list[str]:
     return out
 
 
-def speech_corpus(split: str, n: int, cache: str | Path | None = None) -> list[tuple[Path, str]]:
-    """The first ``n`` sentences of ``split`` as ``(wav path, reference text)``, synthesised once."""
+def speech_corpus(split: str, n: int, cache: str | Path | None = None, varied: bool = False) -> list[tuple[Path, str]]:
+    """The first ``n`` sentences of ``split`` as ``(wav path, reference text)``, synthesised once.
+
+    ``varied``: sentence ``i`` is spoken with voice ``TRAIN_VOICES[i % 8]`` at ``TRAIN_SPEEDS[i % 5]``
+    words per minute (40 voice/speed pairs), into a folder of its own."""
     from specplug.models import cache_dir
 
     texts = sentences(split)
     if n > len(texts):
         raise ValueError(f"the {split} split has {len(texts)} sentences; asked for {n}")
-    folder = Path(cache) if cache is not None else cache_dir() / "speech" / split
+    name = f"{split}-varied" if varied else split
+    folder = Path(cache) if cache is not None else cache_dir() / "speech" / name
     out = []
     for i, text in enumerate(texts[:n]):
-        wav = folder / f"{split}-{i:04d}.wav"
+        wav = folder / f"{name}-{i:04d}.wav"
         if not wav.exists():
-            synthesize(text, wav)
+            if varied:
+                synthesize(text, wav, voice=TRAIN_VOICES[i % len(TRAIN_VOICES)], words_per_minute=TRAIN_SPEEDS[i % len(TRAIN_SPEEDS)])
+            else:
+                synthesize(text, wav)
         out.append((wav, text))
     (folder / "transcripts.tsv").write_text("".join(f"{w.name}\t{t}\n" for w, t in out))
     return out

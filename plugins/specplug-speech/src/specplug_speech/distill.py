@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-__all__ = ["DistillData", "distill", "pseudo_label", "train_draft"]
+__all__ = ["DistillData", "distill", "labelled", "pseudo_label", "train_draft"]
 
 KL_WEIGHT = 0.8  # distil-whisper's alpha_KL (CE weight 1)
 
@@ -203,6 +203,21 @@ def agreement(draft, data: DistillData, rows: Sequence[int], to_draft: torch.Ten
     return round(float((guess[mask] == to_draft[labels[mask]]).float().mean()), 4)
 
 
+def labelled(target, feature_extractor, audios: Sequence[np.ndarray], prompt: Sequence[int], eos: int, max_new_tokens: int = 96,
+             labels_cache: str | Path | None = None, log=print) -> DistillData:
+    """Step 1 (:func:`pseudo_label`), kept in ``labels_cache`` and reused by a later run with the same
+    number of utterances and prompt (every draft trained on the same speech shares it)."""
+    if labels_cache is not None and Path(labels_cache).exists():
+        saved = torch.load(labels_cache)
+        if len(saved["transcripts"]) == len(audios) and saved["prompt"] == list(prompt):
+            return DistillData(saved["prompt"], list(saved["encoder"]), saved["transcripts"])
+    data = pseudo_label(target, feature_extractor, audios, prompt, eos, max_new_tokens=max_new_tokens, log=log)
+    if labels_cache is not None:
+        Path(labels_cache).parent.mkdir(parents=True, exist_ok=True)
+        torch.save({"prompt": data.prompt, "encoder": torch.stack(data.encoder), "transcripts": data.transcripts}, labels_cache)
+    return data
+
+
 def distill(target, tokenizer, feature_extractor, audios: Sequence[np.ndarray], texts: Sequence[str], prompt: Sequence[int],
             eos: int, layers: Sequence[int], vocab_size: int, steps: int, out: str | Path, batch_size: int = 8,
             lr: float = 3e-4, seed: int = 0, max_new_tokens: int = 96, labels_cache: str | Path | None = None,
@@ -215,16 +230,7 @@ def distill(target, tokenizer, feature_extractor, audios: Sequence[np.ndarray], 
     from specplug.kit.whisper_draft import build_draft_decoder, save_draft_decoder
 
     torch.manual_seed(seed)
-    data = None
-    if labels_cache is not None and Path(labels_cache).exists():
-        saved = torch.load(labels_cache)
-        if len(saved["transcripts"]) == len(audios) and saved["prompt"] == list(prompt):
-            data = DistillData(saved["prompt"], list(saved["encoder"]), saved["transcripts"])
-    if data is None:
-        data = pseudo_label(target, feature_extractor, audios, prompt, eos, max_new_tokens=max_new_tokens, log=log)
-        if labels_cache is not None:
-            Path(labels_cache).parent.mkdir(parents=True, exist_ok=True)
-            torch.save({"prompt": data.prompt, "encoder": torch.stack(data.encoder), "transcripts": data.transcripts}, labels_cache)
+    data = labelled(target, feature_extractor, audios, prompt, eos, max_new_tokens, labels_cache, log)
     sequences = list(data.transcripts)
     if tokenizer is not None:
         sequences += [tokenizer.encode(" " + t, add_special_tokens=False) for t in texts]
