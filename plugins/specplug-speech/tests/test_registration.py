@@ -10,6 +10,7 @@ class TestDistilWhisperRegistration(MethodRegistrationConformance):
     plugin_module = "specplug_speech.plugin"
     entry_point = "speech"
     method = "distil_whisper"
+    plugin_methods = ("distil_whisper", "kangaroo")
     options_class = DistilWhisperOptions
     proposer_class = DistilWhisperProposer
     needs = frozenset({Need.target_model})

@@ -71,9 +71,13 @@ class DistilWhisperProposer(BaseProposer):
 
         if self.draft is None:
             raise RuntimeError("distil_whisper is not bound to a target: the engine calls bind_target first")
-        self._caches[request_id] = WhisperDraftCache(self.draft)
+        self._caches[request_id] = self._new_cache(WhisperDraftCache)
         self._generators[request_id] = torch.Generator().manual_seed((self.options.seed * 1_000_003 + self._requests) ^ _DRAFT_STREAM)
         self._requests += 1
+
+    def _new_cache(self, default):
+        """The request's draft cache (a subclass with a draft of another shape overrides this)."""
+        return default(self.draft)
 
     def propose(self, request: ProposalRequest) -> Draft:
         from specplug.kit.drafting import draft_chain
