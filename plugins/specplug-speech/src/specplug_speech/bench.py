@@ -33,7 +33,7 @@ __all__ = ["KIND", "parse_method", "wer"]
 DEFAULTS = {
     "model": "whisper-tiny.en",
     "utterances": 100,
-    "methods": ["distil_whisper", "specasr"],
+    "methods": ["distil_whisper", "specasr", "kangaroo"],
     "k": 6,
     "max_new_tokens": 96,
     "threads": 1,
@@ -163,7 +163,7 @@ def run(suite, quick: bool, out_dir: Path) -> list[Path]:
             o = per[entry]["overall"]
             goals.append({"goal": f"{entry}: transcripts identical to plain decoding", "met": o["identical"] == len(corpus),
                           "figure": f"{o['identical']}/{len(corpus)}; WER {o['wer'] * 100:.2f}% vs plain {per['plain']['overall']['wer'] * 100:.2f}%"})
-    meta = {"title": "Speculative speech recognition: Whisper tiny.en, distilled draft decoder and SpecASR (reference engine, CPU)",
+    meta = {"title": "Speculative speech recognition: Whisper tiny.en with a distilled draft decoder, SpecASR and a trained early exit (reference engine, CPU)",
             "model": args.model, "engine": "specplug_reference", "prompts": f"speech test split: {len(corpus)} synthesised utterances",
             "num_prompts": len(corpus), "categories": [], "k": args.k, "max_new_tokens": args.max_new_tokens, "temperature": 0.0,
             "dtype": "float32", "device": "cpu", "threads": args.threads, "hardware": hardware(),
@@ -187,16 +187,40 @@ def render(results, heading: str = "#") -> list[str]:
         o = results.summary[name]["overall"]
         out.append(f"| {name} | {o['wer'] * 100:.2f}% | {o['identical']}/{o['prompts']} | {fmt(o['mat'])} | {fmt(o['speedup'], 'x')} | "
                    f"{fmt(o['whole_utterance_speedup'], 'x')} | {fmt(o['ms_per_token'])} | {o['draft_s']:.2f} | {o['verify_s']:.2f} | {o['overhead_s']:.2f} |")
-    out.append("")
+    out += [""] + cost_split_lines(results, heading)
     for entry, counts in extra.get("counters", {}).items():
         out.append(f"- {entry} mechanisms: " + ", ".join(f"{k} {v}" for k, v in counts.items()))
     for entry, meta in extra.get("drafts", {}).items():
         if meta:
             training = meta.get("training", {})
-            out.append(f"- {entry} draft: layers {meta.get('init_layers')} of the target, {training.get('train_utterances')} training "
+            shape = (f"the target's first {meta['exit_layer']} decoder layers + trained exit adapter" if meta.get("kind") == "early_exit"
+                     else f"layers {meta.get('init_layers')} of the target")
+            out.append(f"- {entry} draft: {shape}, {training.get('train_utterances')} training "
                        f"utterances, {training.get('steps')} steps; held-out next-token agreement {training.get('agreement_before')} "
                        f"-> {training.get('agreement_after')}")
     return out + [""] + goal_lines(extra.get("goals", []), heading)
+
+
+def cost_split_lines(results, heading: str = "#") -> list[str]:
+    """Each drafter's decoder cost in units of one plain decoding step (the ms one plain token costs):
+    a step costs ``drafted x draft + verify``; it pays off when MAT exceeds that sum."""
+    plain = results.summary.get("plain", {}).get("overall")
+    if not plain or not plain.get("steps") or not plain.get("decoder_s"):
+        return []
+    step = plain["decoder_s"] / plain["steps"]  # plain: one target forward per token
+    out = [f"{heading}# Cost split (units of one plain step, {1000 * step:.1f} ms)", "",
+           "| method | drafted per step | draft per drafted token | verify per step | overhead per step | step cost | MAT |",
+           "|---|---:|---:|---:|---:|---:|---:|"]
+    for name in results.methods:
+        o = results.summary[name]["overall"]
+        if name == "plain" or not o.get("steps"):
+            continue
+        steps, drafted = o["steps"], o.get("drafted") or 0
+        per_token = o["draft_s"] / drafted / step if drafted else 0.0
+        verify, overhead = o["verify_s"] / steps / step, o["overhead_s"] / steps / step
+        out.append(f"| {name} | {drafted / steps:.2f} | {per_token:.2f} | {verify:.2f} | {overhead:.2f} | "
+                   f"{o['decoder_s'] / steps / step:.2f} | {fmt(o['mat'])} |")
+    return out + [""]
 
 
 KIND = BenchKindSpec(id="speech", run=run, render=render, defaults=DEFAULTS)

@@ -121,7 +121,7 @@ def train_exit(adapter, head_weight: torch.Tensor, features: ExitFeatures, steps
         if step == 0:
             first_loss = loss_value
         if (step + 1) % 100 == 0 or step + 1 == steps:
-            log(f"step {step + 1}/{steps}: loss {loss_value:.3f} (ce {float(ce):.3f}, kl {float(kl):.3f}), {time.perf_counter() - start:.0f} s")
+            log(f"step {step + 1}/{steps}: loss {loss_value:.3f} (ce {float(ce.detach()):.3f}, kl {float(kl.detach()):.3f}), {time.perf_counter() - start:.0f} s")
     adapter.eval()
     for p in params:
         p.requires_grad_(False)
