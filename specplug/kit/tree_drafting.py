@@ -4,8 +4,9 @@ acceptance profiles measured in the reference engine, and verify costs per tree 
 - :class:`ModelTopKDrafter`: a :class:`~specplug.kit.trees.TopKDrafter` over a draft model's
   :class:`~specplug.kit.drafting.DraftCache`. Expanding a batch of nodes is one draft forward: the
   nodes' tokens are appended to the draft's KV cache under a tree mask (each sees the committed
-  tokens, its ancestors and itself, at position root + depth); the step's draft entries are rolled
-  back in :meth:`ModelTopKDrafter.close`.
+  tokens, its ancestors and itself, at position root + depth; a batch may hold a node and its
+  descendants, parents first, as a chain speculated for the draft itself); the step's draft entries
+  are rolled back in :meth:`ModelTopKDrafter.close`.
 - :class:`TreeSourceOptions`: where a tree method's candidates come from: a derived draft model
   (``draft_model`` folder, or ``draft_layers`` of the target, as ``sps``) or a trained EAGLE head
   (``source=eagle3`` or ``eagle``: the eagle plugin's proposer, built by id from the registry, gives
@@ -102,12 +103,15 @@ class ModelTopKDrafter:
         depth: dict[int, int] = {}
         rows = []
         positions = []
+        batch_slot = {node: past + j for j, node in enumerate(todo)}  # a node may follow its parent in one batch
         for j, node in enumerate(todo):
             chain, p = [], int(parents[node])
             while p >= 0:
-                if p not in self.slot_of:
-                    raise ValueError(f"node {node}'s parent {p} was never expanded; expand parents first")
-                chain.append(self.slot_of[p])
+                slot = self.slot_of.get(p, batch_slot.get(p))
+                if slot is None or (p in batch_slot and batch_slot[p] >= past + j):
+                    raise ValueError(f"node {node}'s parent {p} was never expanded; expand parents first "
+                                     "(or feed them earlier in the same batch)")
+                chain.append(slot)
                 p = int(parents[p])
             depth[node] = len(chain) + 1
             positions.append(self.base - 1 + depth[node])
