@@ -121,10 +121,8 @@ def _run_engine(model: str, prompts: list[dict], single: int, args, spec, additi
     job = {"mode": "timed", "model": model, "prompts": prompts, "max_new_tokens": args.max_new_tokens, "temperature": 0.0,
            "seed": 0, "speculative_config": spec, "additional_config": additional, "batch": True, "single_first": single,
            "max_num_seqs": len(prompts), "max_model_len": 4096}
-    # vLLM's automatic binding pins every CPU engine to the same core; on a shared machine that core is
-    # also everyone else's, so the engine runs unbound (the scheduler spreads it) unless the suite names
-    # cores (cpu_bind, vLLM's VLLM_CPU_OMP_THREADS_BIND: "1" is one thread on core 1, which another
-    # process's OpenMP threads cannot stall at a barrier) or the environment sets it
+    # VLLM_CPU_OMP_THREADS_BIND: the suite's cpu_bind unless the environment sets it. vLLM applies it
+    # only in its multiprocess executor; a job's engine runs in-process, where it changes nothing
     lines, _ = run_job(job, env={"VLLM_CPU_OMP_THREADS_BIND": os.environ.get("VLLM_CPU_OMP_THREADS_BIND", str(args.cpu_bind))})
     version = next((line["versions"]["vllm_version"] for line in lines if "versions" in line), None)
     batch1 = [line for line in lines if "seconds" in line and "prompt_id" in line]
