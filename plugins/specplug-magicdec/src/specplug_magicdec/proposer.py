@@ -9,7 +9,7 @@ that the target's one verification pass over ``k + 1`` tokens pays. The verifica
 cache, so the output is exactly the target's.
 
 specplug's version (reference engine; ``Need.target_model``): the proposer holds its own cache of the
-target (:class:`SparseCache`), separate from the engine's, so the engine's verification never reads it:
+target (:class:`specplug.kit.sparse_kv.StreamingCache`, shared with TriForce's draft), separate from the engine's, so the engine's verification never reads it:
 
 - the prompt is prefilled with full attention (in chunks), then cut to ``sinks`` + the latest
   ``kv_budget - sinks`` positions (:func:`streaming_positions`), keeping their true RoPE positions;
@@ -25,30 +25,14 @@ MagicDec's batched serving and its choice of budget from a roofline model.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 import numpy as np
 from pydantic import Field, model_validator
 
+from specplug.kit.sparse_kv import streaming_positions
 from specplug.methods import MethodOptions
 from specplug.protocols import BaseProposer, Draft, Need, ProposalRequest, TargetInfo
 
-__all__ = ["MagicDecOptions", "MagicDecProposer", "SparseCache", "streaming_positions"]
-
-PREFILL_CHUNK = 1024
-
-
-def streaming_positions(length: int, sinks: int, budget: int) -> np.ndarray:
-    """Cache entries StreamingLLM keeps of ``length``: the first ``sinks`` and the latest ``budget - sinks``.
-
-    >>> streaming_positions(10, 2, 5).tolist()
-    [0, 1, 7, 8, 9]
-    >>> streaming_positions(4, 2, 5).tolist()
-    [0, 1, 2, 3]
-    """
-    if length <= budget:
-        return np.arange(length)
-    return np.concatenate([np.arange(sinks), np.arange(length - (budget - sinks), length)])
+__all__ = ["MagicDecOptions", "MagicDecProposer", "streaming_positions"]
 
 
 class MagicDecOptions(MethodOptions):
@@ -64,53 +48,6 @@ class MagicDecOptions(MethodOptions):
         return self
 
 
-class SparseCache:
-    """The target's weights with a StreamingLLM cache, in step with one request (the ``draft_chain`` interface)."""
-
-    vocab = None  # the full vocabulary
-
-    def __init__(self, model, sinks: int, budget: int) -> None:
-        from specplug.kit.target import TargetModel
-
-        self.lm = TargetModel(model)
-        self.sinks, self.budget = sinks, budget
-        self.positions: list[int] = []  # true position of each cache entry
-        self.synced = 0  # committed tokens absorbed at the last sync
-        self.mark = 0  # cache entries at the last sync (later ones are draft tokens)
-
-    def _forward(self, tokens: Sequence[int], start: int):
-        import torch
-
-        logits = self.lm.forward(list(tokens), position_ids=torch.arange(start, start + len(tokens)), logits_to_keep=1)
-        self.positions.extend(range(start, start + len(tokens)))
-        return logits[-1]
-
-    def sync(self, committed: Sequence[int]):
-        """Logits after the root: drop the last step's draft entries, feed the new committed tokens, cut to the budget."""
-        committed = [int(t) for t in committed]
-        if self.lm.cache_len > self.mark:
-            self.lm.rollback(self.mark)
-            del self.positions[self.mark :]
-        if self.synced >= len(committed):  # a shorter text: another request reused the cache
-            self.lm.reset()
-            self.positions, self.synced = [], 0
-        new = committed[self.synced :]
-        first_fill = self.synced == 0
-        logits = None
-        chunk = PREFILL_CHUNK if first_fill else len(new)
-        for i in range(0, len(new), chunk):  # the prompt: full attention, in chunks
-            logits = self._forward(new[i : i + chunk], self.synced + i)
-        keep = streaming_positions(self.lm.cache_len, self.sinks, self.budget)
-        if keep.shape[0] < self.lm.cache_len:
-            self.lm.keep(keep.tolist())
-            self.positions = [self.positions[i] for i in keep.tolist()]
-        self.synced, self.mark = len(committed), self.lm.cache_len
-        return logits
-
-    def feed(self, tokens: Sequence[int]):
-        return self._forward(tokens, self.positions[-1] + 1)
-
-
 class MagicDecProposer(BaseProposer):
     """MagicDec (see the module docstring). One request at a time, as the reference engine decodes."""
 
@@ -119,7 +56,7 @@ class MagicDecProposer(BaseProposer):
     def __init__(self, options: MagicDecOptions | None = None):
         self.options = options or MagicDecOptions()
         self.model = None
-        self.cache: SparseCache | None = None
+        self.cache = None  # specplug.kit.sparse_kv.StreamingCache of the current request
         self.request_id: str | None = None
         self.generator = None
 
@@ -146,7 +83,9 @@ class MagicDecProposer(BaseProposer):
         if self.model is None:
             raise ValueError("magicdec was asked to propose before bind_target: run it in specplug's reference engine")
         if self.cache is None or request.request_id != self.request_id:
-            self.cache = SparseCache(self.model, self.options.sinks, self.options.kv_budget)
+            from specplug.kit.sparse_kv import StreamingCache
+
+            self.cache = StreamingCache(self.model, self.options.sinks, self.options.kv_budget)
             self.request_id = request.request_id
         if request.max_tokens <= 0:
             return Draft.empty()
