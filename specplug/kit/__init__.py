@@ -22,6 +22,9 @@ imports a plugin, vllm, or (at import time of this package) torch.
 - :mod:`specplug.kit.tree_drafting`: a draft model as a top-k drafter, the tree methods' shared
   proposer (:class:`~specplug.kit.tree_drafting.TreeProposer`; a derived draft or a trained EAGLE head
   as the source), profiles measured in the reference engine, verify cost per tree size.
+- :mod:`specplug.kit.sparse_kv`: :class:`~specplug.kit.sparse_kv.StreamingCache`, a model over a
+  StreamingLLM cache (attention sinks plus a recent window, true positions kept) in step with the text,
+  for long-context drafters (MagicDec's self-draft, TriForce's draft model).
 - :mod:`specplug.kit.slots`: :class:`~specplug.kit.slots.RequestSlots`, request ids mapped to dense
   slots for proposers that keep per-request state in numpy arrays (numpy only, no torch).
 """
