@@ -153,3 +153,46 @@ def test_vllm_adapter_trace_leaves_no_request_state():
         assert len(drafter.proposer.requests) <= 2
     drafter.finish_requests(list(drafter.proposer.requests)) if hasattr(drafter, "finish_requests") else None
     assert len(drafter.proposer.requests) <= 2
+
+
+def test_pooled_automata_match_brute_force_through_growth_packing_and_reuse():
+    """Many requests share the pool's arrays, interleaved: regions grow (and move), finished ones leave
+    holes that packing reclaims, ids are reused with shorter texts. Every row's match after every step
+    still equals a brute-force search over that row's own text."""
+    from specplug_sam_decoding.pool import AutomatonPool, step_rows
+
+    rng = np.random.default_rng(3)
+    pool = AutomatonPool(max_requests=6, units=300)
+    rows, width = 4, 700
+    token_ids = np.zeros((rows, width), np.int32)
+    texts: list[list[int]] = [[] for _ in range(rows)]
+    lengths = np.zeros(rows, np.int64)
+    ids = [f"req-{r}" for r in range(rows)]
+    out = np.zeros((rows, 3), np.int32)
+    counts, sources, matches = np.zeros(rows, np.int32), np.zeros(rows, np.int64), np.zeros(rows, np.int64)
+    moved = packed = 0
+    for step in range(260):
+        for row in range(rows):
+            if lengths[row] >= len(texts[row]):  # the row's request ended: a new one (sometimes the same id again)
+                pool.release(ids[row]) if rng.random() < 0.7 else None
+                ids[row] = ids[row] if rng.random() < 0.3 else f"req-{step}-{row}"
+                texts[row] = rng.integers(0, 4, size=int(rng.integers(20, width))).tolist()
+                token_ids[row, : len(texts[row])] = texts[row]
+                lengths[row] = int(rng.integers(1, 10))
+            lengths[row] = min(len(texts[row]), lengths[row] + int(rng.integers(1, 9)))
+        bases = pool.base.copy()
+        top = pool.top
+        slots = pool.slots_for(ids, np.ones(rows, bool), lengths)
+        moved += int(np.any(pool.base[: bases.shape[0]] != bases))
+        packed += int(pool.top < top)
+        limits = np.full(rows, 3, np.int64)
+        pool.slots.clock = step_rows(pool.states, pool.edges, pool.meta, pool.base, pool.units, slots, token_ids, lengths, limits,
+                                     NO_STATES, NO_EDGES, np.zeros(1, np.int32) - 1, False, 1, 0, out, counts, sources, matches,
+                                     pool.slots.used, pool.slots.clock)
+        for row in range(rows):
+            n = int(lengths[row])
+            assert int(pool.meta[slots[row], sam.D_LEN]) == sam.longest_match_brute_force(texts[row], n - 1)[0], (step, row)
+    assert moved and packed  # regions did move and holes were reclaimed
+    for rid in list(pool.requests):
+        pool.release(rid)
+    assert not pool.requests and not pool.units.any()

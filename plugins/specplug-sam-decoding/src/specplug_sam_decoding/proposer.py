@@ -12,14 +12,13 @@ The draft is the continuation of the dynamic match unless the static match is lo
 (option ``auxiliary``: any registered method that needs only token ids, built by id) drafts instead,
 as the paper falls back to Token Recycling or EAGLE when the automata have nothing long enough.
 
-Per-request state: one :class:`~specplug_sam_decoding.automaton.Automaton` (at most ``2n`` states
-and ``3n`` edges of int32 for ``n`` tokens), dropped in ``finish_request``; at most
-``max_active_requests`` are kept (the least recently used is dropped first).
+Per-request state: one automaton (at most ``2n`` states and ``3n`` edges of int32 for ``n`` tokens),
+a region of the shared arrays of an :class:`~specplug_sam_decoding.pool.AutomatonPool`, released in
+``finish_request``; at most ``max_active_requests`` are kept (the least recently used is dropped first).
 """
 
 from __future__ import annotations
 
-from collections import OrderedDict
 from pathlib import Path
 
 import numpy as np
@@ -28,6 +27,7 @@ from pydantic import Field, field_validator
 from specplug.methods import MethodOptions
 from specplug.protocols import BaseProposer, Draft, ProposalRequest
 from specplug_sam_decoding import automaton as sam
+from specplug_sam_decoding.pool import AutomatonPool, step_rows
 
 __all__ = ["SamOptions", "SamProposer", "load_corpus"]
 
@@ -99,8 +99,9 @@ def _static(path: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 class SamProposer(BaseProposer):
     """SAM-Decoding over the request's text and an optional static corpus (see the module docstring).
 
-    Also a :class:`~specplug.protocols.BatchProposer`: ``propose_batch`` runs the same compiled step per
-    row on vLLM's buffer (no per-row request or draft objects).
+    Also a :class:`~specplug.protocols.BatchProposer`: ``propose_batch`` follows and drafts every row in
+    one compiled call over the automata of an :class:`~specplug_sam_decoding.pool.AutomatonPool`
+    (``propose`` is the same call on one row), so the step costs no Python per row.
     """
 
     stateless = False
@@ -112,7 +113,7 @@ class SamProposer(BaseProposer):
         else:
             self.corpus, self.static_states, self.static_edges = _EMPTY_CORPUS, _NO_STATES, _NO_EDGES
         self.use_static = o.corpus is not None
-        self.requests: OrderedDict[str, sam.Automaton] = OrderedDict()
+        self.pool = AutomatonPool(o.max_active_requests)
         self.auxiliary = None
         if o.auxiliary is not None:
             from specplug.registry import get_registry
@@ -124,69 +125,84 @@ class SamProposer(BaseProposer):
             self.auxiliary = spec.build(o.auxiliary_options)
         self.last_source: str | None = None  # "dynamic", "static", "auxiliary" or None: where the latest draft came from
         self.last_match = 0
+        self._rows = 0
+        self._grow_rows(8)
+
+    @property
+    def requests(self) -> dict[str, int]:
+        """Live request ids (and their automata's slots)."""
+        return self.pool.requests
+
+    def _grow_rows(self, rows: int) -> None:
+        self._rows = rows
+        self._counts = np.zeros(rows, np.int32)
+        self._sources = np.zeros(rows, np.int64)
+        self._matches = np.zeros(rows, np.int64)
 
     # -- lifecycle ------------------------------------------------------------------------------
     def start_request(self, request_id: str, prompt_ids: np.ndarray) -> None:
-        self.requests.pop(request_id, None)
-        self._open(request_id, max(256, 2 * int(np.asarray(prompt_ids).shape[0])))
+        self.pool.open(request_id, int(np.asarray(prompt_ids).shape[0]))
         if self.auxiliary is not None:
             self.auxiliary.start_request(request_id, prompt_ids)
 
     def finish_request(self, request_id: str) -> None:
-        self.requests.pop(request_id, None)
+        self.pool.release(request_id)
         if self.auxiliary is not None:
             self.auxiliary.finish_request(request_id)
 
-    def _open(self, request_id: str, capacity: int) -> sam.Automaton:
-        automaton = self.requests[request_id] = sam.Automaton(capacity)
-        while len(self.requests) > self.options.max_active_requests:
-            self.requests.popitem(last=False)
-        return automaton
-
-    def _automaton(self, request_id: str, n: int) -> sam.Automaton:
-        automaton = self.requests.get(request_id)
-        if automaton is None or automaton.meta[sam.SEEN] > n:  # unknown, or a reused id whose text is shorter
-            automaton = self._open(request_id, max(256, 2 * n))
-        else:
-            self.requests.move_to_end(request_id)
-        if n > automaton.capacity:
-            automaton.reserve(n)
-        return automaton
-
     # -- the step -------------------------------------------------------------------------------
-    def _step(self, request_id: str, tokens: np.ndarray, n: int, limit: int, out: np.ndarray) -> tuple[int, int, int]:
-        a = self._automaton(request_id, n)
-        return sam.step(a.states, a.edges, a.meta, tokens, n, self.static_states, self.static_edges, self.corpus,
-                        self.use_static, self.options.min_match, self.options.static_margin, limit, out)
-
-    def _limit(self, max_tokens: int) -> int:
+    def _limits(self, max_tokens: np.ndarray) -> np.ndarray:
         cap = self.options.num_pred_tokens
-        return max_tokens if cap is None else min(max_tokens, cap)
+        return max_tokens if cap is None else np.minimum(max_tokens, cap)
+
+    def _step_rows(self, token_ids, lengths, limits, request_ids, out) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``(counts, sources, matches)`` of every row (views, valid until the next call)."""
+        rows = token_ids.shape[0]
+        if rows > self._rows:
+            self._grow_rows(max(rows, 2 * self._rows))
+        counts, sources, matches = self._counts[:rows], self._sources[:rows], self._matches[:rows]
+        counts.fill(0)
+        sources.fill(0)
+        pool = self.pool
+        slots = pool.slots_for(request_ids, limits > 0, lengths)
+        pool.slots.clock = step_rows(
+            pool.states, pool.edges, pool.meta, pool.base, pool.units, slots, token_ids, lengths, limits,
+            self.static_states, self.static_edges, self.corpus, self.use_static, self.options.min_match,
+            self.options.static_margin, out, counts, sources, matches, pool.slots.used, pool.slots.clock,
+        )
+        return counts, sources, matches
 
     def propose(self, request: ProposalRequest) -> Draft:
-        tokens = np.ascontiguousarray(request.token_ids, dtype=np.int32)
-        limit = self._limit(request.max_tokens)
-        out = np.empty(max(limit, 1), dtype=np.int32)
-        count, source, self.last_match = self._step(request.request_id, tokens, tokens.shape[0], limit, out)
-        if count == 0 and source == 0 and self.auxiliary is not None and limit > 0:
+        tokens = np.ascontiguousarray(request.token_ids, dtype=np.int32)[None, :]  # [1, n]: a one-row batch
+        limits = self._limits(np.array([request.max_tokens], dtype=np.int64))
+        out = np.empty((1, max(int(limits[0]), 1)), dtype=np.int32)
+        # a row with nothing to draft still reads its tokens (limit 0 skips the row, so ask for 1 and drop it)
+        ask = np.maximum(limits, 1)
+        counts, sources, matches = self._step_rows(tokens, np.array([tokens.shape[1]], dtype=np.int64), ask,
+                                                   [request.request_id], out)
+        count = int(counts[0]) if limits[0] > 0 else 0
+        source = int(sources[0]) if limits[0] > 0 else 0
+        self.last_match = int(matches[0])
+        if count == 0 and source == 0 and self.auxiliary is not None and limits[0] > 0:
             self.last_source = "auxiliary"
-            return first_chain_of(self.auxiliary.propose(request), limit)
+            return first_chain_of(self.auxiliary.propose(request), int(limits[0]))
         self.last_source = _SOURCES[source]
-        return Draft.chain(out[:count].astype(np.int64))
+        return Draft.chain(out[0, :count].astype(np.int64))
 
     def propose_batch(self, token_ids, lengths, max_tokens, out, request_ids=None, num_prompt_tokens=None) -> np.ndarray:
         if request_ids is None:
             raise ValueError("sam_decoding keeps per-request state: propose_batch needs request_ids")
-        counts = np.zeros(token_ids.shape[0], dtype=np.int32)
-        for row in np.flatnonzero(np.asarray(max_tokens) > 0).tolist():
-            n, limit = int(lengths[row]), self._limit(int(max_tokens[row]))
-            count, source, _ = self._step(request_ids[row], token_ids[row], n, limit, out[row])
-            if source == 0 and self.auxiliary is not None:
+        limits = self._limits(np.asarray(max_tokens, dtype=np.int64))
+        lengths = np.asarray(lengths, dtype=np.int64)
+        counts, sources, _ = self._step_rows(token_ids, lengths, limits, request_ids, out)
+        counts = counts.copy()
+        if self.auxiliary is not None:  # rows neither automaton drafted for: the auxiliary drafter, row by row
+            for row in np.flatnonzero((sources == 0) & (limits > 0)).tolist():
+                n, limit = int(lengths[row]), int(limits[row])
                 chain = first_chain_of(self.auxiliary.propose(ProposalRequest(
                     request_ids[row], np.asarray(token_ids[row, :n], dtype=np.int64), int(num_prompt_tokens[row]), limit)), limit)
-                count = len(chain)
-                out[row, :count] = chain.token_ids
-            counts[row] = count
+                counts[row] = len(chain)
+                out[row, : counts[row]] = chain.token_ids
         return counts
 
 
