@@ -26,7 +26,7 @@ from numba import njit
 PROBES = 16
 EMPTY = np.int64(-1 << 62)
 
-__all__ = ["new_table", "update", "search"]
+__all__ = ["new_table", "propose_rows", "search", "update"]
 
 
 def new_table(buckets: int, width: int):
@@ -113,24 +113,18 @@ def _children(keys, nexts, counts, a, b):  # pragma: no cover - compiled
 
 
 @njit(cache=True, nogil=True)
-def search(keys, nexts, counts, a, b, simulations, max_depth, max_nodes, c_puct, out_tokens, out_parents):  # pragma: no cover
-    """Run the search from context ``(a, b)``; write the draft tree; return its size (see the module docstring)."""
+def _node(token, parent, depth, visits, value, first, count, expanded, i, t, p, d):  # pragma: no cover - compiled
+    token[i], parent[i], depth[i] = t, p, d
+    visits[i], value[i], first[i], count[i], expanded[i] = 0, 0.0, -1, 0, False
+
+
+@njit(cache=True, nogil=True)
+def _simulate(keys, nexts, counts, a, b, simulations, max_depth, c_puct,
+              token, parent, depth, prior, visits, value, first, count, expanded, path):  # pragma: no cover - compiled
+    """Run the ``simulations`` from context ``(a, b)`` in the given arrays; returns the number of nodes."""
     width = nexts.shape[1]
-    cap = 1 + simulations * width
-    token = np.empty(cap, np.int64)
-    parent = np.empty(cap, np.int64)
-    depth = np.zeros(cap, np.int64)
-    prior = np.zeros(cap, np.float64)
-    visits = np.zeros(cap, np.int64)
-    value = np.zeros(cap, np.float64)
-    first = np.full(cap, -1, np.int64)  # first child
-    count = np.zeros(cap, np.int64)  # number of children
-    expanded = np.zeros(cap, np.bool_)
-    token[0], parent[0] = b, -1
+    _node(token, parent, depth, visits, value, first, count, expanded, 0, b, -1, 0)
     num = 1
-    path = np.empty(max_depth + 1, np.int64)
-    if max_depth <= 0 or max_nodes <= 0:
-        return 0
     for _ in range(simulations):
         node, length, prob, gain = 0, 0, 1.0, 0.0
         path[0] = 0
@@ -144,7 +138,8 @@ def search(keys, nexts, counts, a, b, simulations, max_depth, max_nodes, c_puct,
                     first[node] = num
                     for j in range(width):
                         if counts[s, j] > 0:
-                            token[num], parent[num], depth[num] = nexts[s, j], node, depth[node] + 1
+                            _node(token, parent, depth, visits, value, first, count, expanded, num, nexts[s, j], node,
+                                  depth[node] + 1)
                             prior[num] = counts[s, j] / total
                             num += 1
                     count[node] = num - first[node]
@@ -166,6 +161,22 @@ def search(keys, nexts, counts, a, b, simulations, max_depth, max_nodes, c_puct,
         for j in range(length + 1):
             visits[path[j]] += 1
             value[path[j]] += gain
+    return num
+
+
+@njit(cache=True, nogil=True)
+def search(keys, nexts, counts, a, b, simulations, max_depth, max_nodes, c_puct, out_tokens, out_parents):  # pragma: no cover
+    """Run the search from context ``(a, b)``; write the draft tree; return its size (see the module docstring)."""
+    if max_depth <= 0 or max_nodes <= 0:
+        return 0
+    width = nexts.shape[1]
+    cap = 1 + simulations * width
+    token, parent, depth = np.empty(cap, np.int64), np.empty(cap, np.int64), np.empty(cap, np.int64)
+    prior, visits, value = np.empty(cap, np.float64), np.empty(cap, np.int64), np.empty(cap, np.float64)
+    first, count, expanded = np.empty(cap, np.int64), np.empty(cap, np.int64), np.empty(cap, np.bool_)
+    path = np.empty(max_depth + 1, np.int64)
+    num = _simulate(keys, nexts, counts, a, b, simulations, max_depth, c_puct,
+                    token, parent, depth, prior, visits, value, first, count, expanded, path)
     # the most visited nodes (never the root), then depth-first with the most visited child first
     order = np.argsort(-visits[1:num], kind="mergesort") + 1
     keep = np.zeros(num, np.bool_)
@@ -201,3 +212,62 @@ def search(keys, nexts, counts, a, b, simulations, max_depth, max_nodes, c_puct,
             top += 1
             stack[top] = kids[kid_order[j]]
     return written
+
+
+@njit(cache=True, nogil=True)
+def _first_chain(token, visits, first, count, num, max_nodes, limit, out):  # pragma: no cover - compiled
+    """The first chain of :func:`search`'s tree without building the tree: from the root, the most
+    visited child (ties: the earliest), while it is among the ``max_nodes`` most visited nodes (the
+    stable order :func:`search` keeps them in). Writes ``out``; returns the chain's length."""
+    node, m = 0, 0
+    while m < limit and count[node] > 0:
+        best = -1
+        for c in range(first[node], first[node] + count[node]):
+            if visits[c] > 0 and (best < 0 or visits[c] > visits[best]):
+                best = c
+        if best < 0:
+            break
+        rank = 0  # nodes before ``best`` in search's order: more visits, or as many and earlier
+        for j in range(1, num):
+            if visits[j] > visits[best] or (visits[j] == visits[best] and j < best):
+                rank += 1
+        if rank >= max_nodes:
+            break
+        out[m] = token[best]
+        m += 1
+        node = best
+    return m
+
+
+@njit(cache=True, nogil=True)
+def propose_rows(keys, nexts, counts, seen, slots, token_ids, lengths, limits, simulations, max_nodes, c_puct,
+                 out, out_counts, used, clock):  # pragma: no cover - compiled
+    """The batch step, row after row as ``propose`` would run them: count each live row's new tokens
+    (``seen[slot]`` of them were counted before; a reused id with a shorter text counts from 0),
+    search from its last two tokens, and write the most visited path to ``out[row]``. Returns the
+    slots' new clock."""
+    width = nexts.shape[1]
+    max_depth = out.shape[1]
+    cap = 1 + simulations * width
+    token, parent, depth = np.empty(cap, np.int64), np.empty(cap, np.int64), np.empty(cap, np.int64)
+    prior, visits, value = np.empty(cap, np.float64), np.empty(cap, np.int64), np.empty(cap, np.float64)
+    first, count, expanded = np.empty(cap, np.int64), np.empty(cap, np.int64), np.empty(cap, np.bool_)
+    path = np.empty(max_depth + 1, np.int64)
+    for row in range(slots.shape[0]):
+        slot, limit, n = slots[row], limits[row], lengths[row]
+        if slot < 0 or limit <= 0:
+            continue
+        tokens = token_ids[row]
+        start = seen[slot] if seen[slot] <= n else 0
+        update(keys, nexts, counts, tokens, start, n)
+        seen[slot] = n
+        clock += 1
+        used[slot] = clock
+        if n < 1:
+            continue
+        nodes = min(max_nodes, limit * width)
+        a = tokens[n - 2] if n >= 2 else -1
+        num = _simulate(keys, nexts, counts, a, tokens[n - 1], simulations, limit, c_puct,
+                        token, parent, depth, prior, visits, value, first, count, expanded, path)
+        out_counts[row] = _first_chain(token, visits, first, count, num, nodes, limit, out[row])
+    return clock

@@ -11,18 +11,20 @@ Liu, Lei, Zhang, Xu, "Adaptive Draft-Verification for Efficient Large Language M
   draft tree (:mod:`specplug_aded.kernels`).
 
 The table is shared by every request (fixed memory, ``table_buckets`` rows); per request only the
-number of tokens already counted is kept, and dropped in ``finish_request``.
+number of tokens already counted is kept (a slot of :class:`~specplug.kit.slots.RequestSlots`), and
+released in ``finish_request``. ``propose_batch`` runs every row in one compiled call
+(:func:`specplug_aded.kernels.propose_rows`), in row order, as ``propose`` row by row would.
 """
 
 from __future__ import annotations
 
-from collections import OrderedDict
 from pathlib import Path
 
 import numpy as np
 from pydantic import Field, field_validator
 
 from specplug.methods import MethodOptions
+from specplug.kit.slots import RequestSlots
 from specplug.protocols import BaseProposer, Draft, ProposalRequest
 from specplug_aded import kernels
 
@@ -82,57 +84,65 @@ class AdedProposer(BaseProposer):
             for doc in np.split(corpus, np.flatnonzero(corpus < 0)):
                 doc = np.ascontiguousarray(doc[doc >= 0])
                 kernels.update(self.keys, self.nexts, self.counts, doc, 0, doc.shape[0])
-        self.requests: OrderedDict[str, int] = OrderedDict()  # live request -> tokens already counted
+        self.slots = RequestSlots(o.max_active_requests, on_grow=self._grow)
+        self.seen = np.zeros(self.slots.capacity, np.int64)  # [slots] tokens of each live request already counted
+
+    @property
+    def requests(self) -> dict[str, int]:
+        """Live request ids (and their slots)."""
+        return self.slots.index
+
+    def _grow(self, capacity: int) -> None:
+        self.seen = np.concatenate([self.seen, np.zeros(capacity - self.seen.shape[0], np.int64)])
 
     def start_request(self, request_id: str, prompt_ids: np.ndarray) -> None:
-        self.requests.pop(request_id, None)
-        self._seen(request_id, 0)
+        slot, _ = self.slots.open(request_id)
+        self.seen[slot] = 0
 
     def finish_request(self, request_id: str) -> None:
-        self.requests.pop(request_id, None)
+        self.slots.release(request_id)
 
-    def _seen(self, request_id: str, n: int) -> int:
-        seen = self.requests.get(request_id)
-        if seen is None or seen > n:  # unknown, or a reused id with a shorter text
-            seen = 0
-        self.requests[request_id] = seen
-        self.requests.move_to_end(request_id)
-        while len(self.requests) > self.options.max_active_requests:
-            self.requests.popitem(last=False)
-        return seen
-
-    def _step(self, request_id: str, tokens: np.ndarray, n: int, limit: int, out_tokens, out_parents, max_nodes) -> int:
-        o = self.options
-        kernels.update(self.keys, self.nexts, self.counts, tokens, self._seen(request_id, n), n)
-        self.requests[request_id] = n
-        if n < 1 or limit <= 0:
-            return 0
-        a = int(tokens[n - 2]) if n >= 2 else -1
-        return kernels.search(self.keys, self.nexts, self.counts, a, int(tokens[n - 1]), o.simulations, limit,
-                              max_nodes, o.c_puct, out_tokens, out_parents)
+    def _slot(self, request_id: str, n: int) -> int:
+        """The request's slot (opened when unknown); a reused id with a shorter text counts from 0 again."""
+        slot = self.slots.get(request_id)
+        if slot is None:
+            slot, _ = self.slots.open(request_id)
+            self.seen[slot] = 0
+        else:
+            self.slots.touch(slot)
+        if self.seen[slot] > n:
+            self.seen[slot] = 0
+        return slot
 
     def propose(self, request: ProposalRequest) -> Draft:
+        o = self.options
         tokens = np.ascontiguousarray(request.token_ids, dtype=np.int32)
-        size = max(self.options.max_nodes, 1)
+        n = tokens.shape[0]
+        slot = self._slot(request.request_id, n)
+        kernels.update(self.keys, self.nexts, self.counts, tokens, int(self.seen[slot]), n)
+        self.seen[slot] = n
+        if n < 1 or request.max_tokens <= 0:
+            return Draft.empty()
+        size = max(o.max_nodes, 1)
         out_tokens, out_parents = np.empty(size, np.int64), np.empty(size, np.int64)
-        count = self._step(request.request_id, tokens, tokens.shape[0], request.max_tokens, out_tokens, out_parents,
-                           min(self.options.max_nodes, request.max_tokens * self.options.width))
+        a = int(tokens[n - 2]) if n >= 2 else -1
+        count = kernels.search(self.keys, self.nexts, self.counts, a, int(tokens[n - 1]), o.simulations, request.max_tokens,
+                               min(o.max_nodes, request.max_tokens * o.width), o.c_puct, out_tokens, out_parents)
         return Draft(out_tokens[:count], out_parents[:count])
 
     def propose_batch(self, token_ids, lengths, max_tokens, out, request_ids=None, num_prompt_tokens=None) -> np.ndarray:
+        """Every live row's most visited path (the first chain of ``propose``'s tree), all rows in one compiled call."""
         if request_ids is None:
             raise ValueError("aded counts each request's new tokens: propose_batch needs request_ids")
+        o = self.options
+        limits = np.asarray(max_tokens, dtype=np.int64)
+        slots = self.slots.slots_for(request_ids, limits > 0, self._opened)
         counts = np.zeros(token_ids.shape[0], dtype=np.int32)
-        size = max(self.options.max_nodes, 1)
-        out_tokens, out_parents = np.empty(size, np.int64), np.empty(size, np.int64)
-        for row in np.flatnonzero(np.asarray(max_tokens) > 0).tolist():
-            limit = int(max_tokens[row])
-            count = self._step(request_ids[row], token_ids[row], int(lengths[row]), limit, out_tokens, out_parents,
-                               min(self.options.max_nodes, limit * self.options.width))
-            # the first chain: node 0, then each node's lowest-index child (depth-first order makes it the next node)
-            m = 0
-            while m < count and m < limit and out_parents[m] == m - 1:
-                out[row, m] = out_tokens[m]
-                m += 1
-            counts[row] = m
+        self.slots.clock = kernels.propose_rows(
+            self.keys, self.nexts, self.counts, self.seen, slots, token_ids, np.asarray(lengths, dtype=np.int64), limits,
+            o.simulations, o.max_nodes, o.c_puct, out, counts, self.slots.used, self.slots.clock,
+        )
         return counts
+
+    def _opened(self, row: int, slot: int) -> None:
+        self.seen[slot] = 0
