@@ -8,7 +8,8 @@ Spec-Bench multi-turn second turns, the agentic set; :mod:`specplug.bench.worklo
 2. **MAT and acceptance by replay** (:mod:`specplug.bench.replay`): vLLM's ngram and native suffix,
    specplug's pld and suffix, and the methods named in ``methods`` (sam_decoding, llma, aded, ...)
    through the custom_class adapter as vLLM calls them; ``tree_methods`` also replayed whole, as the
-   reference engine verifies their trees.
+   reference engine verifies their trees; ``variants`` (``{label = {method = ..., options = {...}}}``) adds
+   the same methods with other options, replayed and timed beside them.
 3. **Per-step drafter time** at batch 1 and 32, every drafter on the same arrays in the same loop.
 4. **Engines** (``engine_prompts`` > 0): plain decoding and each of ``engine_methods`` in its own vLLM
    engine: batch 1 on the first ``single`` prompts and the first ``engine_prompts`` prompts in one batch.
@@ -39,7 +40,7 @@ DEFAULTS = {"name": "training_free", "sets": ["spec-bench:2", "spec-bench-mt", "
             "max_model_len": 4096, "methods": ["sam_decoding", "llma", "aded", "ngrammys"], "tree_methods": ["aded", "ngrammys"],
             "options": {}, "timing_batches": [1, 32], "timing_repeats": 3, "engine_prompts": 0, "single": 2,
             "engine_sets": ["agentic"], "engine_methods": ["plain", "vllm_ngram", "vllm_suffix", "sam_decoding", "llma", "aded"],
-            "kv_space": 2, "max_prompts": 0}
+            "kv_space": 2, "max_prompts": 0, "variants": {}}
 
 
 def _has_arctic() -> bool:
@@ -105,8 +106,10 @@ def run(suite, quick: bool, out_dir: Path) -> list[Path]:
     methods = list(s["methods"])
     options = {"pld": {"min_ngram": NGRAM[0], "max_ngram": NGRAM[1]}, **s["options"]}
     peers = [p for p in PEERS if p != "vllm_suffix" or _has_arctic()]
-    replayed_names = peers + methods + [m + "_tree" for m in s["tree_methods"]]
-    timed = ["vllm_ngram"] + methods
+    # a variant: the same method with other options, named as the catalogue names variants ("aded:simulations=4")
+    variants = {label: (v["method"], v.get("options", {})) for label, v in s["variants"].items()}
+    replayed_names = peers + methods + list(variants) + [m + "_tree" for m in s["tree_methods"]]
+    timed = ["vllm_ngram"] + methods + list(variants)
     command = suite.command(quick) if hasattr(suite, "command") else "specplug bench --suite " + str(suite.path)
     docs = {}
     for set_name in s["sets"]:
@@ -118,13 +121,13 @@ def run(suite, quick: bool, out_dir: Path) -> list[Path]:
         outputs = _plain_outputs(set_name, prompts, args, model_path)
         ids = [p["token_ids"] for p in prompts]
         replayed = {d.name: replay(d, ids, outputs, s["max_model_len"], [p["id"] for p in prompts])
-                    for d in drafters(replayed_names, s["k"], s["max_model_len"], 1, options=options, ngram=NGRAM)}
+                    for d in drafters(replayed_names, s["k"], s["max_model_len"], 1, options=options, ngram=NGRAM, variants=variants)}
         table = per_category(prompts, replayed)
         overall = next(row for row in table if row["category"] == "overall")
         sequences = [p + o for p, o in zip(ids, outputs)]
         timing = []
         for batch in s["timing_batches"]:
-            make = lambda b=batch: drafters(timed, s["k"], s["max_model_len"], b, options=options, ngram=NGRAM)  # noqa: E731
+            make = lambda b=batch: drafters(timed, s["k"], s["max_model_len"], b, options=options, ngram=NGRAM, variants=variants)  # noqa: E731
             us = time_steps(make, sequences, [len(i) for i in ids], batch, s["max_model_len"], s["timing_repeats"])
             timing.append({"batch": batch, "us": us})
             print(f"  batch {batch}: " + ", ".join(f"{m} {v:.1f} us" for m, v in us.items()), file=sys.stderr, flush=True)
@@ -152,7 +155,7 @@ def run(suite, quick: bool, out_dir: Path) -> list[Path]:
         bench = BenchResults.build(meta, list(dict.fromkeys(r.method for r in records)), records)
         bench.extra = {"kind": "training_free", "set": set_name, "timing": timing, "engines": engines,
                        "load": os.getloadavg()[0], "seconds": time.time() - started,
-                       "goals": _goals(set_name, overall, timing, methods)}
+                       "goals": _goals(set_name, overall, timing, methods + list(variants))}
         docs[f"{s['name']}_{set_name.replace('-', '_').replace(':', '_')}"] = bench
     return write_documents(docs, out_dir, quick)
 
