@@ -73,7 +73,7 @@ def test_show_prints_the_cards_quickstart_as_the_card_holds_it():
     assert lines[start + 1 : start + 1 + len(card.quickstart)] == [f"  {command}" for command in card.quickstart]
     assert "output equals plain decoding" in lines[start + 1 + len(card.quickstart)]
     assert "lossy: the output may differ" in run_specplug("show", "lantern", check=True).stdout
-    assert "quickstart" not in run_specplug("show", "triforce", check=True).stdout  # not runnable: none
+    assert "quickstart" not in run_specplug("show", "cllm", check=True).stdout  # not runnable: none
 
 
 def test_generate_validates_verifier_options_before_loading_a_model():
