@@ -7,6 +7,8 @@ from specplug.testing.engines import MethodEngineConformance
 class TestTriForceInEngines(MethodEngineConformance):
     method = "triforce"
     options = {"layers": "0", "kv_budget": 16, "chunk_size": 4, "draft_kv_budget": 16, "draft_sinks": 2}
+    # SmolLM2: greedy match only (each verifier costs a full run of three levels); the tiny-model test runs every verifier
+    smollm2_verifiers = ("greedy_match",)
     # vLLM cannot host it (no access to the target's weights or KV cache from a custom_class drafter)
     test_vllm_greedy_lossless_on_a_tiny_model = None
     test_vllm_greedy_lossless_on_smollm2 = None
