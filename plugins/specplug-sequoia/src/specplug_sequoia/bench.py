@@ -272,8 +272,23 @@ def _goals(docs, extra, settings) -> list[dict]:
             picked = extra.get("hardware_aware", {}).get("0", {}).get("picked_budget")
             goals.append({"goal": "the hardware-aware budget gives a speedup at least that of the best fixed budget on this CPU",
                           "met": hw >= fixed[best] - 1e-9,
-                          "figure": f"hardware-aware (budget {picked}) {hw:.2f}x vs {best} {fixed[best]:.2f}x"})
+                          "figure": f"hardware-aware (budget {picked}) {hw:.2f}x vs {best} {fixed[best]:.2f}x; per step "
+                                    + "; ".join(_cost_split(greedy, m) for m in ("sequoia:hardware-aware", best, "plain"))})
     return goals
+
+
+def _cost_split(results, method: str) -> str:
+    """``METHOD: draft D ms, verify V ms, overhead O ms, MAT M`` per step (overhead: the rest of the wall time)."""
+    from specplug.bench.metrics import BASELINE
+
+    method = BASELINE if method == "plain" else method
+    agg = results.summary[method]["overall"]
+    get = agg.get if isinstance(agg, dict) else (lambda key: getattr(agg, key))
+    steps = max(int(get("steps") or 0), 1)
+    draft, verify, total = float(get("draft_s") or 0), float(get("verify_s") or 0), float(get("seconds") or 0)
+    mat = get("mat")
+    return (f"{method}: draft {1000 * draft / steps:.1f} ms, verify {1000 * verify / steps:.1f} ms, overhead "
+            f"{1000 * (total - draft - verify) / steps:.1f} ms" + (f", MAT {mat:.2f}" if mat else ""))
 
 
 def _plot(extra, path: Path) -> Path | None:
