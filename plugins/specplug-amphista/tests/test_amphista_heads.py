@@ -92,3 +92,14 @@ def test_save_load_round_trip_and_refusal(target, heads, tmp_path):
         assert torch.equal(tensor, loaded.state_dict()[name]), name
     with pytest.raises(HeadMismatchError, match="fingerprint"):
         load_head(folder, tiny_llama(vocab_size=V, hidden=H, num_layers=2, seed=7))
+
+
+def test_untrained_heads_start_as_the_targets_lm_head(target):
+    heads = AmphistaHeads.for_target(target, num_heads=3).eval()
+    hidden, tokens, pos = torch.randn(1, 5, H), torch.randint(0, V, (1, 5)), torch.arange(5)[None]
+    with torch.no_grad():
+        s1, s2 = heads.adapt_states(hidden, tokens, pos)
+        logits = heads.head_logits(heads.head_states(s1[0], s2[0]))  # [5, K, V]
+    expected = target.get_output_embeddings()(hidden[0])
+    for k in range(3):
+        assert torch.allclose(logits[:, k], expected, atol=1e-4)

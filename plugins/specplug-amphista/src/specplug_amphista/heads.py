@@ -14,7 +14,8 @@ From the target's final (post-norm) hidden states ``h`` of the context and the t
     logits_k = lm_head(o_k)                       head k guesses token t + 2 + k
 
 So every head's guess depends on every other head's state (the bi-directional attention), while the
-K guesses still come from one parallel call (non-autoregressive). The adaptation layers are the
+K guesses still come from one parallel call (non-autoregressive). Untrained, the heads are the target's LM
+head on ``h_t`` (Medusa's start: every residual branch begins at zero). The adaptation layers are the
 target's decoder-layer shape (a Llama layer each); ``lm_head`` and ``E`` are the target's, shared and
 frozen (neither trained nor saved).
 
@@ -66,6 +67,23 @@ class AmphistaHeads(HeadExport, nn.Module):
         self.act = nn.SiLU()
         self.__dict__["embed_tokens"] = embed_tokens
         self.__dict__["lm_head"] = lm_head
+        self._start_as_the_targets_head()
+
+    @torch.no_grad()
+    def _start_as_the_targets_head(self) -> None:
+        """Medusa's start, kept through the new parts: the fusion passes ``h_t`` through and every residual
+        branch (the adaptation layers' attention and MLP outputs, the Auto-embedding Block's) starts at
+        zero, so untrained heads are the target's LM head on ``h_t`` instead of noise."""
+        hidden = self.fuse.weight.shape[0]
+        self.fuse.weight.zero_()
+        self.fuse.weight[:, :hidden] = torch.eye(hidden)
+        for layer in self.adapt:
+            layer.self_attn.o_proj.weight.zero_()
+            layer.mlp.down_proj.weight.zero_()
+        block = self.auto_embedding
+        for linear in (block.self_attn.out_proj, block.linear2):
+            linear.weight.zero_()
+            linear.bias.zero_()
 
     @classmethod
     def for_target(cls, target, num_heads: int = 4, config=None) -> AmphistaHeads:
@@ -76,12 +94,18 @@ class AmphistaHeads(HeadExport, nn.Module):
 
     @classmethod
     def random_for_target(cls, target, seed: int = 0, num_heads: int = 3, **_) -> AmphistaHeads:
-        """Untrained heads for tests: random head MLPs and position embedding, so the heads differ."""
+        """Untrained heads for tests: every zero-started part random, so the heads differ and interact."""
         heads = cls.for_target(target, num_heads=num_heads)
         with torch.no_grad():
             for mlp in heads.mlps:
                 mlp.weight.normal_(0, 0.3)
             heads.position.normal_(0, 0.3)
+            heads.fuse.weight.normal_(0, 0.1)
+            for layer in heads.adapt:
+                layer.self_attn.o_proj.weight.normal_(0, 0.1)
+                layer.mlp.down_proj.weight.normal_(0, 0.1)
+            heads.auto_embedding.self_attn.out_proj.weight.normal_(0, 0.3)
+            heads.auto_embedding.linear2.weight.normal_(0, 0.3)
         return heads
 
     @property
