@@ -1,8 +1,8 @@
 """What every proposer drafting from a trained head over the target's final hidden state shares.
 
-Medusa, Hydra, Blockwise, ReDrafter and the MLP speculator all draft from a head that ``specplug train
-METHOD`` wrote for one target, and all read the same input: the target's final (post-norm) hidden state of
-the position before the root. :class:`TrainedHeadProposer` holds that common part once:
+Medusa, Hydra, Blockwise, ReDrafter, the MLP speculator, FALCON and Amphista all draft from a head that
+``specplug train METHOD`` wrote for one target, and all read the same input: the target's final (post-norm)
+hidden state of the position before the root. :class:`TrainedHeadProposer` holds that common part once:
 
 - where the head is (the ``head`` option, else the folder ``specplug train METHOD`` writes for the target);
 - loading it for the bound target, refusing a missing head, a head for another model (``load_head``'s

@@ -10,7 +10,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-__all__ = ["smollm2_tiny_data", "smollm2_tiny_head"]
+__all__ = ["smollm2_tiny_data", "smollm2_tiny_head", "trained_smollm2_head_or_skip"]
+
+#: the held-out top-1 at the first draft position below which a cached head is too weak for a test to
+#: expect accepted drafts (a head trained for a few steps sits near 0; the default hour gave about 0.25)
+USEFUL_FIRST_POSITION_TOP1 = 0.05
 
 
 def smollm2_tiny_data() -> Path:
@@ -32,3 +36,31 @@ def smollm2_tiny_head(method: str, **options) -> Path:
     out = data.parent / "smollm2-tiny-heads" / method
     return train_head(TrainConfig(method=method, model="smollm2-135m", data=str(data), out=str(out), budget="tiny",
                                   quiet=True, restart=True, **options), log=lambda message: None)
+
+
+def trained_smollm2_head_or_skip(model, method: str) -> Path:
+    """The folder of the ``method`` head ``specplug train`` made for SmolLM2 in the cache, or skip the test.
+
+    A test that expects the target to accept a trained head's drafts needs a head trained long enough: the
+    cache may hold one trained for a few steps (a smoke run), whose drafts are rightly all rejected. Such a
+    head, or none, skips the test with the command that makes a useful one; the head's own training record
+    (``specplug_head.json``: held-out top-1 at the first draft position) decides.
+    """
+    import json
+
+    import pytest
+
+    from specplug.kit.head_proposer import default_head_folder
+
+    folder = default_head_folder(model, method)
+    make = (f"make one with `specplug train data --model smollm2-135m` and `specplug train {method} --model "
+            "smollm2-135m` (the default budget)")
+    if not folder.exists():
+        pytest.skip(f"no trained {method} head for SmolLM2 at {folder}: {make}")
+    record = json.loads((folder / "specplug_head.json").read_text()).get("training") or {}
+    accuracy = (record.get("held_out") or {}).get("accuracy") or [0.0]
+    if accuracy[0] < USEFUL_FIRST_POSITION_TOP1:
+        pytest.skip(f"the {method} head at {folder} is too weak to expect accepted drafts (held-out top-1 "
+                    f"{accuracy[0]:.1%} at the first position after {record.get('steps')} steps, below "
+                    f"{USEFUL_FIRST_POSITION_TOP1:.0%}): {make}")
+    return folder

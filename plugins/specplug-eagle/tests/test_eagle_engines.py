@@ -168,13 +168,10 @@ def test_options_are_validated_and_defaults_follow_the_paper():
 def test_trained_smollm2_head_is_lossless_and_drafts_get_accepted(method, head_method):
     from specplug.models import load_model
     from specplug.testing import spec_bench_chat_prompts, total_accepted
-    from specplug_eagle.heads import default_head_dir
+    from specplug.testing.smollm2_heads import trained_smollm2_head_or_skip
 
     model, tokenizer = load_model("smollm2-135m")
-    folder = default_head_dir(head_method, model)
-    if not folder.exists():
-        pytest.skip(f"no trained {head_method} head for SmolLM2 at {folder}: make one with `specplug train data --model "
-                    f"smollm2-135m` and `specplug train {head_method} --model smollm2-135m`")
+    trained_smollm2_head_or_skip(model, head_method)
     prompts = spec_bench_chat_prompts(tokenizer, 3)
     out = assert_greedy_lossless(lambda: get_registry().method(method).build({"tree_size": 8}), model, prompts, k=8,
                                  max_new_tokens=32, verifiers=("tree_verification",), tokenizer=tokenizer)

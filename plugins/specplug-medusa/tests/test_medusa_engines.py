@@ -66,13 +66,10 @@ def test_heads_for_another_model_or_method_are_refused(tiny, head, tmp_path):
 def test_trained_smollm2_heads_are_lossless_and_drafts_get_accepted():
     from specplug.models import load_model
     from specplug.testing import spec_bench_chat_prompts, total_accepted
-    from specplug.kit.head_proposer import default_head_folder
+    from specplug.testing.smollm2_heads import trained_smollm2_head_or_skip
 
     model, tokenizer = load_model("smollm2-135m")
-    folder = default_head_folder(model, "medusa")
-    if not folder.exists():
-        pytest.skip(f"no trained Medusa heads for SmolLM2 at {folder}: make them with `specplug train data --model "
-                    "smollm2-135m` and `specplug train medusa --model smollm2-135m`")
+    trained_smollm2_head_or_skip(model, "medusa")
     prompts = spec_bench_chat_prompts(tokenizer, 3)
     out = assert_greedy_lossless(lambda: get_registry().method("medusa").build(), model, prompts, k=8,
                                  max_new_tokens=32, verifiers=("tree_verification",), tokenizer=tokenizer)

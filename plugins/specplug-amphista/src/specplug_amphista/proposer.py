@@ -14,25 +14,17 @@ proposals, which is lossless for any deterministic drafting rule.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, ClassVar, Literal
 
 from pydantic import Field
 
 from specplug.methods import MethodOptions
-from specplug.protocols import FINAL_HIDDEN_STATE, BaseProposer, Draft, Need, ProposalRequest, TargetInfo
+from specplug.kit.head_proposer import TrainedHeadProposer
+from specplug.protocols import Draft, ProposalRequest
 
 __all__ = ["AmphistaOptions", "AmphistaProposer"]
 
 METHOD = "amphista"
-
-
-def default_head_dir(target_model) -> Path:
-    """The folder ``specplug train amphista`` writes for ``target_model``."""
-    from specplug.kit.heads import default_head_dir as head_dir
-    from specplug.kit.heads import target_fingerprint
-
-    return head_dir(target_fingerprint(target_model), METHOD)
 
 
 class AmphistaOptions(MethodOptions):
@@ -52,54 +44,30 @@ class _Request:
     last: Any = None  # (stage 1, stage 2) features [H] of position fed - 1
 
 
-class AmphistaProposer(BaseProposer):
+class AmphistaProposer(TrainedHeadProposer):
     """Drafts Amphista's tree from the target's final hidden states; see the module docstring."""
 
-    needs: ClassVar[frozenset[Need]] = frozenset({Need.target_hidden_states})
-    hidden_state_layers: tuple[int, ...] = (FINAL_HIDDEN_STATE,)
+    method: ClassVar[str] = METHOD
+    head_description: ClassVar[str] = "trained Amphista heads"
 
     def __init__(self, options: AmphistaOptions | None = None) -> None:
-        self.options = options or AmphistaOptions()
-        self.heads = None
-        self.meta: Any = None
-        self._bound = None
+        super().__init__(options or AmphistaOptions())
         self._requests: dict[str, _Request] = {}
         self._paths: dict[int, list[tuple[int, ...]]] = {}
 
-    def head_folder(self, info: TargetInfo) -> Path:
-        if self.options.head:
-            return Path(self.options.head).expanduser()
-        return default_head_dir(info.model)
-
-    def bind_target(self, info: TargetInfo) -> None:
-        if info.model is None:
-            raise ValueError(f"{METHOD} needs the target model from the engine (the heads share its embeddings and LM "
-                             "head); run it in specplug's reference engine")
-        if self._bound is info.model and self.heads is not None:
-            return
-        folder = self.head_folder(info)
-        if not folder.exists():
-            raise FileNotFoundError(
-                f"no trained Amphista heads at {folder}. Make them: `specplug train data --model MODEL` then "
-                f"`specplug train {METHOD} --model MODEL`, or pass the option head=DIR")
-        from specplug.kit.heads import load_head
-
-        heads, meta = load_head(folder, info.model)
-        if meta.method != METHOD:
-            raise ValueError(f"the head in {folder} was trained for {meta.method!r}; {METHOD} needs Amphista heads "
-                             f"(`specplug train {METHOD} ...`)")
-        self.heads, self.meta, self._bound = heads.eval(), meta, info.model
+    def head_loaded(self) -> None:
         self._requests.clear()
         self._paths.clear()
 
     def finish_request(self, request_id: str) -> None:
+        super().finish_request(request_id)
         self._requests.pop(request_id, None)
 
     def paths(self, size: int) -> list[tuple[int, ...]]:
         from specplug_amphista.tree import expected_value_tree
 
         if size not in self._paths:
-            num_heads = self.heads.num_heads
+            num_heads = self.head.num_heads
             if self.options.tree == "chain":
                 self._paths[size] = [(0,) * d for d in range(1, min(size, num_heads) + 1)]
             else:
@@ -113,10 +81,10 @@ class AmphistaProposer(BaseProposer):
 
         from specplug_amphista.tree import tree_tokens
 
-        if self.heads is None:
+        if self.head is None:
             raise RuntimeError(f"{METHOD}: bind_target was not called; the engine must bind a target first")
         state = self._requests.setdefault(request.request_id, _Request(cache=DynamicCache()))
-        heads = self.heads
+        heads = self.head
         states = request.hidden_states
         with torch.inference_mode():
             if states is not None and states.shape[0]:

@@ -17,26 +17,18 @@ from __future__ import annotations
 
 import copy
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, ClassVar, Literal
 
 import numpy as np
 from pydantic import Field
 
 from specplug.methods import MethodOptions
-from specplug.protocols import FINAL_HIDDEN_STATE, BaseProposer, Draft, Need, ProposalRequest, TargetInfo
+from specplug.kit.head_proposer import TrainedHeadProposer
+from specplug.protocols import Draft, ProposalRequest
 
 __all__ = ["FalconOptions", "FalconProposer"]
 
 METHOD = "falcon"
-
-
-def default_head_dir(target_model) -> Path:
-    """The folder ``specplug train falcon`` writes for ``target_model``."""
-    from specplug.kit.heads import default_head_dir as head_dir
-    from specplug.kit.heads import target_fingerprint
-
-    return head_dir(target_fingerprint(target_model), METHOD)
 
 
 class FalconOptions(MethodOptions):
@@ -58,46 +50,22 @@ class _Request:
     cached: int = 0
 
 
-class FalconProposer(BaseProposer):
+class FalconProposer(TrainedHeadProposer):
     """Drafts FALCON's block tree from the target's final hidden states; see the module docstring."""
 
-    needs: ClassVar[frozenset[Need]] = frozenset({Need.target_hidden_states})
-    hidden_state_layers: tuple[int, ...] = (FINAL_HIDDEN_STATE,)
+    method: ClassVar[str] = METHOD
+    head_description: ClassVar[str] = "a trained FALCON drafter"
 
     def __init__(self, options: FalconOptions | None = None) -> None:
-        self.options = options or FalconOptions()
-        self.head = None
-        self.meta: Any = None
-        self._bound = None
+        super().__init__(options or FalconOptions())
         self._requests: dict[str, _Request] = {}
         self.forwards = 0  # drafter forwards run (a block of k depths each), for tests and cost reports
 
-    def head_folder(self, info: TargetInfo) -> Path:
-        if self.options.head:
-            return Path(self.options.head).expanduser()
-        return default_head_dir(info.model)
-
-    def bind_target(self, info: TargetInfo) -> None:
-        if info.model is None:
-            raise ValueError(f"{METHOD} needs the target model from the engine (the drafter shares its embeddings and "
-                             "LM head); run it in specplug's reference engine")
-        if self._bound is info.model and self.head is not None:
-            return
-        folder = self.head_folder(info)
-        if not folder.exists():
-            raise FileNotFoundError(
-                f"no trained FALCON drafter at {folder}. Make it: `specplug train data --model MODEL` then "
-                f"`specplug train {METHOD} --model MODEL`, or pass the option head=DIR")
-        from specplug.kit.heads import load_head
-
-        head, meta = load_head(folder, info.model)
-        if meta.method != METHOD:
-            raise ValueError(f"the head in {folder} was trained for {meta.method!r}; {METHOD} needs a FALCON drafter "
-                             f"(`specplug train {METHOD} ...`)")
-        self.head, self.meta, self._bound = head.eval(), meta, info.model
+    def head_loaded(self) -> None:
         self._requests.clear()
 
     def finish_request(self, request_id: str) -> None:
+        super().finish_request(request_id)
         self._requests.pop(request_id, None)
 
     def paths(self, size: int) -> list[tuple[int, ...]]:
