@@ -139,6 +139,23 @@ class HeadMetadata:
                                       "data_manifest_id", "training", "extra", "format") if k in raw}
         return cls(**known)
 
+    @property
+    def first_position_top1(self) -> float | None:
+        """Held-out top-1 at the first draft position, as training measured it (None when not recorded)."""
+        accuracy = (self.training.get("held_out") or {}).get("accuracy") or ()
+        return float(accuracy[0]) if accuracy else None
+
+    def training_summary(self) -> str:
+        """One line on how the head was trained, for benchmark pages that use it: a head trained for a few steps
+        drafts nothing the target accepts, and a reader of the page must see that rather than guess it."""
+        if not self.training:
+            return "no training record (a random or imported head)"
+        top1 = self.first_position_top1
+        return (f"trained {self.training.get('steps')} steps in {self.training.get('seconds')} s on "
+                f"{self.training.get('train_sequences')} sequences ({self.training.get('train_response_tokens')} response "
+                f"tokens); held-out top-1 at the first draft position "
+                + (f"{top1:.1%}" if top1 is not None else "not measured"))
+
     def check_target(self, model, folder: str | Path = "") -> None:
         """Raise :class:`HeadMismatchError` unless ``model`` is the target this head was trained for."""
         have = target_fingerprint(model)

@@ -44,23 +44,20 @@ def trained_smollm2_head_or_skip(model, method: str) -> Path:
     A test that expects the target to accept a trained head's drafts needs a head trained long enough: the
     cache may hold one trained for a few steps (a smoke run), whose drafts are rightly all rejected. Such a
     head, or none, skips the test with the command that makes a useful one; the head's own training record
-    (``specplug_head.json``: held-out top-1 at the first draft position) decides.
+    (held-out top-1 at the first draft position) decides.
     """
-    import json
-
     import pytest
 
     from specplug.kit.head_proposer import default_head_folder
+    from specplug.kit.heads import HeadMetadata
 
     folder = default_head_folder(model, method)
     make = (f"make one with `specplug train data --model smollm2-135m` and `specplug train {method} --model "
             "smollm2-135m` (the default budget)")
     if not folder.exists():
         pytest.skip(f"no trained {method} head for SmolLM2 at {folder}: {make}")
-    record = json.loads((folder / "specplug_head.json").read_text()).get("training") or {}
-    accuracy = (record.get("held_out") or {}).get("accuracy") or [0.0]
-    if accuracy[0] < USEFUL_FIRST_POSITION_TOP1:
-        pytest.skip(f"the {method} head at {folder} is too weak to expect accepted drafts (held-out top-1 "
-                    f"{accuracy[0]:.1%} at the first position after {record.get('steps')} steps, below "
-                    f"{USEFUL_FIRST_POSITION_TOP1:.0%}): {make}")
+    meta = HeadMetadata.read(folder)
+    if (meta.first_position_top1 or 0.0) < USEFUL_FIRST_POSITION_TOP1:
+        pytest.skip(f"the {method} head at {folder} is too weak to expect accepted drafts ({meta.training_summary()}; "
+                    f"a test needs {USEFUL_FIRST_POSITION_TOP1:.0%}): {make}")
     return folder

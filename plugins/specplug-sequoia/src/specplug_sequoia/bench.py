@@ -98,6 +98,15 @@ def _find_head(settings: dict, model) -> str | None:
         return None
 
 
+def _describe_head(head: str | None) -> str:
+    """The EAGLE-3 head the eagle rows use, with how it was trained (a smoke-trained head drafts nothing useful)."""
+    if head is None:
+        return "none found (no EAGLE-3 head for this target in the cache)"
+    from specplug.kit.heads import HeadMetadata
+
+    return f"{head}, {HeadMetadata.read(head).training_summary()}"
+
+
 def _decode(engine, proposer, verifier, ids, k, max_new_tokens, temperature, seed):
     import torch
 
@@ -152,7 +161,7 @@ def run(suite, quick: bool, out_dir: Path) -> list[Path]:
     head = _find_head(settings, model)
     seed, new_tokens = int(settings["seed"]), int(settings["max_new_tokens"])
     docs: dict[str, BenchResults] = {}
-    extra: dict[str, Any] = {"kind": "trees", "eagle_head": head or "none found (no EAGLE-3 head for this target in the cache)"}
+    extra: dict[str, Any] = {"kind": "trees", "eagle_head": _describe_head(head)}
     budget_choice: dict[str, Any] = {}
 
     for temperature in settings["temperatures"]:
