@@ -181,7 +181,7 @@ def train_draft(target, draft, data: DistillData, steps: int, batch_size: int = 
         if step == 0:
             first_loss = loss_value
         if (step + 1) % 25 == 0 or step + 1 == steps:
-            log(f"step {step + 1}/{steps}: loss {loss_value:.3f} (ce {ce.item():.3f}, kl {kl.item():.3f}), {time.perf_counter() - start:.0f} s")
+            log(f"step {step + 1}/{steps}: loss {loss_value:.3f} (ce {float(ce.detach()):.3f}, kl {float(kl.detach()):.3f}), {time.perf_counter() - start:.0f} s")
     draft.eval()
     for p in params:
         p.requires_grad_(False)
