@@ -319,7 +319,8 @@ def render(results, heading: str = "#") -> list[str]:
     out = [f"Whole set: {run.get('num_prompts')} prompts in one `generate` call. vLLM's schedule: "
            f"`{json.dumps(run.get('vllm_schedule'))}`; controller: `{json.dumps(run.get('control'))}`. "
            f"Load average before / after: {run.get('load_before')} / {run.get('load_after')}. "
-           f"Engine CPU binding (VLLM_CPU_OMP_THREADS_BIND): `{run.get('cpu_bind')}`.", ""]
+           f"VLLM_CPU_OMP_THREADS_BIND was `{run.get('cpu_bind')}`; vLLM applies it only in its multiprocess executor, "
+           "and these engines run in-process, so it bound nothing.", ""]
     if extra.get("head_note"):
         out += [f"EAGLE-3: {extra['head_note']}.", ""]
     out += [f"{heading}# The whole set in one batch", "",
