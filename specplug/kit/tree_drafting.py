@@ -365,8 +365,7 @@ class _StarProposer(TreeProposer):
         self.last_tree = None
         self.width = width
         self.counter = ProfileCounter(width)
-        self.calls = 0
-        self.draft_s = 0.0
+        self.call_seconds: list[float] = []
 
     def start_request(self, request_id: str, prompt_ids) -> None:
         self.source.start_request("profile:" + request_id, prompt_ids)
@@ -379,8 +378,7 @@ class _StarProposer(TreeProposer):
 
         t0 = time.perf_counter()
         draft = super().propose(dataclasses.replace(request, request_id="profile:" + request.request_id))
-        self.draft_s += time.perf_counter() - t0
-        self.calls += 1
+        self.call_seconds.append(time.perf_counter() - t0)
         return draft
 
     def wrap_drafter(self, drafter, request):
@@ -414,7 +412,7 @@ def measure_profile(proposer: TreeProposer, model, prompts: Sequence[Sequence[in
     the reference engine with star drafts of ``width`` children drawn as ``proposer`` draws them,
     verified by ``verifier`` (default: the tree verifier) at ``sampling``'s temperature; rank ``i``'s
     acceptance is how often the target accepted it when it was reached (all better ranks rejected).
-    Also the seconds per star draft (one drafter call and the root's sync), the draft's cost per depth."""
+    Also the median seconds per star draft (one drafter call and the root's sync), the draft's cost per depth."""
     from specplug.engine import ReferenceEngine
 
     sampling = sampling or SamplingParams()
@@ -425,7 +423,9 @@ def measure_profile(proposer: TreeProposer, model, prompts: Sequence[Sequence[in
     acceptance = star.counter.acceptance()
     profile = AcceptanceProfile(tuple(float(a) for a in acceptance), target_fingerprint(model), proposer.source.label,
                                 float(sampling.temperature), int(star.counter.reached[0]))
-    return ProfileRun(profile, star.draft_s / max(star.calls, 1))
+    # the median call: a request's first call also runs the draft's prefill of the prompt, which a mean would
+    # spread over the per-depth cost the hardware-aware optimiser charges every tree level
+    return ProfileRun(profile, float(np.median(star.call_seconds)) if star.call_seconds else 0.0)
 
 
 def measure_verify_costs(model, sizes: Sequence[int], context: int = 128, repeats: int = 5, seed: int = 0) -> dict[int, float]:

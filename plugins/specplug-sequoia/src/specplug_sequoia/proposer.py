@@ -106,7 +106,8 @@ class SequoiaProposer(TreeProposer):
             profile = AcceptanceProfile.load(opts.profile).check(fingerprint)
             return profile, 0.0
         draw = opts.draw if not sampling.greedy else "top_k"
-        name = hashlib.sha256(f"{fingerprint}|{self.source.label}|{sampling}|{opts.profile_width}|{draw}|"
+        # "median": the draft time stored beside the profile is the median call (profiles stored before hold a mean)
+        name = hashlib.sha256(f"median|{fingerprint}|{self.source.label}|{sampling}|{opts.profile_width}|{draw}|"
                               f"{opts.profile_prompts}|{opts.profile_tokens}".encode()).hexdigest()[:24]
         path = profile_dir() / f"sequoia-{name}.json"
         if path.exists():
