@@ -28,7 +28,7 @@ from specplug.bench.results import fmt
 __all__ = ["KIND"]
 
 DEFAULTS = {"model": "smollm2-135m", "prompts": "spec-bench:1", "max_new_tokens": 32, "gamma": 3, "layers": "0-11,18-29", "threads": 1}
-CONFIGS = ("plain", "sps", "pearl_sequential", "pearl_parallel")
+CONFIGS = ("plain", "sps", "pearl:sequential", "pearl:parallel")
 
 
 def run(suite, quick: bool, out_dir: Path) -> list[Path]:
@@ -53,8 +53,8 @@ def run(suite, quick: bool, out_dir: Path) -> list[Path]:
         sps = get_registry().method("sps")
     except Exception:  # noqa: BLE001 - the comparison is optional: its plugin may not be installed
         sps = None
-    pearls = {"pearl_sequential": PearlProposer(PearlOptions(layers=args.layers, gamma=args.gamma, parallel=False)),
-              "pearl_parallel": PearlProposer(PearlOptions(layers=args.layers, gamma=args.gamma, parallel=True))}
+    pearls = {"pearl:sequential": PearlProposer(PearlOptions(layers=args.layers, gamma=args.gamma, parallel=False)),
+              "pearl:parallel": PearlProposer(PearlOptions(layers=args.layers, gamma=args.gamma, parallel=True))}
     rows: dict[str, list[dict]] = {c: [] for c in CONFIGS}
     for prompt in prompts:
         ids = encode(prompt, tokenizer, True)
@@ -89,7 +89,7 @@ def run(suite, quick: bool, out_dir: Path) -> list[Path]:
         if name.startswith("pearl"):
             keys = ("pre_phases", "pre_rejected", "pre_drafted", "post_phases", "post_chained", "draft_s", "waited_s", "target_s", "hideable_s")
             detail[name] = {k: sum(r[k] for r in rs) for k in keys} | {"wall_s": wall, "new_tokens": new}
-    seq = detail.get("pearl_sequential")
+    seq = detail.get("pearl:sequential")
     projection = None
     if seq:
         projected = seq["wall_s"] - seq["hideable_s"]
