@@ -140,9 +140,14 @@ class HeadMetadata:
         return cls(**known)
 
     @property
+    def held_out_accuracy(self) -> list[float]:
+        """Held-out top-1 per draft position, as training measured it (empty when not recorded)."""
+        return list(((self.training or {}).get("held_out") or {}).get("accuracy") or ())
+
+    @property
     def first_position_top1(self) -> float | None:
-        """Held-out top-1 at the first draft position, as training measured it (None when not recorded)."""
-        accuracy = (self.training.get("held_out") or {}).get("accuracy") or ()
+        """Held-out top-1 at the first draft position (None when not recorded)."""
+        accuracy = self.held_out_accuracy
         return float(accuracy[0]) if accuracy else None
 
     def training_summary(self) -> str:

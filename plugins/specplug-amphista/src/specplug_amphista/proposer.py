@@ -71,7 +71,7 @@ class AmphistaProposer(TrainedHeadProposer):
             if self.options.tree == "chain":
                 self._paths[size] = [(0,) * d for d in range(1, min(size, num_heads) + 1)]
             else:
-                accuracy = ((self.meta.training or {}).get("held_out") or {}).get("accuracy") or ()
+                accuracy = self.meta.held_out_accuracy
                 self._paths[size] = expected_value_tree(size, num_heads, self.options.top_k, accuracy)
         return self._paths[size]
 

@@ -106,7 +106,7 @@ def training_cost(info: dict) -> dict:
     """The head's training cost and held-out accuracy, from its metadata."""
     meta = info["metadata"]
     t = meta.training or {}
-    held = (t.get("held_out") or {}).get("accuracy") or []
+    held = meta.held_out_accuracy
     return {"trained": info["trained"], "folder": info["folder"], "data_manifest_id": meta.data_manifest_id,
             "data_tokens": t.get("data_tokens"), "tokens_seen": t.get("tokens_seen"), "steps": t.get("steps"),
             "seconds": t.get("seconds"), "budget": t.get("budget"), "device": t.get("device", "cpu"),
