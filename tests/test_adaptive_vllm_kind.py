@@ -35,3 +35,23 @@ def test_decision_log_gives_why_and_the_cost_split(tmp_path):
     assert len(table) == 2 and "warmup 2" in table[0]
     records = [json.loads(line) for line in log.read_text().splitlines()]
     assert all("step_ms" in r for r in records)  # each step's own time, in its own record
+
+
+def _plain_run(seconds: list[float], batch_seconds: float) -> dict:
+    rows = [{"prompt_id": f"p{i}", "category": "c", "seconds": s, "new_tokens": 10, "accepted": 0, "drafted": 0,
+             "output_ids": [i, 1, 2]} for i, s in enumerate(seconds)]
+    return {"batch1": rows, "batch": {"seconds": batch_seconds, "drafted": 0, "accepted": 0, "outputs": [[0, 1], [1, 1]]}}
+
+
+def test_an_engines_passes_merge_into_their_mean_and_report_drift():
+    from specplug.bench.kinds.adaptive_vllm import merge_passes
+
+    merged, drift = merge_passes([_plain_run([1.0, 3.0], 4.0), _plain_run([2.0, 1.0], 2.0)])
+    assert [r["seconds"] for r in merged["batch1"]] == [1.5, 2.0]
+    assert merged["batch"]["seconds"] == 3.0
+    assert abs(drift["batch1"] - 4.0 / 3.0) < 1e-12  # the second run was faster: tokens/s rose by 4/3
+    assert drift["batch"] == 2.0 and drift["same_outputs"]
+    other = _plain_run([2.0, 1.0], 2.0)
+    other["batch1"][0]["output_ids"] = [9]
+    assert not merge_passes([_plain_run([1.0, 3.0], 4.0), other])[1]["same_outputs"]
+    assert merge_passes([_plain_run([1.0], 1.0)]) == (_plain_run([1.0], 1.0), None)

@@ -43,3 +43,16 @@ def test_the_suite_names_only_known_settings():
     suite = tomllib.loads((Path(__file__).resolve().parents[3] / "benchmarks/suites/adaptive_methods.toml").read_text())
     assert suite["kind"] == "adaptive_methods"
     assert set(suite["bench"]) <= set(DEFAULTS) and set(suite["quick"]) <= set(DEFAULTS)
+
+
+def test_a_specdec_pp_head_for_another_draft_is_refused_with_the_fix(tmp_path):
+    import json
+
+    from specplug_bild.adaptive_bench import _check_specdec_pp_head
+
+    with pytest.raises(SystemExit, match="holds no trained head"):
+        _check_specdec_pp_head(str(tmp_path), "0-1")
+    (tmp_path / "config.json").write_text(json.dumps({"draft_layers": [0, 1, 2]}))
+    with pytest.raises(SystemExit, match="retrain it with --draft-layers 0-1"):
+        _check_specdec_pp_head(str(tmp_path), "0-1")
+    _check_specdec_pp_head(str(tmp_path), "0-2")  # the drafter's own layers: accepted

@@ -12,7 +12,14 @@ Policies: ``fixed`` (``num_speculative_tokens = k`` every step), ``vllm_schedule
 drafter, so specplug's adapter applies the schedule itself) and ``control`` (specplug's
 :class:`~specplug.kit.k_control.KController` in the adapter; it logs each decision, summarised in
 the document). vLLM's native methods (eagle3) do not go through the adapter: the controller does
-not apply to them, vLLM's schedule does. Plain decoding runs in the same suite run, first.
+not apply to them, vLLM's schedule does. Plain decoding runs in the same suite run.
+
+Engines run one after another, and a 2-core machine's speed drifts by tens of percent over minutes
+(measured: plain decoding 20% slower at the end of a 6-minute run than at its start), which would
+show up as speedup or slowdown of whichever engine ran in the faster minutes. So with ``repeats = 2``
+every engine runs twice, the second pass in reverse order (plain, A, B, ..., B, A, plain), which
+cancels a drift linear in time; each figure uses the mean of its two runs, and the document prints
+every engine's second-run-over-first ratio so a reader sees how steady the machine was.
 
 Figures: batch-1 speedup and MAT over plain decoding (same prompts, same run), whole-batch
 throughput over plain's, and identity of every output with plain decoding's. Goals (issue 22): with
@@ -57,8 +64,29 @@ DEFAULTS = {
     "control": {"mode": "adaptive"},
     "eagle3_head": None,
     "cpu_bind": "nobind",
+    "repeats": 2,
     "stem": "adaptive_vllm",
 }
+
+
+def merge_passes(passes: list[dict]) -> tuple[dict, dict | None]:
+    """One engine's runs (one per pass) as one: each prompt's batch-1 seconds and the whole batch's
+    seconds are the mean over the passes; the outputs, MAT and drafts are the first pass's (greedy:
+    the passes must agree, and ``same_outputs`` says whether they did). With two passes, also the
+    second's tokens/s over the first's at batch 1 and in the batch (1.0: no drift between them)."""
+    first = passes[0]
+    if len(passes) == 1:
+        return first, None
+    by_pass = [{r["prompt_id"]: r for r in p["batch1"]} for p in passes]
+    if any(set(b) != set(by_pass[0]) for b in by_pass):
+        raise ValueError("an engine's passes timed different prompts; every pass must run the same job")
+    batch1 = [{**r, "seconds": sum(b[pid]["seconds"] for b in by_pass) / len(passes)} for pid, r in by_pass[0].items()]
+    batch = {**first["batch"], "seconds": sum(p["batch"]["seconds"] for p in passes) / len(passes)}
+    one = [sum(r["seconds"] for r in p["batch1"]) for p in passes]
+    drift = {"batch1": one[0] / one[-1], "batch": first["batch"]["seconds"] / passes[-1]["batch"]["seconds"],
+             "same_outputs": all(b[pid]["output_ids"] == by_pass[0][pid]["output_ids"] for b in by_pass for pid in b)
+             and all(p["batch"]["outputs"] == first["batch"]["outputs"] for p in passes)}
+    return {**first, "batch1": batch1, "batch": batch}, drift
 
 
 def _eagle3_head(args, tmp: Path) -> dict:
@@ -250,29 +278,39 @@ def run(suite, quick: bool, out_dir: Path) -> list[Path]:
     with tempfile.TemporaryDirectory(prefix="specplug-adaptive-") as tmp:
         tmp_path = Path(tmp)
         head = _eagle3_head(args, tmp_path) if "eagle3" in args.methods else None
-        for name, method, spec, additional in _configs(args, head, tmp_path):
-            print(f"vLLM {name} ...", file=sys.stderr, flush=True)
-            started = time.perf_counter()
-            try:
-                res = _run_engine(model, prompt_ids, single, args, spec, additional)
-            except VllmJobError as err:
-                raw[name] = {"error": str(err).splitlines()[-1][:500]}
-                print(f"  {name} failed: {raw[name]['error']}", file=sys.stderr)
-                continue
-            res["config"] = {"speculative_config": spec, "additional_config": additional}
-            log = tmp_path / f"{method}.jsonl"
-            res["decisions"] = _decisions(log) if "@control" in name else None
-            if "@control" in name and log.exists():  # the whole per-step log, kept in the cache (too big to commit)
-                from specplug.models import cache_dir
+        configs = _configs(args, head, tmp_path)
+        runs: dict[str, list[dict]] = {}
+        for rep in range(args.repeats):
+            for name, method, spec, additional in configs if rep % 2 == 0 else configs[::-1]:
+                if name in raw:  # failed in an earlier pass
+                    continue
+                print(f"vLLM {name} (pass {rep + 1}/{args.repeats}) ...", file=sys.stderr, flush=True)
+                started = time.perf_counter()
+                try:
+                    res = _run_engine(model, prompt_ids, single, args, spec, additional)
+                except VllmJobError as err:
+                    raw[name] = {"error": str(err).splitlines()[-1][:500]}
+                    print(f"  {name} failed: {raw[name]['error']}", file=sys.stderr)
+                    continue
+                res["config"] = {"speculative_config": spec, "additional_config": additional}
+                log = tmp_path / f"{method}.jsonl"
+                res["decisions"] = _decisions(log) if "@control" in name else None
+                if "@control" in name and log.exists():  # the whole per-step log, kept in the cache (too big to commit)
+                    from specplug.models import cache_dir
 
-                keep = cache_dir() / "bench" / "adaptive_vllm_logs" / f"{args.stem}{'_quick' if quick else ''}_{method}.jsonl"
-                keep.parent.mkdir(parents=True, exist_ok=True)
-                keep.write_text(log.read_text())
-                print(f"  decision log: {keep}", file=sys.stderr, flush=True)
-            raw[name] = res
-            print(f"  {name}: {time.perf_counter() - started:.0f} s", file=sys.stderr, flush=True)
-    if "batch1" not in raw.get("plain", {}):
-        raise SystemExit(f"adaptive_vllm: plain decoding failed: {raw.get('plain')}")
+                    keep = cache_dir() / "bench" / "adaptive_vllm_logs" / f"{args.stem}{'_quick' if quick else ''}_{method}_pass{rep + 1}.jsonl"
+                    keep.parent.mkdir(parents=True, exist_ok=True)
+                    keep.write_text(log.read_text())
+                    log.unlink()
+                    print(f"  decision log: {keep}", file=sys.stderr, flush=True)
+                runs.setdefault(name, []).append(res)
+                print(f"  {name}: {time.perf_counter() - started:.0f} s", file=sys.stderr, flush=True)
+        drift = {}
+        for name, passes in runs.items():
+            if name not in raw:
+                raw[name], drift[name] = merge_passes(passes)
+        if "batch1" not in raw.get("plain", {}):
+            raise SystemExit(f"adaptive_vllm: plain decoding failed: {raw.get('plain')}")
     summary = _summarize(raw, categories, single_ids)
     meta = {"command": args.command, "date": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
             "model": args.model, "hardware": hardware(), "per_category": args.per_category,
@@ -280,6 +318,7 @@ def run(suite, quick: bool, out_dir: Path) -> list[Path]:
             "vllm_schedule": args.vllm_schedule, "control": args.control, "quick": quick, "cpu_bind": args.cpu_bind,
             "eagle3_head": head, "vllm_version": next((r.get("vllm_version") for r in raw.values() if r.get("vllm_version")), None),
             "load_before": [round(x, 2) for x in load_before], "load_after": [round(x, 2) for x in os.getloadavg()],
+            "drift": drift, "repeats": args.repeats,
             "num_prompts": len(prompt_ids), "batch1_prompts": single, "stem": args.stem}
     return write_documents(_documents(summary, meta, categories, _goals(summary, args.methods)), out_dir, quick)
 
@@ -306,7 +345,8 @@ def _documents(summary: dict, meta: dict, categories: list[str], goals: list[dic
              "max_new_tokens": meta["max_new_tokens"], "temperature": 0.0, "dtype": "float32", "device": "cpu",
              "hardware": meta["hardware"], "date": meta["date"], "vllm_version": meta["vllm_version"], "command": meta["command"]}
     extra = {"kind": "adaptive_vllm", "batch": extra_batch, "failed": failed, "decisions": decisions, "goals": goals,
-             "run": {k: meta.get(k) for k in ("vllm_schedule", "control", "eagle3_head", "load_before", "load_after", "num_prompts", "quick", "cpu_bind")},
+             "run": {k: meta.get(k) for k in ("vllm_schedule", "control", "eagle3_head", "load_before", "load_after", "num_prompts", "quick", "cpu_bind",
+                                          "drift", "repeats")},
              "head_note": None if head is None else (f"trained EAGLE-3 head from specplug's cache ({head.get('steps')} optimiser steps, "
                                                      f"held-out top-1 accuracy at draft position 1: {fmt(head.get('held_out_top1'), 'pct')})" if head["trained"] else
                                                      "no trained EAGLE-3 head in the cache: a RANDOM head (acceptance ~0; shows the cost side only)")}
@@ -321,6 +361,12 @@ def render(results, heading: str = "#") -> list[str]:
            f"Load average before / after: {run.get('load_before')} / {run.get('load_after')}. "
            f"VLLM_CPU_OMP_THREADS_BIND was `{run.get('cpu_bind')}`; vLLM applies it only in its multiprocess executor, "
            "and these engines run in-process, so it bound nothing.", ""]
+    drift = {name: d for name, d in (run.get("drift") or {}).items() if d}
+    if drift:
+        out += [f"Every engine ran {run.get('repeats')} times, the second pass in reverse order (linear drift cancels); "
+                "figures use the mean. Run-to-run steadiness, tokens/s of the second run over the first (1.000: none): "
+                + "; ".join(f"{name} {d['batch1']:.3f} at batch 1, {d['batch']:.3f} in the batch"
+                            + ("" if d["same_outputs"] else " (OUTPUTS DIFFER)") for name, d in drift.items()) + ".", ""]
     if extra.get("head_note"):
         out += [f"EAGLE-3: {extra['head_note']}.", ""]
     out += [f"{heading}# The whole set in one batch", "",

@@ -11,7 +11,10 @@ back (so load changes hit all alike): plain decoding, the drafter (``sps`` with 
 - ``cs_drafting`` with the same drafter over Max-Gram, for each ``lengths`` of ``cs_lengths``;
 - ``faster_cascades`` (its verifier: lossy) for each deferral threshold of ``cascade_alpha``;
 - with ``eesd_head`` (a folder 'specplug train eesd' wrote): ``eesd`` with its Thompson-sampling controller
-  beside its own early exit at every fixed k of ``ks`` (``controller = "fixed"``).
+  beside its own early exit at every fixed k of ``ks`` (``controller = "fixed"``);
+- with ``specdec_pp_head`` (a folder 'specplug train specdec_pp --draft-layers DRAFTER' wrote): ``specdec_pp``
+  at each stopping threshold of ``specdec_pp_thresholds`` (at most ``specdec_pp_max_draft`` tokens), beside
+  the same drafter's fixed k (the ``sps`` rows): the head must have been trained on the drafter's layers.
 
 Figures per variant: MAT, mean draft length (drafted tokens per step), speedup over plain decoding's
 tokens/s in the same run, the cost split (draft ms per step, verify ms per target forward, the rest as
@@ -35,6 +38,7 @@ from specplug.bench.results import fmt
 DEFAULTS = {"drafter": "0-11,18-29", "ks": [1, 2, 3, 5], "bild": [[0.5, 2.0], [0.8, 1.0]], "bild_k": 8,
             "cs_lengths": [[3, 2], [2, 3]], "cs_inner_k": 3, "cascade_alpha": [0.2], "cascade_k": 5,
             "eesd_head": None, "eesd_max_draft": 8,
+            "specdec_pp_head": None, "specdec_pp_thresholds": [0.5, 0.7], "specdec_pp_max_draft": 8,
             "per_category": 2, "max_prompts": None, "max_new_tokens": 128, "threads": 1, "notes": []}
 
 
@@ -74,6 +78,12 @@ def variants(args, registry) -> tuple[dict[str, dict], list[str]]:
                 verifier_options={"alpha": alpha}, k=args.cascade_k, fixed=False)
     except (NotRunnableError, UnknownIdError):
         notes.append("skipped faster_cascades: not installed here")
+    if args.specdec_pp_head and installed("specdec_pp"):
+        _check_specdec_pp_head(args.specdec_pp_head, d)
+        for h in args.specdec_pp_thresholds:
+            out[f"specdec_pp:h={h}"] = dict(method="specdec_pp", options={"head": args.specdec_pp_head, "threshold": h,
+                                                                          "max_draft": args.specdec_pp_max_draft},
+                                            verifier=None, verifier_options=None, k=args.specdec_pp_max_draft, fixed=False)
     if args.eesd_head:
         if not installed("eesd"):
             return out, notes
@@ -85,6 +95,22 @@ def variants(args, registry) -> tuple[dict[str, dict], list[str]]:
         out["eesd:thompson"] = dict(method="eesd", options={"head": args.eesd_head, "max_draft": args.eesd_max_draft},
                                     verifier=None, verifier_options=None, k=args.eesd_max_draft, fixed=False)
     return out, notes
+
+
+def _check_specdec_pp_head(folder: str, drafter: str) -> None:
+    """The acceptance head predicts rejections of one draft model: it must be the drafter the sps rows use."""
+    import json
+
+    from specplug.models.derive import parse_layers
+
+    config = Path(folder).expanduser() / "config.json"
+    if not config.exists():
+        raise SystemExit(f"specdec_pp_head {folder} holds no trained head: train one with "
+                         f"'specplug train specdec_pp --model smollm2-135m --draft-layers {drafter}' first")
+    layers = json.loads(config.read_text()).get("draft_layers")
+    if layers != parse_layers(drafter, 10_000):
+        raise SystemExit(f"specdec_pp_head {folder} was trained for the draft layers {layers}, but this suite's drafter is "
+                         f"{drafter}: retrain it with --draft-layers {drafter} (or set drafter to its layers)")
 
 
 def target_loglik(model, prompt: list[int], output: list[int]) -> float:
@@ -166,7 +192,8 @@ def summarize(records: dict[str, list[dict]]) -> list[dict]:
 
 
 #: each adaptive family and the fixed-k variants of its own drafter
-BASELINES = {"bild": "sps:k=", "cs_drafting": "sps:k=", "faster_cascades": "sps:k=", "eesd:thompson": "eesd:fixed k="}
+BASELINES = {"bild": "sps:k=", "cs_drafting": "sps:k=", "faster_cascades": "sps:k=", "specdec_pp": "sps:k=",
+             "eesd:thompson": "eesd:fixed k="}
 
 
 def goals(rows: list[dict]) -> list[dict]:
@@ -238,7 +265,7 @@ def _run(suite, quick: bool, out_dir: Path) -> list[Path]:
     rows = summarize(records)
     notes = list(args.notes) + notes + [
         f"load average at start {load_start}, at end {_load()}; {time.perf_counter() - started:.0f} s; torch threads {args.threads}"]
-    meta = {"title": "Adaptive drafting (bild, cs_drafting, faster_cascades) beside the drafter's best fixed k",
+    meta = {"title": "Adaptive drafting (bild, cs_drafting, faster_cascades, specdec_pp, eesd) beside the drafter's best fixed k",
             "model": "smollm2-135m", "engine": "reference", "prompts": label, "num_prompts": len(prompts),
             "max_new_tokens": args.max_new_tokens, "temperature": 0.0, "drafter": f"sps layers {args.drafter}",
             "hardware": hardware(), "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "command": args.command}
