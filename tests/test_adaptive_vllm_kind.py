@@ -55,3 +55,13 @@ def test_an_engines_passes_merge_into_their_mean_and_report_drift():
     other["batch1"][0]["output_ids"] = [9]
     assert not merge_passes([_plain_run([1.0, 3.0], 4.0), other])[1]["same_outputs"]
     assert merge_passes([_plain_run([1.0], 1.0)]) == (_plain_run([1.0], 1.0), None)
+
+
+def test_the_eagle3_heads_training_record_is_read_through_head_metadata(tmp_path):
+    from specplug.bench.kinds.adaptive_vllm import _head_quality
+    from specplug.kit.heads import HeadMetadata
+
+    HeadMetadata(method="eagle3", target={}, hidden_state_layers=[2], draft_vocab_size=8,
+                 training={"steps": 11, "seconds": 5, "held_out": {"accuracy": [0.0]}}).save(tmp_path)
+    assert "trained 11 steps" in _head_quality(tmp_path)["training"] and "0.0%" in _head_quality(tmp_path)["training"]
+    assert "no readable training record" in _head_quality(tmp_path / "missing")["training"]

@@ -103,17 +103,14 @@ def _eagle3_head(args, tmp: Path) -> dict:
 
 
 def _head_quality(folder: Path) -> dict:
-    """The trained head's optimiser steps and held-out top-1 accuracy at draft position 1, as its
-    training recorded them (a head trained for minutes on a CPU can be as good as a random one)."""
-    import ast
+    """The trained head's training record in one line (a head trained for minutes on a CPU can be as
+    good as a random one, and the page must say which it used)."""
+    from specplug.kit.heads import HeadMetadata, HeadMismatchError
 
     try:
-        training = json.loads((folder / "specplug_head.json").read_text()).get("training")
-        training = ast.literal_eval(training) if isinstance(training, str) else training or {}
-        accuracy = (training.get("held_out") or {}).get("accuracy") or [None]
-        return {"steps": training.get("steps", training.get("batch_in_epoch")), "held_out_top1": accuracy[0]}
-    except (OSError, ValueError, SyntaxError, AttributeError):
-        return {}
+        return {"training": HeadMetadata.read(folder).training_summary()}
+    except HeadMismatchError as err:
+        return {"training": f"no readable training record ({err})"}
 
 
 def _configs(args, head: dict | None, log_dir: Path) -> list[tuple[str, str, dict | None, dict | None]]:
@@ -347,8 +344,7 @@ def _documents(summary: dict, meta: dict, categories: list[str], goals: list[dic
     extra = {"kind": "adaptive_vllm", "batch": extra_batch, "failed": failed, "decisions": decisions, "goals": goals,
              "run": {k: meta.get(k) for k in ("vllm_schedule", "control", "eagle3_head", "load_before", "load_after", "num_prompts", "quick", "cpu_bind",
                                           "drift", "repeats")},
-             "head_note": None if head is None else (f"trained EAGLE-3 head from specplug's cache ({head.get('steps')} optimiser steps, "
-                                                     f"held-out top-1 accuracy at draft position 1: {fmt(head.get('held_out_top1'), 'pct')})" if head["trained"] else
+             "head_note": None if head is None else (f"trained EAGLE-3 head from specplug's cache ({head.get('training')})" if head["trained"] else
                                                      "no trained EAGLE-3 head in the cache: a RANDOM head (acceptance ~0; shows the cost side only)")}
     return {meta.get("stem", "adaptive_vllm"): summary_doc(vmeta, per, extra)}
 
