@@ -275,8 +275,10 @@ def _goals(docs, extra, settings) -> list[dict]:
     if greedy is not None:
         speed = {m: greedy.summary[m]["overall"].get("speedup") for m in greedy.methods}
         hw = speed.get("sequoia:hardware-aware")
-        # Sequoia at fixed budgets over the same draft model (not the rows drafting from the EAGLE-3 head)
-        fixed = {m: v for m, v in speed.items() if m.startswith("sequoia:b=") and "eagle3" not in m and v is not None}
+        # Sequoia at fixed budgets over the same draft model (not the rows drafting from the EAGLE-3 head),
+        # told apart by the options each row ran with, not by its label
+        sources = {v["label"]: (v.get("options") or {}).get("source") for v in (greedy.extra or {}).get("variants", [])}
+        fixed = {m: v for m, v in speed.items() if m.startswith("sequoia:b=") and sources.get(m) != "eagle3" and v is not None}
         if hw is not None and fixed:
             best = max(fixed, key=fixed.get)
             picked = extra.get("hardware_aware", {}).get("0", {}).get("picked_budget")
