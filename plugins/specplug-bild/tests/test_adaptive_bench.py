@@ -56,3 +56,16 @@ def test_a_specdec_pp_head_for_another_draft_is_refused_with_the_fix(tmp_path):
     with pytest.raises(SystemExit, match="retrain it with --draft-layers 0-1"):
         _check_specdec_pp_head(str(tmp_path), "0-1")
     _check_specdec_pp_head(str(tmp_path), "0-2")  # the drafter's own layers: accepted
+
+
+def test_the_page_names_how_each_head_was_trained(tmp_path):
+    from types import SimpleNamespace
+
+    from specplug.kit.heads import HeadMetadata
+
+    from specplug_bild.adaptive_bench import head_records
+
+    HeadMetadata(method="eesd", target={}, hidden_state_layers=[-1], draft_vocab_size=8,
+                 training={"steps": 7, "seconds": 3, "held_out": {"accuracy": [0.25]}}).save(tmp_path)
+    lines = head_records(SimpleNamespace(specdec_pp_head=None, eesd_head=str(tmp_path)))
+    assert len(lines) == 1 and lines[0].startswith("eesd head") and "trained 7 steps" in lines[0] and "25.0%" in lines[0]

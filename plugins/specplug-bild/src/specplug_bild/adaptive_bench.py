@@ -113,6 +113,21 @@ def _check_specdec_pp_head(folder: str, drafter: str) -> None:
                          f"{drafter}: retrain it with --draft-layers {drafter} (or set drafter to its layers)")
 
 
+def head_records(args) -> list[str]:
+    """One line per trained head the run used, from its training record: a head trained for a few
+    steps drafts nothing the target accepts, and the page must say how each head was trained."""
+    from specplug.kit.heads import HeadMetadata, HeadMismatchError
+
+    out = []
+    for method, folder in (("specdec_pp", args.specdec_pp_head), ("eesd", args.eesd_head)):
+        if folder:
+            try:
+                out.append(f"{method} head ({folder}): {HeadMetadata.read(Path(folder).expanduser()).training_summary()}")
+            except HeadMismatchError as err:
+                out.append(f"{method} head ({folder}): no training record ({err})")
+    return out
+
+
 def target_loglik(model, prompt: list[int], output: list[int]) -> float:
     """The target's mean log-probability per token of ``output`` after ``prompt`` (teacher-forced)."""
     import torch
@@ -263,7 +278,7 @@ def _run(suite, quick: bool, out_dir: Path) -> list[Path]:
     started = time.perf_counter()
     records, notes = _measure(args, prompts, load_model("smollm2-135m"))
     rows = summarize(records)
-    notes = list(args.notes) + notes + [
+    notes = list(args.notes) + notes + head_records(args) + [
         f"load average at start {load_start}, at end {_load()}; {time.perf_counter() - started:.0f} s; torch threads {args.threads}"]
     meta = {"title": "Adaptive drafting (bild, cs_drafting, faster_cascades, specdec_pp, eesd) beside the drafter's best fixed k",
             "model": "smollm2-135m", "engine": "reference", "prompts": label, "num_prompts": len(prompts),
