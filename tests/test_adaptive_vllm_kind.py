@@ -65,3 +65,22 @@ def test_the_eagle3_heads_training_record_is_read_through_head_metadata(tmp_path
                  training={"steps": 11, "seconds": 5, "held_out": {"accuracy": [0.0]}}).save(tmp_path)
     assert "trained 11 steps" in _head_quality(tmp_path)["training"] and "0.0%" in _head_quality(tmp_path)["training"]
     assert "no readable training record" in _head_quality(tmp_path / "missing")["training"]
+
+
+def test_a_goal_closer_to_its_threshold_than_the_machine_drifted_is_undecided():
+    from specplug.bench.kinds.adaptive_vllm import _goals
+
+    def engine(batch_speedup, one_speedup):
+        return {"batch": {"speedup": batch_speedup}, "categories": {"overall": {"speedup": one_speedup}}}
+
+    summary = {"plain": engine(1.0, 1.0), "pld@fixed": engine(0.7, 1.0), "pld@control": engine(1.05, 0.97)}
+    steady = {"plain": {"batch": 1.01, "batch1": 1.0}, "pld@control": {"batch": 0.99, "batch1": 1.01},
+              "pld@fixed": {"batch": 1.0, "batch1": 0.99}}
+    whole, one = _goals(summary, ["pld"], steady)
+    assert whole["met"] is True and one["met"] is True and "verdict" not in whole
+    drifting = {**steady, "plain": {"batch": 1.2, "batch1": 1.0}}  # plain's second run 20% faster
+    whole, one = _goals(summary, ["pld"], drifting)
+    assert whole["met"] is None and whole["verdict"] == "undecided" and "20%" in whole["figure"]
+    assert one["met"] is True  # batch 1 compares two speculative engines: plain's drift cancels
+    far = {**summary, "pld@control": engine(0.5, 0.97)}
+    assert _goals(far, ["pld"], drifting)[0]["met"] is False  # 0.5x is further from 0.98x than 20%

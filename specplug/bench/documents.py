@@ -76,7 +76,8 @@ def summary_doc(meta: dict, per_method: dict[str, dict[str, dict]], extra: dict 
 
 
 def goal_lines(goals: list, heading: str) -> list[str]:
-    """A goals section: strings as they are, or ``{"goal", "met", "figure"}`` objects."""
+    """A goals section: strings as they are, or ``{"goal", "met", "figure"}`` objects (an optional
+    ``verdict`` replaces met / not met, e.g. "undecided" when the measurement's noise exceeds the margin)."""
     if not goals:
         return []
     out = [f"{heading}# Goals", ""]
@@ -84,7 +85,7 @@ def goal_lines(goals: list, heading: str) -> list[str]:
         if isinstance(g, str):
             out.append(f"- {g}")
         else:
-            verdict = "met" if g["met"] else "not met" if g["met"] is not None else "not measured"
+            verdict = g.get("verdict") or ("met" if g["met"] else "not met" if g["met"] is not None else "not measured")
             out.append(f"- {verdict}: {g['goal']} ({g['figure']})")
     return out + [""]
 
