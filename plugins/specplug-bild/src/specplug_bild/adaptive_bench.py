@@ -283,6 +283,7 @@ def _run(suite, quick: bool, out_dir: Path) -> list[Path]:
     meta = {"title": "Adaptive drafting (bild, cs_drafting, faster_cascades, specdec_pp, eesd) beside the drafter's best fixed k",
             "model": "smollm2-135m", "engine": "reference", "prompts": label, "num_prompts": len(prompts),
             "max_new_tokens": args.max_new_tokens, "temperature": 0.0, "drafter": f"sps layers {args.drafter}",
+            "dtype": "float32", "device": "cpu",
             "hardware": hardware(), "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "command": args.command}
     per_method = {r["method"]: {"overall": aggregate_json(
         new_tokens=r["new_tokens"], steps=r["steps"], drafted=r["drafted"], accepted=r["accepted"], seconds=r["seconds"],
