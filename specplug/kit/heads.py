@@ -161,6 +161,15 @@ class HeadMetadata:
                 f"tokens); held-out top-1 at the first draft position "
                 + (f"{top1:.1%}" if top1 is not None else "not measured"))
 
+    @classmethod
+    def describe(cls, folder: str | Path) -> str:
+        """:meth:`training_summary` of the head in ``folder``, or why it has no readable record (benchmark
+        pages name the head they used either way, rather than fail after the run)."""
+        try:
+            return cls.read(Path(folder).expanduser()).training_summary()
+        except HeadMismatchError as err:
+            return f"no readable training record ({err})"
+
     def check_target(self, model, folder: str | Path = "") -> None:
         """Raise :class:`HeadMismatchError` unless ``model`` is the target this head was trained for."""
         have = target_fingerprint(model)

@@ -105,12 +105,9 @@ def _eagle3_head(args, tmp: Path) -> dict:
 def _head_quality(folder: Path) -> dict:
     """The trained head's training record in one line (a head trained for minutes on a CPU can be as
     good as a random one, and the page must say which it used)."""
-    from specplug.kit.heads import HeadMetadata, HeadMismatchError
+    from specplug.kit.heads import HeadMetadata
 
-    try:
-        return {"training": HeadMetadata.read(folder).training_summary()}
-    except HeadMismatchError as err:
-        return {"training": f"no readable training record ({err})"}
+    return {"training": HeadMetadata.describe(folder)}
 
 
 def _configs(args, head: dict | None, log_dir: Path) -> list[tuple[str, str, dict | None, dict | None]]:

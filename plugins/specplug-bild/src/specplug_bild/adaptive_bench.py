@@ -116,16 +116,10 @@ def _check_specdec_pp_head(folder: str, drafter: str) -> None:
 def head_records(args) -> list[str]:
     """One line per trained head the run used, from its training record: a head trained for a few
     steps drafts nothing the target accepts, and the page must say how each head was trained."""
-    from specplug.kit.heads import HeadMetadata, HeadMismatchError
+    from specplug.kit.heads import HeadMetadata
 
-    out = []
-    for method, folder in (("specdec_pp", args.specdec_pp_head), ("eesd", args.eesd_head)):
-        if folder:
-            try:
-                out.append(f"{method} head ({folder}): {HeadMetadata.read(Path(folder).expanduser()).training_summary()}")
-            except HeadMismatchError as err:
-                out.append(f"{method} head ({folder}): no training record ({err})")
-    return out
+    heads = (("specdec_pp", args.specdec_pp_head), ("eesd", args.eesd_head))
+    return [f"{method} head ({folder}): {HeadMetadata.describe(folder)}" for method, folder in heads if folder]
 
 
 def target_loglik(model, prompt: list[int], output: list[int]) -> float:
